@@ -1,0 +1,119 @@
+// The experiment configuration: a typed, validated view of the YAML a user
+// submits, field-compatible with Determined's experiment configuration and
+// with Determined's defaults.
+#ifndef DET_COMMON_CONFIG_H_
+#define DET_COMMON_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/length.h"
+#include "common/value.h"
+
+namespace det {
+
+// One hyperparameter's search space. A nested group is a map of specs.
+struct HParamSpec {
+  enum class Type { kConst, kInt, kDouble, kLog, kCategorical, kGroup };
+  Type type = Type::kConst;
+  Value val;                    // kConst
+  double minval = 0, maxval = 0;  // kInt, kDouble, kLog (log: exponents)
+  double base = 10;             // kLog
+  std::optional<int64_t> count; // kInt, kDouble, kLog; required by grid
+  ValueList vals;               // kCategorical
+  std::map<std::string, HParamSpec> group;  // kGroup, sorted by name
+};
+using HParamSpecs = std::map<std::string, HParamSpec>;
+
+enum class SearcherName { kSingle, kGrid, kRandom, kAdaptiveAsha };
+enum class AshaMode { kStandard, kAggressive, kConservative };
+
+struct SearcherConfig {
+  SearcherName name = SearcherName::kSingle;
+  std::string metric;
+  bool smaller_is_better = true;
+  Length max_length;
+  int64_t max_trials = 0;             // random, adaptive_asha
+  int64_t max_concurrent_trials = 16; // 0 = no limit
+  AshaMode mode = AshaMode::kStandard;
+  double divisor = 4;
+  int64_t max_rungs = 5;
+  std::vector<int64_t> bracket_rungs;  // optional explicit rung counts
+  bool stop_once = false;
+  // Determined's source_trial_id etc. are not supported.
+};
+
+struct ResourcesConfig {
+  int64_t slots_per_trial = 1;
+  std::optional<int64_t> max_slots;
+  int64_t priority = 42;  // 1..99, lower runs first
+};
+
+struct CheckpointStorageConfig {
+  std::string type = "shared_fs";
+  std::string host_path;     // default: $HOME/.det/checkpoints (resolved by master)
+  std::string storage_path;  // optional subdirectory of host_path
+  int64_t save_trial_best = 1;
+  int64_t save_trial_latest = 1;
+  int64_t save_experiment_best = 0;
+};
+
+struct ExperimentConfig {
+  std::string name;
+  std::string description;
+  std::vector<std::string> labels;
+  HParamSpecs hyperparameters;
+  SearcherConfig searcher;
+  ResourcesConfig resources;
+  int64_t max_restarts = 5;
+  std::optional<Length> min_validation_period;
+  std::optional<Length> min_checkpoint_period;
+  // 0 = the training set's size (50,000 for CIFAR-10, less with train_limit).
+  int64_t records_per_epoch = 0;
+  CheckpointStorageConfig checkpoint_storage;
+  uint64_t experiment_seed = 0;  // reproducibility.experiment_seed
+  bool has_experiment_seed = false;
+  ValueMap data;           // free-form, for the trainer
+  std::string entrypoint;  // empty = built-in det-trial
+};
+
+// One problem found in a config: where, and what.
+struct ConfigError {
+  std::string path;  // e.g. "searcher.max_length.batches"
+  int line = 0;      // 1-based; 0 when unknown
+  int column = 0;    // 1-based
+  std::string message;
+  std::string ToString() const;  // "line 4, column 3: searcher.metric: ..."
+};
+
+// Parsing limits, to refuse hostile input early.
+struct ParseLimits {
+  size_t max_bytes = 1 << 20;  // 1 MiB of YAML
+  int max_depth = 32;
+  size_t max_nodes = 100000;   // counts alias expansions too
+};
+
+// Parses and validates YAML text. On failure the status is
+// INVALID_ARGUMENT and its message lists every problem found, one per line,
+// each "line L, column C: path: message". `errors`, when given, receives
+// them as structured values too.
+absl::StatusOr<ExperimentConfig> ParseExperimentConfig(
+    const std::string& yaml, std::vector<ConfigError>* errors = nullptr,
+    const ParseLimits& limits = {});
+
+// Applies "key.path=value" overrides (as from `det experiment create
+// --config searcher.max_trials=4`) to YAML text, returning new YAML text.
+absl::StatusOr<std::string> ApplyConfigOverrides(
+    const std::string& yaml, const std::vector<std::string>& overrides);
+
+// The global batch size from hparams (global_batch_size), default 64.
+int64_t GlobalBatchSize(const ValueMap& hparams);
+
+}  // namespace det
+
+#endif  // DET_COMMON_CONFIG_H_

@@ -1,0 +1,64 @@
+// The client side of the trial <-> worker API (proto/det/v1/trial.proto),
+// for det-trial and for custom entrypoints. No libtorch here.
+//
+// A trial process started by a worker finds DET_TRIAL_API_ADDR and
+// DET_TRIAL_TOKEN in its environment; TrialContext::FromEnvironment connects
+// and fetches its spec. Started by hand (no such variables), it runs
+// standalone: the spec comes from the caller and reports are printed to
+// stdout as JSON lines.
+//
+// SIGTERM sets the stop flag (ShouldStop() returns true); the trial should
+// finish its batch, checkpoint and exit 0.
+#ifndef DET_WORKER_TRIAL_API_TRIAL_CONTEXT_H_
+#define DET_WORKER_TRIAL_API_TRIAL_CONTEXT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "det/v1/common.pb.h"
+
+namespace det {
+
+// Exit codes of a trial process that the worker understands.
+inline constexpr int kExitOk = 0;           // finished or stopped on request
+inline constexpr int kExitError = 1;        // failed
+inline constexpr int kExitInvalidHP = 3;    // rejected its hyperparameters
+
+class TrialContext {
+ public:
+  virtual ~TrialContext() = default;
+
+  // Connects to the worker named by the environment; when there is none,
+  // returns a standalone context around `standalone_spec` that prints
+  // reports. Installs the SIGTERM handler in both cases.
+  static absl::StatusOr<std::unique_ptr<TrialContext>> FromEnvironment(
+      const v1::TrialSpec& standalone_spec);
+
+  virtual const v1::TrialSpec& spec() const = 0;
+
+  // Rank of this process (0 for single-slot trials) and world size.
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+
+  // Reports are retried on transient errors; only rank 0 should report.
+  virtual absl::Status ReportTrainingMetrics(
+      int64_t steps_completed, const std::map<std::string, double>& m) = 0;
+  virtual absl::Status ReportValidationMetrics(
+      int64_t steps_completed, const std::map<std::string, double>& m) = 0;
+  virtual absl::Status ReportCheckpoint(const v1::Checkpoint& checkpoint) = 0;
+
+  // True once the trial has been asked to stop (SIGTERM, or the worker
+  // says so). Cheap: checks a flag; polls the worker at most once a second.
+  virtual bool ShouldStop() = 0;
+};
+
+// True once SIGTERM or SIGINT was received by this process.
+bool StopRequestedBySignal();
+
+}  // namespace det
+
+#endif  // DET_WORKER_TRIAL_API_TRIAL_CONTEXT_H_
