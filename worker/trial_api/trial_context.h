@@ -24,9 +24,9 @@
 namespace det {
 
 // Exit codes of a trial process that the worker understands.
-inline constexpr int kExitOk = 0;           // finished or stopped on request
-inline constexpr int kExitError = 1;        // failed
-inline constexpr int kExitInvalidHP = 3;    // rejected its hyperparameters
+inline constexpr int kExitOk = 0;         // finished or stopped on request
+inline constexpr int kExitError = 1;      // failed
+inline constexpr int kExitInvalidHP = 3;  // rejected its hyperparameters
 
 class TrialContext {
  public:
