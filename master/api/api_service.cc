@@ -1,0 +1,177 @@
+#include "master/api/api_service.h"
+
+#include <thread>
+
+#include "master/api/auth.h"
+#include "master/api/preview_proto.h"
+
+namespace det::master {
+namespace {
+
+#define DET_CHECK_AUTH(ctx)                             \
+  do {                                                  \
+    grpc::Status _auth = CheckToken((ctx), token_);     \
+    if (!_auth.ok()) return _auth;                      \
+  } while (0)
+
+// Copies a StatusOr's value into *out, or returns its status as gRPC's.
+template <typename T, typename Out>
+grpc::Status Reply(absl::StatusOr<T> v, Out* out) {
+  if (!v.ok()) return ToGrpc(v.status());
+  *out = std::move(*v);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status ApiService::CreateExperiment(
+    grpc::ServerContext* ctx, const v1::CreateExperimentRequest* req,
+    v1::CreateExperimentResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  std::vector<std::string> warnings;
+  auto x = master_->CreateExperiment(req->config_yaml(), req->context(),
+                                     req->activate(), req->validate_only(),
+                                     &warnings);
+  if (!x.ok()) return ToGrpc(x.status());
+  *resp->mutable_experiment() = std::move(*x);
+  for (auto& w : warnings) resp->add_warnings(w);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::GetExperiment(grpc::ServerContext* ctx,
+                                       const v1::GetExperimentRequest* req,
+                                       v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->GetExperiment(req->experiment_id()), resp);
+}
+
+grpc::Status ApiService::ListExperiments(grpc::ServerContext* ctx,
+                                         const v1::ListExperimentsRequest*,
+                                         v1::ListExperimentsResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  auto list = master_->ListExperiments();
+  if (!list.ok()) return ToGrpc(list.status());
+  for (auto& x : *list) *resp->add_experiments() = std::move(x);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::ListTrials(grpc::ServerContext* ctx,
+                                    const v1::ListTrialsRequest* req,
+                                    v1::ListTrialsResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  auto list = master_->ListTrials(req->experiment_id());
+  if (!list.ok()) return ToGrpc(list.status());
+  for (auto& t : *list) *resp->add_trials() = std::move(t);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::GetTrial(grpc::ServerContext* ctx,
+                                  const v1::GetTrialRequest* req,
+                                  v1::Trial* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->GetTrial(req->trial_id()), resp);
+}
+
+grpc::Status ApiService::GetTrialMetrics(grpc::ServerContext* ctx,
+                                         const v1::GetTrialMetricsRequest* req,
+                                         v1::GetTrialMetricsResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  auto list = master_->GetTrialMetrics(req->trial_id(), req->group());
+  if (!list.ok()) return ToGrpc(list.status());
+  for (auto& r : *list) *resp->add_reports() = std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::StreamTrialLogs(
+    grpc::ServerContext* ctx, const v1::StreamTrialLogsRequest* req,
+    grpc::ServerWriter<v1::TrialLogLine>* writer) {
+  DET_CHECK_AUTH(ctx);
+  int64_t after = req->after_id();
+  while (!ctx->IsCancelled()) {
+    // Read liveness before the lines, so lines written just before the
+    // trial ended are still sent.
+    bool live = req->follow() && master_->TrialIsLive(req->trial_id());
+    auto lines = master_->GetTrialLogs(req->trial_id(), after, 1000);
+    if (!lines.ok()) return ToGrpc(lines.status());
+    for (const auto& line : *lines) {
+      if (!writer->Write(line)) return grpc::Status::OK;
+      after = line.id();
+    }
+    if (lines->size() == 1000) continue;
+    if (!live) return grpc::Status::OK;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::PauseExperiment(grpc::ServerContext* ctx,
+                                         const v1::ExperimentIdRequest* req,
+                                         v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->PauseExperiment(req->experiment_id()), resp);
+}
+
+grpc::Status ApiService::ActivateExperiment(grpc::ServerContext* ctx,
+                                            const v1::ExperimentIdRequest* req,
+                                            v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->ActivateExperiment(req->experiment_id()), resp);
+}
+
+grpc::Status ApiService::CancelExperiment(grpc::ServerContext* ctx,
+                                          const v1::ExperimentIdRequest* req,
+                                          v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->CancelExperiment(req->experiment_id()), resp);
+}
+
+grpc::Status ApiService::KillExperiment(grpc::ServerContext* ctx,
+                                        const v1::ExperimentIdRequest* req,
+                                        v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->KillExperiment(req->experiment_id()), resp);
+}
+
+grpc::Status ApiService::WatchExperiment(
+    grpc::ServerContext* ctx, const v1::ExperimentIdRequest* req,
+    grpc::ServerWriter<v1::Experiment>* writer) {
+  DET_CHECK_AUTH(ctx);
+  int64_t version = -1;
+  while (!ctx->IsCancelled()) {
+    int64_t before = version;
+    auto x = master_->WaitExperimentChange(req->experiment_id(), &version,
+                                           absl::Seconds(1));
+    if (!x.ok()) return ToGrpc(x.status());
+    if (version != before || before == -1) {
+      if (!writer->Write(*x)) return grpc::Status::OK;
+    }
+    if (IsTerminal(x->state())) return grpc::Status::OK;
+    if (version == -1) version = 0;  // not in memory: poll
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::ListAgents(grpc::ServerContext* ctx,
+                                    const v1::ListAgentsRequest*,
+                                    v1::ListAgentsResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  for (auto& a : master_->ListAgents()) *resp->add_agents() = std::move(a);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::PreviewSearch(grpc::ServerContext* ctx,
+                                       const v1::PreviewSearchRequest* req,
+                                       v1::PreviewSearchResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(PreviewSearchProto(req->config_yaml()), resp);
+}
+
+grpc::Status ApiService::GetMasterInfo(grpc::ServerContext* ctx,
+                                       const v1::GetMasterInfoRequest*,
+                                       v1::MasterInfo* resp) {
+  DET_CHECK_AUTH(ctx);
+  *resp = master_->GetMasterInfo();
+  return grpc::Status::OK;
+}
+
+}  // namespace det::master

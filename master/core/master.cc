@@ -1,0 +1,1165 @@
+#include "master/core/master.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/version.h"
+#include "master/core/spec_builder.h"
+
+namespace det::master {
+namespace {
+
+int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
+
+#define DET_RETURN_IF_ERROR(expr)     \
+  do {                                \
+    absl::Status _st = (expr);        \
+    if (!_st.ok()) return _st;        \
+  } while (0)
+
+bool IsLiveTrialState(v1::State s) { return !IsTerminal(s); }
+
+std::string StateName(v1::State s) {
+  std::string n = v1::State_Name(s);
+  return n.rfind("STATE_", 0) == 0 ? n.substr(6) : n;
+}
+
+}  // namespace
+
+bool IsTerminal(v1::State s) {
+  return s == v1::STATE_COMPLETED || s == v1::STATE_CANCELED ||
+         s == v1::STATE_ERROR;
+}
+
+// ---------------------------------------------------------------- outbox
+
+void AgentOutbox::Push(v1::MasterMessage m) {
+  absl::MutexLock l(&mu_);
+  if (!closed_) queue_.push_back(std::move(m));
+}
+
+std::optional<v1::MasterMessage> AgentOutbox::Pop(absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return closed_ || !queue_.empty();
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  if (queue_.empty() || closed_) return std::nullopt;
+  v1::MasterMessage m = std::move(queue_.front());
+  queue_.pop_front();
+  return m;
+}
+
+void AgentOutbox::Close() {
+  absl::MutexLock l(&mu_);
+  closed_ = true;
+}
+
+bool AgentOutbox::closed() const {
+  absl::MutexLock l(&mu_);
+  return closed_;
+}
+
+// ---------------------------------------------------------------- life
+
+Master::Master(std::unique_ptr<store::Store> store, MasterOptions options)
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      start_time_(absl::Now()) {}
+
+absl::StatusOr<std::unique_ptr<Master>> Master::Create(
+    std::unique_ptr<store::Store> store, MasterOptions options) {
+  std::unique_ptr<Master> m(new Master(std::move(store), std::move(options)));
+  auto id = m->store_->ClusterId();
+  if (!id.ok()) return id.status();
+  m->cluster_id_ = *id;
+  {
+    absl::MutexLock l(&m->mu_);
+    DET_RETURN_IF_ERROR(m->Load());
+  }
+  Master* p = m.get();
+  m->ticker_ = std::thread([p] {
+    while (true) {
+      {
+        absl::MutexLock l(&p->mu_);
+        auto stop = [p]() ABSL_SHARED_LOCKS_REQUIRED(p->mu_) {
+          return p->stopping_;
+        };
+        p->mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1));
+        if (p->stopping_) return;
+      }
+      p->Tick();
+    }
+  });
+  return m;
+}
+
+Master::~Master() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    for (auto& [id, a] : agents_) {
+      if (a.outbox) a.outbox->Close();
+    }
+    changed_.SignalAll();
+  }
+  if (ticker_.joinable()) ticker_.join();
+}
+
+absl::Status Master::Load() {
+  loaded_at_ = absl::Now();
+  auto records = store_->ListNonTerminalExperiments();
+  if (!records.ok()) return records.status();
+  for (auto& rec : *records) {
+    auto e = std::make_unique<ExperimentState>();
+    int64_t id = rec.experiment.id();
+    auto cfg = ParseExperimentConfig(rec.experiment.config_yaml());
+    if (!cfg.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "experiment ", id, ": stored config no longer parses: ",
+          cfg.status().message()));
+    }
+    e->config = std::move(*cfg);
+    auto s = searcher::NewSearchMethod(e->config);
+    if (!s.ok()) return s.status();
+    e->searcher = std::move(*s);
+    if (!rec.searcher_snapshot.empty()) {
+      auto snap = ParseJson(rec.searcher_snapshot);
+      if (!snap.ok() || !(*snap)["searcher"].is_string()) {
+        return absl::DataLossError(absl::StrCat(
+            "experiment ", id, ": stored searcher snapshot is unreadable"));
+      }
+      DET_RETURN_IF_ERROR(e->searcher->Restore((*snap)["searcher"].as_string()));
+      e->searcher_done = (*snap)["done"] == Value(true);
+      e->searcher_failed = (*snap)["failed"] == Value(true);
+    }
+    e->rec = std::move(rec);
+    e->order = id;
+    auto trials = store_->ListTrials(id);
+    if (!trials.ok()) return trials.status();
+    for (auto& tr : *trials) {
+      TrialState t;
+      t.rec = std::move(tr);
+      const v1::Trial& pt = t.rec.trial;
+      e->trial_by_request[t.rec.request_id] = pt.id();
+      t.units_at_batches = UnitsAtBatches(e->config, records_per_epoch(*e), t.rec);
+      if (pt.state() == v1::STATE_ACTIVE) {
+        // It was running when the master stopped: wait for its worker to
+        // come back and claim it, or restart it after agent_timeout.
+        t.running = true;
+        t.awaiting_agent = true;
+        if (!pt.agent_id().empty()) t.workers.push_back(pt.agent_id());
+      }
+      e->trials.emplace(pt.id(), std::move(t));
+    }
+    ExperimentState* ep = e.get();
+    experiments_[id] = std::move(e);
+    for (auto& [tid, t] : ep->trials) {
+      if (t.rec.trial.state() == v1::STATE_QUEUED &&
+          ep->rec.experiment.state() == v1::STATE_ACTIVE) {
+        Enqueue(ep, &t);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- lookups
+
+Master::ExperimentState* Master::FindExperiment(int64_t id) {
+  auto it = experiments_.find(id);
+  return it == experiments_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<std::pair<Master::ExperimentState*, Master::TrialState*>>
+Master::FindLiveTrial(int64_t trial_id) {
+  for (auto& [id, e] : experiments_) {
+    auto it = e->trials.find(trial_id);
+    if (it != e->trials.end()) return std::make_pair(e.get(), &it->second);
+  }
+  return absl::NotFoundError(absl::StrCat("trial ", trial_id, " not found"));
+}
+
+void Master::Touch(ExperimentState* e) {
+  e->version++;
+  changed_.SignalAll();
+}
+
+v1::Experiment Master::Describe(const ExperimentState& e) const {
+  v1::Experiment x = e.rec.experiment;
+  int queued = 0, running = 0, completed = 0, errored = 0, canceled = 0;
+  for (const auto& [id, t] : e.trials) {
+    switch (t.rec.trial.state()) {
+      case v1::STATE_QUEUED: queued++; break;
+      case v1::STATE_COMPLETED: completed++; break;
+      case v1::STATE_ERROR: errored++; break;
+      case v1::STATE_CANCELED: canceled++; break;
+      case v1::STATE_PAUSED: break;
+      default: running++; break;
+    }
+  }
+  x.set_num_trials(static_cast<int32_t>(e.trials.size()));
+  x.set_trials_queued(queued);
+  x.set_trials_running(running);
+  x.set_trials_completed(completed);
+  x.set_trials_errored(errored);
+  x.set_trials_canceled(canceled);
+  x.set_progress(x.state() == v1::STATE_COMPLETED ? 1.0
+                                                  : e.searcher->Progress());
+  return x;
+}
+
+// ---------------------------------------------------------------- saving
+
+absl::Status Master::SaveExperiment(ExperimentState* e) {
+  e->rec.experiment = Describe(*e);
+  DET_RETURN_IF_ERROR(store_->UpdateExperiment(e->rec.experiment));
+  // The searcher's own state, plus whether it has shut down (it says so
+  // only once, so that must survive a restart too).
+  e->rec.searcher_snapshot =
+      Value(ValueMap{{"done", Value(e->searcher_done)},
+                     {"failed", Value(e->searcher_failed)},
+                     {"searcher", Value(e->searcher->Snapshot())}})
+          .ToJson();
+  return store_->SaveSearcherSnapshot(e->rec.experiment.id(),
+                                      e->rec.searcher_snapshot);
+}
+
+absl::Status Master::SaveTrial(ExperimentState* e, TrialState* t) {
+  return store_->UpdateTrial(t->rec);
+}
+
+// ---------------------------------------------------------------- searcher
+
+absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops) {
+  std::deque<searcher::Operation> todo(ops.begin(), ops.end());
+  while (!todo.empty()) {
+    searcher::Operation op = std::move(todo.front());
+    todo.pop_front();
+    searcher::Operations more;
+    if (auto* c = std::get_if<searcher::Create>(&op)) {
+      TrialState t;
+      t.rec.request_id = c->request_id;
+      v1::Trial& pt = t.rec.trial;
+      pt.set_experiment_id(e->rec.experiment.id());
+      pt.set_state(v1::STATE_QUEUED);
+      ToProto(c->hparams, pt.mutable_hparams());
+      pt.set_seed(c->seed);
+      pt.set_rung(e->config.searcher.name == SearcherName::kAdaptiveAsha ? 0
+                                                                         : -1);
+      auto id = store_->AddTrial(t.rec);
+      if (!id.ok()) return id.status();
+      pt.set_id(*id);
+      e->trial_by_request[c->request_id] = *id;
+      e->trials.emplace(*id, std::move(t));
+      more = e->searcher->TrialCreated(c->request_id);
+    } else if (auto* v = std::get_if<searcher::ValidateAfter>(&op)) {
+      auto rit = e->trial_by_request.find(v->request_id);
+      if (rit == e->trial_by_request.end()) continue;
+      TrialState& t = e->trials.at(rit->second);
+      SetTrialLength(e->config, records_per_epoch(*e), *v, &t.rec);
+      t.units_at_batches = UnitsAtBatches(e->config, records_per_epoch(*e), t.rec);
+      DET_RETURN_IF_ERROR(SaveTrial(e, &t));
+      if (e->rec.experiment.state() == v1::STATE_ACTIVE &&
+          t.rec.trial.state() == v1::STATE_QUEUED) {
+        Enqueue(e, &t);
+      }
+    } else if (auto* cl = std::get_if<searcher::Close>(&op)) {
+      auto rit = e->trial_by_request.find(cl->request_id);
+      if (rit == e->trial_by_request.end()) continue;
+      TrialState& t = e->trials.at(rit->second);
+      if (IsTerminal(t.rec.trial.state()) || t.closing) continue;
+      t.closing = true;
+      if (t.running) {
+        StopTrialProcess(&t, /*kill=*/false);
+      } else {
+        scheduler_.Dequeue(t.rec.trial.id());
+        t.rec.trial.set_state(v1::STATE_COMPLETED);
+        t.rec.trial.set_end_time_us(NowUs());
+        DET_RETURN_IF_ERROR(SaveTrial(e, &t));
+        more = e->searcher->TrialClosed(cl->request_id);
+      }
+    } else if (auto* sd = std::get_if<searcher::Shutdown>(&op)) {
+      e->searcher_done = true;
+      e->searcher_failed = sd->failure;
+    }
+    todo.insert(todo.end(), more.begin(), more.end());
+  }
+  DET_RETURN_IF_ERROR(SaveExperiment(e));
+  DET_RETURN_IF_ERROR(MaybeFinish(e));
+  Touch(e);
+  return absl::OkStatus();
+}
+
+int64_t Master::records_per_epoch(const ExperimentState& e) const {
+  if (e.config.records_per_epoch > 0) return e.config.records_per_epoch;
+  const Value& limit = Value(e.config.data)["train_limit"];
+  if (limit.is_number() && limit.as_number() > 0) {
+    return std::min<int64_t>(static_cast<int64_t>(limit.as_number()),
+                             options_.default_records_per_epoch);
+  }
+  return options_.default_records_per_epoch;
+}
+
+// ---------------------------------------------------------------- scheduling
+
+void Master::Enqueue(ExperimentState* e, TrialState* t) {
+  scheduler::Request r;
+  r.trial_id = t->rec.trial.id();
+  r.experiment_id = e->rec.experiment.id();
+  r.slots = static_cast<int32_t>(e->config.resources.slots_per_trial);
+  r.priority = static_cast<int32_t>(e->config.resources.priority);
+  r.order = e->order * 1000000000LL + t->rec.trial.id();
+  if (e->config.resources.max_slots) {
+    r.experiment_max_slots =
+        static_cast<int32_t>(*e->config.resources.max_slots);
+  }
+  scheduler_.Enqueue(r);
+}
+
+void Master::StopTrialProcess(TrialState* t, bool kill) {
+  for (const std::string& w : t->workers) {
+    auto it = agents_.find(w);
+    if (it == agents_.end() || !it->second.outbox) continue;
+    v1::MasterMessage m;
+    auto* s = m.mutable_stop_trial();
+    s->set_trial_id(t->rec.trial.id());
+    s->set_kill(kill);
+    s->set_timeout_ms(absl::ToInt64Milliseconds(options_.stop_timeout));
+    it->second.outbox->Push(std::move(m));
+  }
+  t->stop_sent = true;
+}
+
+void Master::ScheduleLocked() {
+  std::vector<scheduler::Placement> placements = scheduler_.Schedule();
+  for (const scheduler::Placement& p : placements) {
+    auto found = FindLiveTrial(p.trial_id);
+    if (!found.ok()) {
+      scheduler_.Release(p.trial_id);
+      continue;
+    }
+    auto [e, t] = *found;
+    v1::Trial& pt = t->rec.trial;
+    t->rec.run_id++;
+    pt.set_state(v1::STATE_ACTIVE);
+    if (pt.start_time_us() == 0) pt.set_start_time_us(NowUs());
+    pt.clear_slot_ids();
+    t->workers.clear();
+    t->running = true;
+    t->stop_sent = false;
+    t->awaiting_agent = false;
+    std::string rendezvous;
+    if (e->config.resources.slots_per_trial > 1) {
+      const AgentState& first = agents_.at(p.slots.begin()->first);
+      rendezvous = absl::StrCat(first.host, ":",
+                                RendezvousPort(pt.id(), t->rec.run_id));
+    }
+    int32_t rank = 0;
+    for (const auto& [worker, slots] : p.slots) {
+      t->workers.push_back(worker);
+      for (int32_t s : slots) pt.add_slot_ids(s);
+      v1::MasterMessage m;
+      v1::StartTrial* st = m.mutable_start_trial();
+      BuildSpec(e->rec, e->config, t->rec, CheckpointDir(e->config, options_.checkpoint_root),
+                records_per_epoch(*e), st->mutable_spec());
+      st->mutable_spec()->set_rendezvous(rendezvous);
+      st->mutable_spec()->set_first_rank(rank);
+      for (int32_t s : slots) st->add_slot_ids(s);
+      rank += static_cast<int32_t>(slots.size());
+      auto it = agents_.find(worker);
+      if (it != agents_.end() && it->second.outbox) {
+        it->second.outbox->Push(std::move(m));
+      }
+    }
+    pt.set_agent_id(t->workers.empty() ? "" : t->workers.front());
+    absl::Status st = SaveTrial(e, t);
+    if (!st.ok()) {
+      std::fprintf(stderr, "master: saving trial %lld: %s\n",
+                   static_cast<long long>(pt.id()),
+                   std::string(st.message()).c_str());
+    }
+    Touch(e);
+  }
+  // Trials that can never fit on this cluster are reported on their
+  // experiment rather than left pending silently.
+  std::set<int64_t> unschedulable;
+  for (int64_t id : scheduler_.Unschedulable()) unschedulable.insert(id);
+  for (auto& [eid, e] : experiments_) {
+    if (IsTerminal(e->rec.experiment.state())) continue;
+    std::string msg;
+    for (auto& [tid, t] : e->trials) {
+      if (unschedulable.count(tid)) {
+        msg = absl::StrFormat(
+            "trial %d needs %d slots, more than the %d slots of all "
+            "connected workers together; it waits for more workers",
+            tid, e->config.resources.slots_per_trial,
+            scheduler_.TotalSlots());
+        break;
+      }
+    }
+    std::string& cur = *e->rec.experiment.mutable_message();
+    bool had = cur.rfind("trial ", 0) == 0 && cur.find("needs") != cur.npos;
+    if (!msg.empty() && cur != msg) {
+      cur = msg;
+      Touch(e.get());
+    } else if (msg.empty() && had) {
+      cur.clear();
+      Touch(e.get());
+    }
+  }
+}
+
+// ---------------------------------------------------------------- finish
+
+absl::Status Master::MaybeFinish(ExperimentState* e) {
+  v1::Experiment& x = e->rec.experiment;
+  v1::State s = x.state();
+  if (IsTerminal(s)) return absl::OkStatus();
+  bool any_running = false, any_live = false, any_completed = false;
+  for (auto& [id, t] : e->trials) {
+    if (t.running) any_running = true;
+    if (IsLiveTrialState(t.rec.trial.state())) any_live = true;
+    if (t.rec.trial.state() == v1::STATE_COMPLETED) any_completed = true;
+  }
+  v1::State final_state = v1::STATE_UNSPECIFIED;
+  if (s == v1::STATE_STOPPING_CANCELED || s == v1::STATE_STOPPING_KILLED) {
+    if (any_running) return absl::OkStatus();
+    for (auto& [id, t] : e->trials) {
+      if (IsLiveTrialState(t.rec.trial.state())) {
+        scheduler_.Dequeue(id);
+        t.rec.trial.set_state(v1::STATE_CANCELED);
+        t.rec.trial.set_end_time_us(NowUs());
+        DET_RETURN_IF_ERROR(SaveTrial(e, &t));
+      }
+    }
+    final_state = v1::STATE_CANCELED;
+  } else if (e->searcher_done && !any_live) {
+    final_state = any_completed || e->trials.empty() ? v1::STATE_COMPLETED
+                                                     : v1::STATE_ERROR;
+  } else {
+    return absl::OkStatus();
+  }
+  x.set_state(final_state);
+  x.set_end_time_us(NowUs());
+  if (final_state == v1::STATE_ERROR) x.set_message("every trial failed");
+  DET_RETURN_IF_ERROR(SaveExperiment(e));
+  Touch(e);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- API
+
+absl::StatusOr<v1::Experiment> Master::CreateExperiment(
+    const std::string& yaml, const std::string& context, bool activate,
+    bool validate_only, std::vector<std::string>* warnings) {
+  auto cfg = ParseExperimentConfig(yaml);
+  if (!cfg.ok()) return cfg.status();
+  auto srch = searcher::NewSearchMethod(*cfg);
+  if (!srch.ok()) {
+    return absl::InvalidArgumentError(srch.status().message());
+  }
+  auto e = std::make_unique<ExperimentState>();
+  e->config = std::move(*cfg);
+  e->searcher = std::move(*srch);
+  v1::Experiment& x = e->rec.experiment;
+  x.set_name(e->config.name);
+  x.set_description(e->config.description);
+  for (const auto& l : e->config.labels) x.add_labels(l);
+  x.set_state(activate ? v1::STATE_ACTIVE : v1::STATE_PAUSED);
+  x.set_searcher(SearcherNameString(e->config.searcher.name));
+  x.set_metric(e->config.searcher.metric);
+  x.set_smaller_is_better(e->config.searcher.smaller_is_better);
+  x.set_config_yaml(yaml);
+  x.set_start_time_us(NowUs());
+  x.set_priority(static_cast<int32_t>(e->config.resources.priority));
+  e->rec.context = context;
+  if (warnings != nullptr && e->config.searcher.smaller_is_better &&
+      e->config.searcher.metric.find("accuracy") != std::string::npos) {
+    warnings->push_back(absl::StrCat(
+        "searcher.metric is '", e->config.searcher.metric,
+        "' with smaller_is_better true (the default): the search will favour "
+        "LOW accuracy; set searcher.smaller_is_better: false"));
+  }
+  if (validate_only) return x;
+
+  absl::MutexLock l(&mu_);
+  ExperimentState* ep = e.get();
+  absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
+    auto id = store_->AddExperiment(e->rec);
+    if (!id.ok()) return id.status();
+    x.set_id(*id);
+    ep->order = *id;
+    experiments_[*id] = std::move(e);
+    if (activate) {
+      return ProcessOps(ep, ep->searcher->InitialOperations());
+    }
+    return SaveExperiment(ep);
+  });
+  if (!st.ok()) {
+    experiments_.erase(ep->rec.experiment.id());
+    return st;
+  }
+  ScheduleLocked();
+  return Describe(*ep);
+}
+
+absl::StatusOr<v1::Experiment> Master::GetExperiment(int64_t id) {
+  {
+    absl::MutexLock l(&mu_);
+    if (ExperimentState* e = FindExperiment(id)) return Describe(*e);
+  }
+  auto rec = store_->GetExperiment(id);
+  if (!rec.ok()) {
+    if (absl::IsNotFound(rec.status())) {
+      return absl::NotFoundError(absl::StrCat("experiment ", id, " not found"));
+    }
+    return rec.status();
+  }
+  return rec->experiment;
+}
+
+absl::StatusOr<std::vector<v1::Experiment>> Master::ListExperiments() {
+  auto list = store_->ListExperiments();
+  if (!list.ok()) return list.status();
+  absl::MutexLock l(&mu_);
+  for (v1::Experiment& x : *list) {
+    if (ExperimentState* e = FindExperiment(x.id())) x = Describe(*e);
+  }
+  return list;
+}
+
+absl::StatusOr<std::vector<v1::Trial>> Master::ListTrials(
+    int64_t experiment_id) {
+  {
+    absl::MutexLock l(&mu_);
+    if (ExperimentState* e = FindExperiment(experiment_id)) {
+      std::vector<v1::Trial> out;
+      for (auto& [id, t] : e->trials) out.push_back(t.rec.trial);
+      return out;
+    }
+  }
+  auto rec = store_->GetExperiment(experiment_id);
+  if (!rec.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat("experiment ", experiment_id, " not found"));
+  }
+  auto trials = store_->ListTrials(experiment_id);
+  if (!trials.ok()) return trials.status();
+  std::vector<v1::Trial> out;
+  for (auto& t : *trials) out.push_back(t.trial);
+  return out;
+}
+
+absl::StatusOr<v1::Trial> Master::GetTrial(int64_t trial_id) {
+  {
+    absl::MutexLock l(&mu_);
+    auto found = FindLiveTrial(trial_id);
+    if (found.ok()) return found->second->rec.trial;
+  }
+  auto t = store_->GetTrial(trial_id);
+  if (!t.ok()) {
+    return absl::NotFoundError(absl::StrCat("trial ", trial_id, " not found"));
+  }
+  return t->trial;
+}
+
+absl::StatusOr<std::vector<v1::MetricReport>> Master::GetTrialMetrics(
+    int64_t trial_id, v1::MetricGroup group) {
+  auto t = GetTrial(trial_id);
+  if (!t.ok()) return t.status();
+  return store_->GetMetricReports(trial_id, group);
+}
+
+absl::StatusOr<std::vector<v1::TrialLogLine>> Master::GetTrialLogs(
+    int64_t trial_id, int64_t after_id, int limit) {
+  auto t = GetTrial(trial_id);
+  if (!t.ok()) return t.status();
+  return store_->GetLogs(trial_id, after_id, limit);
+}
+
+bool Master::TrialIsLive(int64_t trial_id) {
+  absl::MutexLock l(&mu_);
+  auto found = FindLiveTrial(trial_id);
+  return found.ok() && IsLiveTrialState(found->second->rec.trial.state());
+}
+
+absl::StatusOr<v1::Experiment> Master::WaitExperimentChange(
+    int64_t id, int64_t* version, absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  ExperimentState* e = FindExperiment(id);
+  if (e == nullptr) {
+    mu_.Unlock();
+    auto x = GetExperiment(id);
+    mu_.Lock();
+    return x;
+  }
+  absl::Time deadline = absl::Now() + timeout;
+  while (e->version == *version && !stopping_) {
+    if (changed_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  *version = e->version;
+  return Describe(*e);
+}
+
+absl::StatusOr<v1::Experiment> Master::PauseExperiment(int64_t id) {
+  return ChangeState(id, v1::STATE_PAUSED);
+}
+absl::StatusOr<v1::Experiment> Master::ActivateExperiment(int64_t id) {
+  return ChangeState(id, v1::STATE_ACTIVE);
+}
+absl::StatusOr<v1::Experiment> Master::CancelExperiment(int64_t id) {
+  return ChangeState(id, v1::STATE_STOPPING_CANCELED);
+}
+absl::StatusOr<v1::Experiment> Master::KillExperiment(int64_t id) {
+  return ChangeState(id, v1::STATE_STOPPING_KILLED);
+}
+
+absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
+                                                   v1::State target) {
+  absl::MutexLock l(&mu_);
+  ExperimentState* e = FindExperiment(id);
+  if (e == nullptr) {
+    mu_.Unlock();
+    auto x = GetExperiment(id);
+    mu_.Lock();
+    if (!x.ok()) return x.status();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "experiment ", id, " is ", StateName(x->state()),
+        "; it has ended and its state can no longer change"));
+  }
+  v1::Experiment& x = e->rec.experiment;
+  v1::State cur = x.state();
+  auto illegal = [&](const char* what) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot ", what, " experiment ", id, ": it is ",
+                     StateName(cur)));
+  };
+  if (IsTerminal(cur)) {
+    switch (target) {
+      case v1::STATE_PAUSED: return illegal("pause");
+      case v1::STATE_ACTIVE: return illegal("activate");
+      case v1::STATE_STOPPING_CANCELED: return illegal("cancel");
+      default: return illegal("kill");
+    }
+  }
+  absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
+    switch (target) {
+      case v1::STATE_PAUSED: {
+        if (cur == v1::STATE_PAUSED) return absl::OkStatus();
+        if (cur != v1::STATE_ACTIVE) return illegal("pause");
+        x.set_state(v1::STATE_PAUSED);
+        for (auto& [tid, t] : e->trials) {
+          if (IsTerminal(t.rec.trial.state())) continue;
+          if (t.running) {
+            StopTrialProcess(&t, false);
+          } else {
+            scheduler_.Dequeue(tid);
+            t.rec.trial.set_state(v1::STATE_PAUSED);
+            DET_RETURN_IF_ERROR(SaveTrial(e, &t));
+          }
+        }
+        return SaveExperiment(e);
+      }
+      case v1::STATE_ACTIVE: {
+        if (cur == v1::STATE_ACTIVE) return absl::OkStatus();
+        if (cur != v1::STATE_PAUSED) return illegal("activate");
+        x.set_state(v1::STATE_ACTIVE);
+        if (e->trials.empty() && !e->searcher_done) {
+          return ProcessOps(e, e->searcher->InitialOperations());
+        }
+        for (auto& [tid, t] : e->trials) {
+          if (t.rec.trial.state() == v1::STATE_PAUSED && !t.running) {
+            t.rec.trial.set_state(v1::STATE_QUEUED);
+            DET_RETURN_IF_ERROR(SaveTrial(e, &t));
+            Enqueue(e, &t);
+          }
+        }
+        return SaveExperiment(e);
+      }
+      case v1::STATE_STOPPING_CANCELED:
+      case v1::STATE_STOPPING_KILLED: {
+        bool kill = target == v1::STATE_STOPPING_KILLED;
+        if (cur == v1::STATE_STOPPING_KILLED && !kill) {
+          return absl::OkStatus();  // already being killed
+        }
+        x.set_state(target);
+        for (auto& [tid, t] : e->trials) {
+          if (t.running) StopTrialProcess(&t, kill);
+        }
+        DET_RETURN_IF_ERROR(SaveExperiment(e));
+        return MaybeFinish(e);
+      }
+      default:
+        return absl::InvalidArgumentError("unsupported state change");
+    }
+  });
+  if (!st.ok()) return st;
+  Touch(e);
+  ScheduleLocked();
+  return Describe(*e);
+}
+
+std::vector<v1::Agent> Master::ListAgents() {
+  absl::MutexLock l(&mu_);
+  std::vector<v1::Agent> out;
+  for (auto& [id, a] : agents_) {
+    v1::Agent x = a.agent;
+    for (v1::Slot& s : *x.mutable_slots()) s.set_trial_id(0);
+    for (auto& [eid, e] : experiments_) {
+      for (auto& [tid, t] : e->trials) {
+        if (!t.running) continue;
+        auto held = scheduler_.SlotsOf(tid);
+        auto it = held.find(id);
+        if (it == held.end()) continue;
+        for (int32_t sid : it->second) {
+          for (v1::Slot& s : *x.mutable_slots()) {
+            if (s.id() == sid) s.set_trial_id(tid);
+          }
+        }
+      }
+    }
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+v1::MasterInfo Master::GetMasterInfo() {
+  absl::MutexLock l(&mu_);
+  v1::MasterInfo info;
+  info.set_version(kVersion);
+  info.set_cluster_id(cluster_id_);
+  info.set_start_time_us(absl::ToUnixMicros(start_time_));
+  info.set_grpc_address(options_.grpc_address);
+  info.set_http_address(options_.http_address);
+  info.set_protocol_version(kProtocolVersion);
+  int n = 0;
+  for (auto& [id, a] : agents_) n += a.agent.connected() ? 1 : 0;
+  info.set_num_agents(n);
+  info.set_slots_total(scheduler_.TotalSlots());
+  info.set_slots_used(scheduler_.UsedSlots());
+  return info;
+}
+
+// ---------------------------------------------------------------- workers
+
+absl::StatusOr<v1::Welcome> Master::AgentConnected(
+    const v1::Hello& hello, const std::string& peer,
+    std::shared_ptr<AgentOutbox> outbox) {
+  if (hello.protocol_version() != kProtocolVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "worker %s speaks protocol version %d but this master speaks "
+        "version %d (master %s, worker %s); upgrade the older one",
+        hello.worker_id(), hello.protocol_version(), kProtocolVersion,
+        kVersion, hello.version()));
+  }
+  if (hello.worker_id().empty()) {
+    return absl::InvalidArgumentError("worker sent an empty worker_id");
+  }
+  absl::MutexLock l(&mu_);
+  const std::string& id = hello.worker_id();
+  AgentState& a = agents_[id];
+  if (a.outbox && a.outbox != outbox) a.outbox->Close();
+  bool restarted = !a.incarnation.empty() &&
+                   a.incarnation != hello.incarnation();
+  a.incarnation = hello.incarnation();
+  a.outbox = std::move(outbox);
+  a.last_seen = absl::Now();
+  a.host = hello.host().empty() ? peer : hello.host();
+  a.lost = false;
+  v1::Agent& ag = a.agent;
+  ag.set_id(id);
+  ag.set_address(peer);
+  ag.set_version(hello.version());
+  ag.set_connected(true);
+  ag.clear_slots();
+  for (const v1::Slot& s : hello.slots()) *ag.add_slots() = s;
+  ag.set_registered_time_us(NowUs());
+  ag.set_last_heartbeat_us(NowUs());
+
+  if (a.in_scheduler) scheduler_.RemoveWorker(id);
+  scheduler_.AddWorker(id, static_cast<int32_t>(hello.slots_size()));
+  a.in_scheduler = true;
+
+  v1::Welcome w;
+  w.set_cluster_id(cluster_id_);
+  w.set_heartbeat_interval_ms(
+      absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  auto seq = store_->GetWorkerSeq(SeqKey(id, a.incarnation));
+  if (!seq.ok()) return seq.status();
+  w.set_last_seq(*seq);
+  a.last_seq = *seq;
+
+  // Trials the worker still runs: keep those the master wants, stop others.
+  std::set<int64_t> claimed;
+  for (const v1::RunningTrial& r : hello.running()) {
+    auto found = FindLiveTrial(r.trial_id());
+    bool keep = false;
+    if (found.ok()) {
+      auto [e, t] = *found;
+      bool ours = std::find(t->workers.begin(), t->workers.end(), id) !=
+                  t->workers.end();
+      keep = t->running && t->rec.run_id == r.run_id() &&
+             (ours || t->awaiting_agent) &&
+             !IsTerminal(t->rec.trial.state());
+      if (keep) {
+        std::map<std::string, std::vector<int32_t>> slots;
+        slots[id].assign(r.slot_ids().begin(), r.slot_ids().end());
+        keep = scheduler_.Reserve(r.trial_id(), e->rec.experiment.id(), slots);
+      }
+      if (keep) {
+        t->awaiting_agent = false;
+        if (!ours) t->workers.push_back(id);
+        claimed.insert(r.trial_id());
+        if (t->closing || e->rec.experiment.state() != v1::STATE_ACTIVE) {
+          // A stop sent while the worker was away may have been lost.
+          bool kill = e->rec.experiment.state() == v1::STATE_STOPPING_KILLED;
+          StopTrialProcess(t, kill);
+        }
+      }
+    }
+    if (!keep) w.add_stop_trial_ids(r.trial_id());
+  }
+  // A new worker process: trials the old one ran died with it.
+  if (restarted) {
+    absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
+      for (auto& [eid, e] : experiments_) {
+        for (auto& [tid, t] : e->trials) {
+          if (!t.running || claimed.count(tid)) continue;
+          if (std::find(t.workers.begin(), t.workers.end(), id) ==
+              t.workers.end()) {
+            continue;
+          }
+          DET_RETURN_IF_ERROR(OnTrialLost(
+              e.get(), &t, absl::StrCat("worker ", id, " restarted")));
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+  }
+  absl::Status st = store_->UpsertAgent(ag);
+  if (!st.ok()) return st;
+  ScheduleLocked();
+  return w;
+}
+
+void Master::AgentDisconnected(const std::string& worker_id,
+                               const std::shared_ptr<AgentOutbox>& outbox) {
+  absl::MutexLock l(&mu_);
+  auto it = agents_.find(worker_id);
+  if (it == agents_.end() || it->second.outbox != outbox) return;
+  AgentState& a = it->second;
+  a.outbox->Close();
+  a.outbox.reset();
+  a.agent.set_connected(false);
+  a.last_seen = absl::Now();
+  // No new work goes to it; its running trials wait for it to come back
+  // until agent_timeout (Tick), then restart elsewhere.
+  if (a.in_scheduler) {
+    scheduler_.RemoveWorker(worker_id);
+    a.in_scheduler = false;
+  }
+  (void)store_->UpsertAgent(a.agent);
+}
+
+void Master::AgentLost(const std::string& worker_id) {
+  auto it = agents_.find(worker_id);
+  if (it == agents_.end()) return;
+  AgentState& a = it->second;
+  a.lost = true;
+  if (a.outbox) {
+    a.outbox->Close();
+    a.outbox.reset();
+  }
+  a.agent.set_connected(false);
+  if (a.in_scheduler) {
+    scheduler_.RemoveWorker(worker_id);
+    a.in_scheduler = false;
+  }
+  absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
+    for (auto& [eid, e] : experiments_) {
+      for (auto& [tid, t] : e->trials) {
+        if (!t.running) continue;
+        if (std::find(t.workers.begin(), t.workers.end(), worker_id) ==
+            t.workers.end()) {
+          continue;
+        }
+        DET_RETURN_IF_ERROR(OnTrialLost(
+            e.get(), &t,
+            absl::StrCat("worker ", worker_id, " lost (no heartbeat for ",
+                         absl::FormatDuration(options_.agent_timeout), ")")));
+      }
+    }
+    return store_->UpsertAgent(a.agent);
+  });
+  if (!st.ok()) {
+    std::fprintf(stderr, "master: handling lost worker %s: %s\n",
+                 worker_id.c_str(), std::string(st.message()).c_str());
+  }
+}
+
+void Master::Tick() {
+  absl::MutexLock l(&mu_);
+  absl::Time now = absl::Now();
+  std::vector<std::string> lost;
+  for (auto& [id, a] : agents_) {
+    if (a.lost) continue;
+    if (now - a.last_seen > options_.agent_timeout) lost.push_back(id);
+  }
+  for (const std::string& id : lost) AgentLost(id);
+  // Trials that were running when the master restarted and whose worker
+  // never came back to claim them.
+  if (now - loaded_at_ > options_.agent_timeout) {
+    absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
+      for (auto& [eid, e] : experiments_) {
+        for (auto& [tid, t] : e->trials) {
+          if (t.awaiting_agent) {
+            t.awaiting_agent = false;
+            DET_RETURN_IF_ERROR(OnTrialLost(
+                e.get(), &t, "its worker did not return after a master restart"));
+          }
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      std::fprintf(stderr, "master: %s\n", std::string(st.message()).c_str());
+    }
+  }
+  ScheduleLocked();
+}
+
+absl::StatusOr<int64_t> Master::AgentMessage(const std::string& worker_id,
+                                             const v1::WorkerMessage& m) {
+  absl::MutexLock l(&mu_);
+  auto ait = agents_.find(worker_id);
+  if (ait == agents_.end()) {
+    return absl::FailedPreconditionError("worker is not registered");
+  }
+  AgentState& a = ait->second;
+  a.last_seen = absl::Now();
+  a.agent.set_last_heartbeat_us(NowUs());
+  if (m.seq() <= a.last_seq) return m.seq();  // resent; already stored
+  if (m.has_heartbeat()) {
+    // Heartbeats change nothing that must survive a restart; not writing
+    // their seq is safe because a later stored seq covers them.
+    a.last_seq = m.seq();
+    return m.seq();
+  }
+  absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
+    if (m.has_trial_event()) {
+      DET_RETURN_IF_ERROR(OnTrialEvent(worker_id, m.trial_event()));
+    }
+    return store_->SetWorkerSeq(SeqKey(worker_id, a.incarnation), m.seq());
+  });
+  if (!st.ok()) return st;
+  a.last_seq = m.seq();
+  ScheduleLocked();
+  return m.seq();
+}
+
+absl::Status Master::OnTrialEvent(const std::string& worker_id,
+                                  const v1::TrialEvent& ev) {
+  auto found = FindLiveTrial(ev.trial_id());
+  if (!found.ok()) {
+    // A trial the master no longer tracks: keep its reports and logs (they
+    // are idempotent), ignore the rest.
+    if (ev.has_metrics()) {
+      v1::MetricReport r = ev.metrics();
+      r.set_trial_id(ev.trial_id());
+      return store_->AddMetricReport(r).status();
+    }
+    if (ev.has_logs()) {
+      std::vector<v1::LogLine> lines(ev.logs().lines().begin(),
+                                     ev.logs().lines().end());
+      return store_->AddLogs(ev.trial_id(), lines);
+    }
+    return absl::OkStatus();
+  }
+  auto [e, t] = *found;
+  bool current = ev.run_id() == t->rec.run_id;
+  switch (ev.event_case()) {
+    case v1::TrialEvent::kMetrics: {
+      v1::MetricReport r = ev.metrics();
+      r.set_trial_id(ev.trial_id());
+      return OnMetrics(e, t, r, current);
+    }
+    case v1::TrialEvent::kCheckpoint: {
+      v1::Checkpoint c = ev.checkpoint();
+      c.set_trial_id(ev.trial_id());
+      DET_RETURN_IF_ERROR(store_->AddCheckpoint(c));
+      if (c.steps_completed() >= t->rec.trial.latest_checkpoint().steps_completed()) {
+        *t->rec.trial.mutable_latest_checkpoint() = c;
+        DET_RETURN_IF_ERROR(SaveTrial(e, t));
+      }
+      Touch(e);
+      return absl::OkStatus();
+    }
+    case v1::TrialEvent::kLogs: {
+      std::vector<v1::LogLine> lines(ev.logs().lines().begin(),
+                                     ev.logs().lines().end());
+      return store_->AddLogs(ev.trial_id(), lines);
+    }
+    case v1::TrialEvent::kExited:
+      if (!current) return absl::OkStatus();  // a superseded run
+      return OnExit(e, t, ev.exited());
+    case v1::TrialEvent::kStarted:
+    default:
+      return absl::OkStatus();
+  }
+}
+
+absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
+                               const v1::MetricReport& r, bool current) {
+  auto stored = store_->AddMetricReport(r);
+  if (!stored.ok()) return stored.status();
+  if (!*stored) return absl::OkStatus();  // a duplicate
+  v1::Trial& pt = t->rec.trial;
+  if (r.steps_completed() > pt.steps_completed()) {
+    pt.set_steps_completed(r.steps_completed());
+  }
+  if (r.group() != v1::METRIC_GROUP_VALIDATION) {
+    return SaveTrial(e, t);
+  }
+  *pt.mutable_latest_validation_metrics() = r.metrics();
+  const std::string& metric = e->config.searcher.metric;
+  auto mit = r.metrics().find(metric);
+  if (mit == r.metrics().end()) {
+    pt.set_message(absl::StrCat("validation at step ", r.steps_completed(),
+                                " did not report the searcher metric '",
+                                metric, "'"));
+    return SaveTrial(e, t);
+  }
+  double v = mit->second;
+  bool sib = e->config.searcher.smaller_is_better;
+  if (!pt.has_best_metric() || (sib ? v < pt.best_metric()
+                                    : v > pt.best_metric())) {
+    pt.set_has_best_metric(true);
+    pt.set_best_metric(v);
+    *pt.mutable_best_validation_metrics() = r.metrics();
+    v1::Experiment& x = e->rec.experiment;
+    bool better = true;
+    if (x.best_trial_id() != 0) {
+      auto bit = x.best_validation_metrics().find(metric);
+      if (bit != x.best_validation_metrics().end()) {
+        better = sib ? v < bit->second : v > bit->second;
+      }
+    }
+    if (better) {
+      x.set_best_trial_id(pt.id());
+      *x.mutable_best_validation_metrics() = r.metrics();
+    }
+  }
+  auto uit = t->units_at_batches.find(r.steps_completed());
+  searcher::Operations ops;
+  if (current && uit != t->units_at_batches.end() && !t->closing &&
+      !IsTerminal(pt.state())) {
+    if (pt.rung() >= 0) {
+      int rung = 0;
+      for (auto& [b, u] : t->units_at_batches) {
+        if (b < r.steps_completed()) rung++;
+      }
+      pt.set_rung(rung);
+    }
+    ops = e->searcher->ValidationCompleted(t->rec.request_id, v, uit->second);
+  }
+  DET_RETURN_IF_ERROR(SaveTrial(e, t));
+  return ProcessOps(e, std::move(ops));
+}
+
+absl::Status Master::OnExit(ExperimentState* e, TrialState* t,
+                            const v1::TrialExited& x) {
+  v1::Trial& pt = t->rec.trial;
+  int64_t tid = pt.id();
+  t->running = false;
+  t->stop_sent = false;
+  t->workers.clear();
+  scheduler_.Release(tid);
+  pt.clear_agent_id();
+  pt.clear_slot_ids();
+  if (IsTerminal(pt.state())) return absl::OkStatus();
+  v1::State es = e->rec.experiment.state();
+  searcher::Operations ops;
+  auto finish = [&](v1::State s, v1::ExitReason reason) {
+    pt.set_state(s);
+    pt.set_exit_reason(reason);
+    pt.set_end_time_us(NowUs());
+  };
+  if (es == v1::STATE_STOPPING_CANCELED || es == v1::STATE_STOPPING_KILLED) {
+    finish(v1::STATE_CANCELED, x.reason());
+  } else if (x.reason() == v1::EXIT_REASON_COMPLETED ||
+             (t->closing && (x.reason() == v1::EXIT_REASON_STOPPED ||
+                             x.reason() == v1::EXIT_REASON_KILLED))) {
+    finish(v1::STATE_COMPLETED, x.reason());
+    ops = e->searcher->TrialClosed(t->rec.request_id);
+  } else if (x.reason() == v1::EXIT_REASON_STOPPED) {
+    // Stopped for a pause, or by its worker shutting down: not a failure.
+    if (es == v1::STATE_ACTIVE) {
+      pt.set_state(v1::STATE_QUEUED);
+      Enqueue(e, t);
+    } else {
+      pt.set_state(v1::STATE_PAUSED);
+    }
+  } else if (x.reason() == v1::EXIT_REASON_INVALID_HP) {
+    finish(v1::STATE_ERROR, x.reason());
+    pt.set_message(absl::StrCat("invalid hyperparameters: ", x.message()));
+    ops = e->searcher->TrialExitedEarly(t->rec.request_id,
+                                        searcher::ExitedReason::kInvalidHP);
+  } else {
+    return OnTrialLost(e, t, x.message().empty()
+                                 ? absl::StrCat("exited with code ",
+                                                x.exit_code())
+                                 : x.message());
+  }
+  DET_RETURN_IF_ERROR(SaveTrial(e, t));
+  return ProcessOps(e, std::move(ops));
+}
+
+absl::Status Master::OnTrialLost(ExperimentState* e, TrialState* t,
+                                 const std::string& why) {
+  v1::Trial& pt = t->rec.trial;
+  t->running = false;
+  t->awaiting_agent = false;
+  t->workers.clear();
+  scheduler_.Release(pt.id());
+  pt.clear_agent_id();
+  pt.clear_slot_ids();
+  if (IsTerminal(pt.state())) return absl::OkStatus();
+  v1::State es = e->rec.experiment.state();
+  searcher::Operations ops;
+  if (es == v1::STATE_STOPPING_CANCELED || es == v1::STATE_STOPPING_KILLED) {
+    pt.set_state(v1::STATE_CANCELED);
+    pt.set_end_time_us(NowUs());
+  } else if (t->closing) {
+    // The searcher had already decided to stop it.
+    pt.set_state(v1::STATE_COMPLETED);
+    pt.set_end_time_us(NowUs());
+    ops = e->searcher->TrialClosed(t->rec.request_id);
+  } else if (pt.restarts() < e->config.max_restarts) {
+    pt.set_restarts(pt.restarts() + 1);
+    pt.set_message(absl::StrCat("restart ", pt.restarts(), " of ",
+                                e->config.max_restarts, " after: ", why));
+    if (es == v1::STATE_ACTIVE) {
+      pt.set_state(v1::STATE_QUEUED);
+      Enqueue(e, t);
+    } else {
+      pt.set_state(v1::STATE_PAUSED);
+    }
+  } else {
+    pt.set_state(v1::STATE_ERROR);
+    pt.set_exit_reason(v1::EXIT_REASON_ERRORED);
+    pt.set_end_time_us(NowUs());
+    pt.set_message(absl::StrCat("failed after ", pt.restarts(),
+                                " restarts: ", why));
+    ops = e->searcher->TrialExitedEarly(t->rec.request_id,
+                                        searcher::ExitedReason::kErrored);
+  }
+  DET_RETURN_IF_ERROR(SaveTrial(e, t));
+  return ProcessOps(e, std::move(ops));
+}
+
+}  // namespace det::master

@@ -1,0 +1,226 @@
+// The master's core: experiments, their searchers and trials, the workers
+// and their slots, and the store that keeps all of it.
+//
+// Concurrency: one mutex (mu_) guards every piece of in-memory state; the
+// gRPC handlers (client API and worker streams) and the ticker thread call
+// in and hold it for the length of one event. Every event's effects on the
+// store are written in one transaction, together with the worker's sequence
+// number when the event came from a worker, so a crash at any point leaves
+// the store either before or after the whole event. Messages to workers are
+// put on each worker's outbox (never written to the network under mu_); a
+// writer thread per stream drains it.
+#ifndef DET_MASTER_CORE_MASTER_H_
+#define DET_MASTER_CORE_MASTER_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/config.h"
+#include "det/v1/agent.pb.h"
+#include "det/v1/api.pb.h"
+#include "master/scheduler/slot_scheduler.h"
+#include "master/searcher/searcher.h"
+#include "master/store/store.h"
+
+namespace det::master {
+
+struct MasterOptions {
+  // Where checkpoint_storage.host_path points when a config leaves it out.
+  std::string checkpoint_root;
+  // A worker must heartbeat at least this often...
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  // ...and is declared lost (its trials restarted elsewhere) after this
+  // long without a heartbeat or a stream.
+  absl::Duration agent_timeout = absl::Seconds(30);
+  // Graceful stop before the worker kills a trial.
+  absl::Duration stop_timeout = absl::Seconds(30);
+  // Records per epoch when a config leaves records_per_epoch out and the
+  // data section sets no train_limit: CIFAR-10's training set.
+  int64_t default_records_per_epoch = 50000;
+  std::string grpc_address;  // for MasterInfo only
+  std::string http_address;  // for MasterInfo only
+};
+
+// An open worker stream: the master's side of AgentService.Connect.
+class AgentOutbox {
+ public:
+  void Push(v1::MasterMessage m);
+  // Waits up to `timeout` for a message; nullopt when none or closed.
+  std::optional<v1::MasterMessage> Pop(absl::Duration timeout);
+  void Close();
+  bool closed() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::deque<v1::MasterMessage> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class Master {
+ public:
+  // Loads every non-terminal experiment from the store and carries on.
+  static absl::StatusOr<std::unique_ptr<Master>> Create(
+      std::unique_ptr<store::Store> store, MasterOptions options);
+  ~Master();
+
+  // ---- Client API (api/api_service.cc translates gRPC to these) ----
+  absl::StatusOr<v1::Experiment> CreateExperiment(
+      const std::string& yaml, const std::string& context, bool activate,
+      bool validate_only, std::vector<std::string>* warnings);
+  absl::StatusOr<v1::Experiment> GetExperiment(int64_t id);
+  absl::StatusOr<std::vector<v1::Experiment>> ListExperiments();
+  absl::StatusOr<std::vector<v1::Trial>> ListTrials(int64_t experiment_id);
+  absl::StatusOr<v1::Trial> GetTrial(int64_t trial_id);
+  absl::StatusOr<std::vector<v1::MetricReport>> GetTrialMetrics(
+      int64_t trial_id, v1::MetricGroup group);
+  absl::StatusOr<std::vector<v1::TrialLogLine>> GetTrialLogs(
+      int64_t trial_id, int64_t after_id, int limit);
+  absl::StatusOr<v1::Experiment> PauseExperiment(int64_t id);
+  absl::StatusOr<v1::Experiment> ActivateExperiment(int64_t id);
+  absl::StatusOr<v1::Experiment> CancelExperiment(int64_t id);
+  absl::StatusOr<v1::Experiment> KillExperiment(int64_t id);
+  std::vector<v1::Agent> ListAgents();
+  v1::MasterInfo GetMasterInfo();
+  // Blocks until the experiment's version differs from `*version` (or the
+  // timeout passes); updates *version. Returns the current experiment.
+  absl::StatusOr<v1::Experiment> WaitExperimentChange(int64_t id,
+                                                      int64_t* version,
+                                                      absl::Duration timeout);
+  // True while the trial is not terminal (for log following).
+  bool TrialIsLive(int64_t trial_id);
+
+  // ---- Worker streams (api/agent_service.cc) ----
+  // Registers a worker after its Hello; returns the Welcome to send, and
+  // the outbox the stream's writer drains. Refuses another protocol version.
+  absl::StatusOr<v1::Welcome> AgentConnected(
+      const v1::Hello& hello, const std::string& peer,
+      std::shared_ptr<AgentOutbox> outbox);
+  // One message from a connected worker; returns the seq to acknowledge.
+  absl::StatusOr<int64_t> AgentMessage(const std::string& worker_id,
+                                       const v1::WorkerMessage& m);
+  // The stream ended (the worker stays registered until agent_timeout).
+  void AgentDisconnected(const std::string& worker_id,
+                         const std::shared_ptr<AgentOutbox>& outbox);
+
+  // Runs the periodic checks (lost workers, scheduling) once; the ticker
+  // thread calls it every second, tests may call it directly.
+  void Tick();
+
+ private:
+  struct TrialState {
+    store::TrialRecord rec;
+    // Searcher units per validation point, by batches, for this trial.
+    std::map<int64_t, int64_t> units_at_batches;
+    bool closing = false;  // the searcher asked it to stop
+    bool stop_sent = false;
+    bool running = false;  // a process is (believed to be) running
+    bool awaiting_agent = false;  // running before a master restart
+    std::vector<std::string> workers;  // where its processes run
+  };
+  struct ExperimentState {
+    store::ExperimentRecord rec;
+    ExperimentConfig config;
+    std::unique_ptr<searcher::SearchMethod> searcher;
+    std::map<int64_t, TrialState> trials;  // by trial id
+    std::map<int64_t, int64_t> trial_by_request;
+    bool searcher_done = false;
+    bool searcher_failed = false;
+    int64_t order = 0;  // scheduling order
+    int64_t version = 0;
+  };
+  struct AgentState {
+    v1::Agent agent;
+    std::string incarnation;
+    std::shared_ptr<AgentOutbox> outbox;
+    std::string host;  // for rendezvous addresses
+    absl::Time last_seen;
+    int64_t last_seq = 0;  // highest seq processed from this incarnation
+    bool in_scheduler = false;
+    bool lost = false;
+  };
+
+  Master(std::unique_ptr<store::Store> store, MasterOptions options);
+  absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  ExperimentState* FindExperiment(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::pair<ExperimentState*, TrialState*>> FindLiveTrial(
+      int64_t trial_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Carries out searcher operations (and those they lead to).
+  absl::Status ProcessOps(ExperimentState* e, searcher::Operations ops)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SaveExperiment(ExperimentState* e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SaveTrial(ExperimentState* e, TrialState* t)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Enqueue(ExperimentState* e, TrialState* t)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StopTrialProcess(TrialState* t, bool kill)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Places queued trials and sends StartTrial to their workers.
+  void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the experiment to a terminal state once nothing runs.
+  absl::Status MaybeFinish(ExperimentState* e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Touch(ExperimentState* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::Experiment Describe(const ExperimentState& e) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  int64_t records_per_epoch(const ExperimentState& e) const;
+
+  // Trial events from workers.
+  absl::Status OnTrialEvent(const std::string& worker_id,
+                            const v1::TrialEvent& ev)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `current`: from the trial's current run (older runs' reports are kept
+  // but not fed to the searcher).
+  absl::Status OnMetrics(ExperimentState* e, TrialState* t,
+                         const v1::MetricReport& r, bool current)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OnExit(ExperimentState* e, TrialState* t,
+                      const v1::TrialExited& x)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The trial's process is gone without a clean exit (worker lost).
+  absl::Status OnTrialLost(ExperimentState* e, TrialState* t,
+                           const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AgentLost(const std::string& worker_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::StatusOr<v1::Experiment> ChangeState(int64_t id, v1::State target);
+
+  std::unique_ptr<store::Store> store_;
+  const MasterOptions options_;
+  std::string cluster_id_;
+  absl::Time start_time_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar changed_;
+  std::map<int64_t, std::unique_ptr<ExperimentState>> experiments_
+      ABSL_GUARDED_BY(mu_);  // non-terminal ones, plus recently finished
+  std::map<std::string, AgentState> agents_ ABSL_GUARDED_BY(mu_);
+  scheduler::SlotScheduler scheduler_ ABSL_GUARDED_BY(mu_);
+  int64_t next_order_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::Time loaded_at_ ABSL_GUARDED_BY(mu_);
+
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread ticker_;
+};
+
+// True for COMPLETED, CANCELED and ERROR.
+bool IsTerminal(v1::State s);
+
+}  // namespace det::master
+
+#endif  // DET_MASTER_CORE_MASTER_H_
