@@ -18,16 +18,6 @@ constexpr int kMaxPeriodicValidations = 10000;
 
 }  // namespace
 
-std::string SearcherNameString(SearcherName n) {
-  switch (n) {
-    case SearcherName::kSingle: return "single";
-    case SearcherName::kGrid: return "grid";
-    case SearcherName::kRandom: return "random";
-    case SearcherName::kAdaptiveAsha: return "adaptive_asha";
-  }
-  return "single";
-}
-
 std::string SeqKey(const std::string& worker_id,
                    const std::string& incarnation) {
   return absl::StrCat(worker_id, "/", incarnation);

@@ -15,9 +15,6 @@
 
 namespace det::master {
 
-// "single", "grid", "random", "adaptive_asha".
-std::string SearcherNameString(SearcherName n);
-
 // Key under which a worker process's last processed seq is stored.
 std::string SeqKey(const std::string& worker_id,
                    const std::string& incarnation);
