@@ -11,7 +11,7 @@
 namespace det {
 
 struct ArchiveLimits {
-  int64_t max_bytes = 96 << 20;     // uncompressed total (Determined: 95 MiB)
+  int64_t max_bytes = 96 << 20;  // uncompressed total (Determined: 95 MiB)
   int64_t max_files = 10000;
 };
 
