@@ -1,0 +1,37 @@
+#include "master/api/preview_proto.h"
+
+#include "common/config.h"
+#include "master/searcher/preview.h"
+
+namespace det::master {
+
+absl::StatusOr<v1::PreviewSearchResponse> PreviewSearchProto(
+    const std::string& config_yaml) {
+  auto cfg = ParseExperimentConfig(config_yaml);
+  if (!cfg.ok()) return cfg.status();
+  auto plan = searcher::PlanSearch(*cfg);
+  if (!plan.ok()) return plan.status();
+  v1::PreviewSearchResponse r;
+  r.set_searcher(plan->searcher);
+  r.set_unit(UnitName(plan->unit));
+  r.set_max_length(plan->max_length);
+  r.set_num_trials(static_cast<int32_t>(plan->num_trials));
+  r.set_total_length(plan->total_length);
+  for (const searcher::PlanBracket& b : plan->brackets) {
+    v1::PreviewBracket* pb = r.add_brackets();
+    pb->set_num_rungs(b.num_rungs);
+    pb->set_trials(static_cast<int32_t>(b.trials));
+    pb->set_max_concurrent_trials(static_cast<int32_t>(b.max_concurrent_trials));
+    for (const searcher::PlanRung& rung : b.rungs) {
+      v1::PreviewRung* pr = pb->add_rungs();
+      pr->set_length(rung.length);
+      pr->set_trials(static_cast<int32_t>(rung.trials));
+    }
+  }
+  for (const auto& [name, n] : plan->grid_axes) {
+    (*r.mutable_grid_axes())[name] = static_cast<int32_t>(n);
+  }
+  return r;
+}
+
+}  // namespace det::master
