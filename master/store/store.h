@@ -36,9 +36,9 @@ struct ExperimentRecord {
 
 // What the master keeps about a trial beyond v1::Trial.
 struct TrialRecord {
-  v1::Trial trial;       // id assigned by AddTrial
-  int64_t request_id = 0;  // the searcher's id for it
-  int32_t run_id = 0;      // increments on each (re)start
+  v1::Trial trial;                         // id assigned by AddTrial
+  int64_t request_id = 0;                  // the searcher's id for it
+  int32_t run_id = 0;                      // increments on each (re)start
   std::vector<int64_t> validation_points;  // in batches
   int64_t checkpoint_period = 0;           // in batches, 0 = none
 };
@@ -48,13 +48,19 @@ class Store {
   virtual ~Store() = default;
 
   // Runs fn inside one transaction: commits when fn returns OK, rolls back
-  // otherwise (and returns fn's status). Nested calls join the outer one.
+  // otherwise (and returns fn's status). Nested calls join the outer one
+  // (the SQLite store runs each in a savepoint, so a failed inner call
+  // undoes only its own writes; the outer fn usually passes the error on).
+  // fn must call the store from the calling thread only: other threads wait
+  // until the transaction ends.
   virtual absl::Status RunInTransaction(
       const std::function<absl::Status()>& fn) = 0;
 
-  // Experiments. AddExperiment assigns and returns the id (1, 2, ...).
+  // Experiments. AddExperiment assigns and returns the id (1, 2, ...); an
+  // id already set in e is ignored. Getters return the message with its id.
   virtual absl::StatusOr<int64_t> AddExperiment(const ExperimentRecord& e) = 0;
-  // Replaces the v1::Experiment part (state, progress, best, ...).
+  // Replaces the v1::Experiment part (state, progress, best, ...) of the
+  // experiment e.id(); NOT_FOUND when absent.
   virtual absl::Status UpdateExperiment(const v1::Experiment& e) = 0;
   virtual absl::Status SaveSearcherSnapshot(int64_t experiment_id,
                                             const std::string& snapshot) = 0;
@@ -66,7 +72,11 @@ class Store {
   virtual absl::StatusOr<std::vector<ExperimentRecord>>
   ListNonTerminalExperiments() = 0;
 
-  // Trials. AddTrial assigns and returns the id (global, 1, 2, ...).
+  // Trials. AddTrial assigns and returns the id (global, 1, 2, ...); an id
+  // already set in t is ignored; NOT_FOUND when the experiment is absent.
+  // UpdateTrial replaces everything of trial t.trial.id(); GetTrial and
+  // UpdateTrial give NOT_FOUND when absent. ListTrials is ordered by id
+  // (empty for an unknown experiment).
   virtual absl::StatusOr<int64_t> AddTrial(const TrialRecord& t) = 0;
   virtual absl::Status UpdateTrial(const TrialRecord& t) = 0;
   virtual absl::StatusOr<TrialRecord> GetTrial(int64_t id) = 0;
@@ -74,26 +84,31 @@ class Store {
       int64_t experiment_id) = 0;
 
   // Metrics, idempotent on (trial_id, group, steps_completed): returns true
-  // when stored, false when an identical key was already there (not an error).
+  // when stored, false when an identical key was already there (not an
+  // error; the first report is kept). INVALID_ARGUMENT without a group or
+  // with negative steps; NOT_FOUND for an unknown trial.
   virtual absl::StatusOr<bool> AddMetricReport(const v1::MetricReport& r) = 0;
   // Ordered by group then steps_completed. group UNSPECIFIED = all.
   virtual absl::StatusOr<std::vector<v1::MetricReport>> GetMetricReports(
       int64_t trial_id, v1::MetricGroup group) = 0;
 
-  // Checkpoints, idempotent on uuid. Latest = highest steps_completed.
+  // Checkpoints, idempotent on uuid (a resent one is kept once, the first
+  // version wins). ListCheckpoints is ordered by steps_completed ascending,
+  // so the latest is the last. Deleting an absent uuid is not an error.
   virtual absl::Status AddCheckpoint(const v1::Checkpoint& c) = 0;
   virtual absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
       int64_t trial_id) = 0;
   virtual absl::Status DeleteCheckpoint(const std::string& uuid) = 0;
 
-  // Logs: ids assigned in insertion order. Returns lines with id > after_id,
-  // at most `limit`.
+  // Logs: ids assigned in insertion order; a batch is stored whole or not at
+  // all. Returns lines with id > after_id, at most `limit` (which must be
+  // positive), in id order.
   virtual absl::Status AddLogs(int64_t trial_id,
                                const std::vector<v1::LogLine>& lines) = 0;
   virtual absl::StatusOr<std::vector<v1::TrialLogLine>> GetLogs(
       int64_t trial_id, int64_t after_id, int limit) = 0;
 
-  // Workers, keyed by id (replace on register).
+  // Workers, keyed by id (replace on register). Listed in id order.
   virtual absl::Status UpsertAgent(const v1::Agent& a) = 0;
   virtual absl::StatusOr<std::vector<v1::Agent>> ListAgents() = 0;
 
@@ -104,7 +119,7 @@ class Store {
   virtual absl::StatusOr<int64_t> GetWorkerSeq(
       const std::string& worker_id) = 0;
 
-  // Cluster id, made once and kept.
+  // Cluster id, made once (when the store is first created) and kept.
   virtual absl::StatusOr<std::string> ClusterId() = 0;
 };
 
