@@ -21,11 +21,11 @@ namespace det {
 struct HParamSpec {
   enum class Type { kConst, kInt, kDouble, kLog, kCategorical, kGroup };
   Type type = Type::kConst;
-  Value val;                    // kConst
+  Value val;                      // kConst
   double minval = 0, maxval = 0;  // kInt, kDouble, kLog (log: exponents)
-  double base = 10;             // kLog
-  std::optional<int64_t> count; // kInt, kDouble, kLog; required by grid
-  ValueList vals;               // kCategorical
+  double base = 10;               // kLog
+  std::optional<int64_t> count;   // kInt, kDouble, kLog; required by grid
+  ValueList vals;                 // kCategorical
   std::map<std::string, HParamSpec> group;  // kGroup, sorted by name
 };
 using HParamSpecs = std::map<std::string, HParamSpec>;
@@ -33,13 +33,27 @@ using HParamSpecs = std::map<std::string, HParamSpec>;
 enum class SearcherName { kSingle, kGrid, kRandom, kAdaptiveAsha };
 enum class AshaMode { kStandard, kAggressive, kConservative };
 
+// "single", "grid", "random", "adaptive_asha" (as written in configs).
+const char* SearcherNameString(SearcherName name);
+// "standard", "aggressive", "conservative".
+const char* AshaModeString(AshaMode mode);
+
+// One problem found in a config: where, and what.
+struct ConfigError {
+  std::string path;  // e.g. "searcher.max_length.batches"
+  int line = 0;      // 1-based; 0 when unknown
+  int column = 0;    // 1-based
+  std::string message;
+  std::string ToString() const;  // "line 4, column 3: searcher.metric: ..."
+};
+
 struct SearcherConfig {
   SearcherName name = SearcherName::kSingle;
   std::string metric;
   bool smaller_is_better = true;
   Length max_length;
-  int64_t max_trials = 0;             // random, adaptive_asha
-  int64_t max_concurrent_trials = 16; // 0 = no limit
+  int64_t max_trials = 0;              // random, adaptive_asha
+  int64_t max_concurrent_trials = 16;  // 0 = no limit
   AshaMode mode = AshaMode::kStandard;
   double divisor = 4;
   int64_t max_rungs = 5;
@@ -56,7 +70,8 @@ struct ResourcesConfig {
 
 struct CheckpointStorageConfig {
   std::string type = "shared_fs";
-  std::string host_path;     // default: $HOME/.det/checkpoints (resolved by master)
+  std::string
+      host_path;  // default: $HOME/.det/checkpoints (resolved by master)
   std::string storage_path;  // optional subdirectory of host_path
   int64_t save_trial_best = 1;
   int64_t save_trial_latest = 1;
@@ -76,26 +91,30 @@ struct ExperimentConfig {
   // 0 = the training set's size (50,000 for CIFAR-10, less with train_limit).
   int64_t records_per_epoch = 0;
   CheckpointStorageConfig checkpoint_storage;
-  uint64_t experiment_seed = 0;  // reproducibility.experiment_seed
+  // reproducibility.experiment_seed (0..2^31-1, as Determined). When the
+  // config has none, the master should pick one at random and write it into
+  // the stored YAML (ApplyConfigOverrides with
+  // "reproducibility.experiment_seed=N"), so that a restarted master's
+  // searcher samples the same trials.
+  uint64_t experiment_seed = 0;
   bool has_experiment_seed = false;
-  ValueMap data;           // free-form, for the trainer
-  std::string entrypoint;  // empty = built-in det-trial
-};
+  ValueMap data;  // free-form, for the trainer
+  // Empty = built-in det-trial. A list in the YAML is joined with spaces. A
+  // Determined Python class reference ("model_def:CIFARTrial") is mapped to
+  // the built-in trainer, with a warning.
+  std::string entrypoint;
 
-// One problem found in a config: where, and what.
-struct ConfigError {
-  std::string path;  // e.g. "searcher.max_length.batches"
-  int line = 0;      // 1-based; 0 when unknown
-  int column = 0;    // 1-based
-  std::string message;
-  std::string ToString() const;  // "line 4, column 3: searcher.metric: ..."
+  // Legal but probably unintended settings, and Determined fields accepted
+  // for compatibility that have no effect here (path, position, message).
+  // Not part of the configuration itself: for the user's eyes.
+  std::vector<ConfigError> warnings;
 };
 
 // Parsing limits, to refuse hostile input early.
 struct ParseLimits {
   size_t max_bytes = 1 << 20;  // 1 MiB of YAML
   int max_depth = 32;
-  size_t max_nodes = 100000;   // counts alias expansions too
+  size_t max_nodes = 100000;  // counts alias expansions too
 };
 
 // Parses and validates YAML text. On failure the status is
@@ -106,12 +125,23 @@ absl::StatusOr<ExperimentConfig> ParseExperimentConfig(
     const std::string& yaml, std::vector<ConfigError>* errors = nullptr,
     const ParseLimits& limits = {});
 
+// Reads a config file for ParseExperimentConfig, refusing by its size (from
+// stat, before reading a byte) files larger than limits.max_bytes, and
+// anything that is not a regular file.
+absl::StatusOr<std::string> ReadExperimentConfigFile(
+    const std::string& path, const ParseLimits& limits = {});
+
 // Applies "key.path=value" overrides (as from `det experiment create
 // --config searcher.max_trials=4`) to YAML text, returning new YAML text.
+// The value is parsed as YAML (a scalar, or a flow list/map such as
+// "{batches: 100}"); missing maps along the path are created. Comments and
+// layout of the input are not preserved. The input is held to `limits`.
 absl::StatusOr<std::string> ApplyConfigOverrides(
-    const std::string& yaml, const std::vector<std::string>& overrides);
+    const std::string& yaml, const std::vector<std::string>& overrides,
+    const ParseLimits& limits = {});
 
-// The global batch size from hparams (global_batch_size), default 64.
+// The global batch size from hparams (global_batch_size), default 64 when
+// absent or not a positive integer (an integral double counts).
 int64_t GlobalBatchSize(const ValueMap& hparams);
 
 }  // namespace det

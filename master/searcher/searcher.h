@@ -68,9 +68,9 @@ std::string ToString(const Operation& op);
 
 // Why a trial ended before the searcher closed it.
 enum class ExitedReason {
-  kErrored,          // failed after its restarts
-  kInvalidHP,        // rejected its hyperparameters: replace it
-  kUserCanceled,     // experiment cancel/kill
+  kErrored,       // failed after its restarts
+  kInvalidHP,     // rejected its hyperparameters: replace it
+  kUserCanceled,  // experiment cancel/kill
 };
 
 class SearchMethod {

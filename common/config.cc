@@ -1,0 +1,796 @@
+// Experiment config parsing: YAML text -> YamlNode tree (config_yaml.cc) ->
+// checked fields (this file, hyperparameters in config_hparams.cc).
+#include "common/config.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/config_checker.h"
+#include "common/config_hparams.h"
+#include "common/config_yaml.h"
+#include "yaml-cpp/yaml.h"
+
+namespace det {
+
+using config_internal::Checker;
+using config_internal::Describe;
+using config_internal::JoinPath;
+using config_internal::YamlNode;
+
+namespace {
+
+// Sanity caps: far beyond any real search, low enough that arithmetic on
+// them (trials x length, records per epoch x epochs) cannot overflow.
+constexpr int64_t kMaxTrials = 1000000;
+constexpr int64_t kMaxLength = 1000000000000;  // 1e12 units
+constexpr int64_t kMaxGridTrials = 100000;
+constexpr int64_t kMaxRungs = 32;
+constexpr int64_t kMaxSeed = 2147483647;  // Determined's range
+
+// Determined's top-level fields that det accepts and ignores.
+const std::vector<std::string> kIgnoredTopLevel = {"environment",
+                                                   "bind_mounts",
+                                                   "profiling",
+                                                   "scheduling_unit",
+                                                   "optimizations",
+                                                   "workspace",
+                                                   "project",
+                                                   "debug",
+                                                   "perform_initial_validation",
+                                                   "checkpoint_policy",
+                                                   "log_policies",
+                                                   "integrations",
+                                                   "preemption_timeout",
+                                                   "pbs",
+                                                   "slurm"};
+
+const std::vector<std::string> kTopLevel = {"name",
+                                            "description",
+                                            "labels",
+                                            "hyperparameters",
+                                            "searcher",
+                                            "resources",
+                                            "max_restarts",
+                                            "min_validation_period",
+                                            "min_checkpoint_period",
+                                            "records_per_epoch",
+                                            "checkpoint_storage",
+                                            "reproducibility",
+                                            "data",
+                                            "entrypoint"};
+
+// Searcher fields, by searcher.
+const std::vector<std::string> kSearcherCommon = {
+    "name",       "metric",          "smaller_is_better",
+    "max_length", "source_trial_id", "source_checkpoint_uuid"};
+const std::vector<std::string> kSearcherAshaOnly = {
+    "mode", "divisor", "max_rungs", "bracket_rungs", "stop_once"};
+
+std::vector<std::string> SearcherFields(SearcherName name) {
+  std::vector<std::string> f = kSearcherCommon;
+  switch (name) {
+    case SearcherName::kSingle:
+      break;
+    case SearcherName::kGrid:
+      f.push_back("max_concurrent_trials");
+      break;
+    case SearcherName::kRandom:
+      f.push_back("max_trials");
+      f.push_back("max_concurrent_trials");
+      break;
+    case SearcherName::kAdaptiveAsha:
+      f.push_back("max_trials");
+      f.push_back("max_concurrent_trials");
+      f.insert(f.end(), kSearcherAshaOnly.begin(), kSearcherAshaOnly.end());
+      break;
+  }
+  return f;
+}
+
+std::vector<std::string> AllSearcherFields() {
+  return SearcherFields(SearcherName::kAdaptiveAsha);
+}
+
+YamlNode KeyNode(const YamlNode::Entry& e) {
+  YamlNode at;
+  at.line = e.line;
+  at.column = e.column;
+  return at;
+}
+
+// A length: a map with exactly one of batches, epochs, records. Values must
+// be >= min_value. Returns false when absent or invalid.
+bool ParseLength(const YamlNode& node, const std::string& path,
+                 int64_t min_value, Checker* c, Length* out) {
+  static const std::vector<std::string> kUnits = {"batches", "epochs",
+                                                  "records"};
+  if (!node.is_map()) {
+    c->Error(node, path,
+             absl::StrCat("expected a length such as {batches: 100}, "
+                          "{epochs: 2} or {records: 50000}, found ",
+                          Describe(node)));
+    return false;
+  }
+  c->CheckKeys(node, path, kUnits);
+  const YamlNode::Entry* first = nullptr;
+  bool ok = true;
+  for (const YamlNode::Entry& e : node.entries) {
+    auto unit = std::find(kUnits.begin(), kUnits.end(), e.key);
+    if (unit == kUnits.end()) continue;
+    if (first != nullptr) {
+      c->Error(KeyNode(e), JoinPath(path, e.key),
+               absl::StrCat("a length has one unit, found both '", first->key,
+                            "' and '", e.key, "'"));
+      ok = false;
+      continue;
+    }
+    first = &e;
+    std::string p = JoinPath(path, e.key);
+    int64_t v;
+    if (!c->ReadInt(e.value, p, &v)) {
+      ok = false;
+    } else if (v < min_value) {
+      c->Error(e.value, p,
+               min_value > 0 ? absl::StrCat("must be positive, found ", v)
+                             : absl::StrCat("must not be negative, found ", v));
+      ok = false;
+    } else if (v > kMaxLength) {
+      c->Error(e.value, p,
+               absl::StrCat("must be at most ", kMaxLength, ", found ", v));
+      ok = false;
+    } else {
+      out->value = v;
+      out->unit = e.key == "batches"  ? Unit::kBatches
+                  : e.key == "epochs" ? Unit::kEpochs
+                                      : Unit::kRecords;
+    }
+  }
+  if (first == nullptr) {
+    // A map of only unknown keys was reported by CheckKeys already.
+    if (node.entries.empty()) {
+      c->Error(node, path,
+               "expected one of batches, epochs or records, e.g. "
+               "{batches: 100}");
+    }
+    return false;
+  }
+  return ok;
+}
+
+void ParseSearcherName(const YamlNode& node, const std::string& path,
+                       Checker* c, bool* known, SearcherName* out) {
+  static const std::vector<std::pair<std::string, SearcherName>> kNames = {
+      {"single", SearcherName::kSingle},
+      {"grid", SearcherName::kGrid},
+      {"random", SearcherName::kRandom},
+      {"adaptive_asha", SearcherName::kAdaptiveAsha}};
+  static const std::vector<std::string> kUnsupported = {
+      "adaptive", "adaptive_simple", "async_halving", "sync_halving",
+      "pbt",      "custom"};
+  std::string name;
+  *known = false;
+  if (!c->ReadString(node, path, &name)) return;
+  for (const auto& [n, v] : kNames) {
+    if (n == name) {
+      *out = v;
+      *known = true;
+      return;
+    }
+  }
+  if (std::find(kUnsupported.begin(), kUnsupported.end(), name) !=
+      kUnsupported.end()) {
+    c->Error(node, path,
+             absl::StrCat("the '", name,
+                          "' searcher of Determined is not supported by det; "
+                          "use single, grid, random or adaptive_asha"));
+    return;
+  }
+  std::vector<std::string> names;
+  for (const auto& [n, v] : kNames) names.push_back(n);
+  std::string message =
+      absl::StrCat("unknown searcher ", Describe(node),
+                   "; expected single, grid, random or adaptive_asha");
+  std::string closest = config_internal::ClosestName(name, names);
+  if (!closest.empty())
+    absl::StrAppend(&message, "; did you mean '", closest, "'?");
+  c->Error(node, path, std::move(message));
+}
+
+void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
+                   SearcherConfig* out, bool* name_known) {
+  const std::string path = "searcher";
+  *name_known = false;
+  if (node == nullptr) {
+    c->Error(root, path,
+             "missing: the experiment needs a searcher, e.g. {name: single, "
+             "metric: validation_accuracy, smaller_is_better: false, "
+             "max_length: {epochs: 1}}");
+    return;
+  }
+  if (!c->ExpectMap(*node, path)) return;
+  c->CheckKeys(*node, path, AllSearcherFields());
+
+  const YamlNode* name = node->Find("name");
+  if (name == nullptr) {
+    c->Error(*node, "searcher.name",
+             "missing: choose single, grid, random or adaptive_asha");
+  } else {
+    ParseSearcherName(*name, "searcher.name", c, name_known, &out->name);
+  }
+  if (*name_known) {
+    std::vector<std::string> allowed = SearcherFields(out->name);
+    std::vector<std::string> all = AllSearcherFields();
+    for (const YamlNode::Entry& e : node->entries) {
+      if (std::find(all.begin(), all.end(), e.key) != all.end() &&
+          std::find(allowed.begin(), allowed.end(), e.key) == allowed.end()) {
+        c->Error(KeyNode(e), JoinPath(path, e.key),
+                 absl::StrCat("'", e.key, "' does not apply to the ",
+                              SearcherNameString(out->name), " searcher"));
+      }
+    }
+  }
+  for (const char* unsupported :
+       {"source_trial_id", "source_checkpoint_uuid"}) {
+    if (const YamlNode* n = node->Find(unsupported)) {
+      c->Error(*n, JoinPath(path, unsupported),
+               "warm-starting trials from another checkpoint is not "
+               "supported by det");
+    }
+  }
+
+  const YamlNode* metric = node->Find("metric");
+  if (metric == nullptr) {
+    c->Error(*node, "searcher.metric",
+             "missing: name the validation metric to optimise, e.g. "
+             "'metric: validation_accuracy' with 'smaller_is_better: false'");
+  } else if (c->ReadString(*metric, "searcher.metric", &out->metric) &&
+             out->metric.empty()) {
+    c->Error(*metric, "searcher.metric", "must not be empty");
+  }
+  if (const YamlNode* n = node->Find("smaller_is_better")) {
+    c->ReadBool(*n, "searcher.smaller_is_better", &out->smaller_is_better);
+  }
+  const YamlNode* max_length = node->Find("max_length");
+  if (max_length == nullptr) {
+    c->Error(*node, "searcher.max_length",
+             "missing: how long each trial trains at most, e.g. "
+             "{epochs: 10} or {batches: 1000}");
+  } else {
+    ParseLength(*max_length, "searcher.max_length", 1, c, &out->max_length);
+  }
+  bool needs_trials = *name_known && (out->name == SearcherName::kRandom ||
+                                      out->name == SearcherName::kAdaptiveAsha);
+  const YamlNode* max_trials = node->Find("max_trials");
+  if (max_trials != nullptr) {
+    c->ReadIntInRange(*max_trials, "searcher.max_trials", 1, kMaxTrials,
+                      &out->max_trials);
+  } else if (needs_trials) {
+    c->Error(*node, "searcher.max_trials",
+             absl::StrCat("missing: the ", SearcherNameString(out->name),
+                          " searcher needs max_trials, the number of trials "
+                          "to create"));
+  }
+  if (const YamlNode* n = node->Find("max_concurrent_trials")) {
+    c->ReadIntInRange(*n, "searcher.max_concurrent_trials", 0, kMaxTrials,
+                      &out->max_concurrent_trials);
+  }
+  if (const YamlNode* n = node->Find("mode")) {
+    std::string mode;
+    if (c->ReadString(*n, "searcher.mode", &mode)) {
+      if (mode == "standard") {
+        out->mode = AshaMode::kStandard;
+      } else if (mode == "aggressive") {
+        out->mode = AshaMode::kAggressive;
+      } else if (mode == "conservative") {
+        out->mode = AshaMode::kConservative;
+      } else {
+        c->Error(*n, "searcher.mode",
+                 absl::StrCat("expected standard, aggressive or conservative, "
+                              "found ",
+                              Describe(*n)));
+      }
+    }
+  }
+  if (const YamlNode* n = node->Find("divisor")) {
+    double d;
+    if (c->ReadNumber(*n, "searcher.divisor", &d)) {
+      if (d <= 1) {
+        c->Error(*n, "searcher.divisor",
+                 absl::StrCat("must be greater than 1, found ", d));
+      } else {
+        out->divisor = d;
+      }
+    }
+  }
+  if (const YamlNode* n = node->Find("max_rungs")) {
+    c->ReadIntInRange(*n, "searcher.max_rungs", 1, kMaxRungs, &out->max_rungs);
+  }
+  if (const YamlNode* n = node->Find("bracket_rungs")) {
+    if (!n->is_null() && !n->is_sequence()) {
+      c->Error(
+          *n, "searcher.bracket_rungs",
+          absl::StrCat("expected a list of rung counts, found ", Describe(*n)));
+    } else {
+      for (size_t i = 0; i < n->items.size(); ++i) {
+        int64_t v;
+        if (c->ReadIntInRange(
+                n->items[i],
+                config_internal::IndexPath("searcher.bracket_rungs", i), 1,
+                kMaxRungs, &v)) {
+          out->bracket_rungs.push_back(v);
+        }
+      }
+      if (out->max_trials > 0 &&
+          static_cast<int64_t>(n->items.size()) > out->max_trials) {
+        c->Error(*n, "searcher.bracket_rungs",
+                 absl::StrCat(n->items.size(), " brackets but max_trials is ",
+                              out->max_trials,
+                              ": each bracket needs at least one trial"));
+      }
+    }
+  }
+  if (const YamlNode* n = node->Find("stop_once")) {
+    c->ReadBool(*n, "searcher.stop_once", &out->stop_once);
+  }
+}
+
+void ParseResources(const YamlNode& node, Checker* c, ResourcesConfig* out) {
+  const std::string path = "resources";
+  if (node.is_null() || !c->ExpectMap(node, path)) return;
+  c->CheckKeys(node, path, {"slots_per_trial", "max_slots", "priority"},
+               {"weight", "native_parallel", "shm_size", "agent_label",
+                "resource_pool", "devices", "is_single_node"});
+  if (const YamlNode* n = node.Find("slots_per_trial")) {
+    c->ReadIntInRange(*n, "resources.slots_per_trial", 1, 4096,
+                      &out->slots_per_trial);
+  }
+  if (const YamlNode* n = node.Find("max_slots"); n && !n->is_null()) {
+    int64_t v;
+    if (c->ReadIntAtLeast(*n, "resources.max_slots", 1, &v)) {
+      out->max_slots = v;
+      if (v < out->slots_per_trial) {
+        c->Error(
+            *n, "resources.max_slots",
+            absl::StrCat("max_slots (", v, ") is less than slots_per_trial (",
+                         out->slots_per_trial,
+                         "): no trial could ever be scheduled"));
+      }
+    }
+  }
+  if (const YamlNode* n = node.Find("priority"); n && !n->is_null()) {
+    c->ReadIntInRange(*n, "resources.priority", 1, 99, &out->priority);
+  }
+}
+
+void ParseCheckpointStorage(const YamlNode& node, Checker* c,
+                            CheckpointStorageConfig* out) {
+  const std::string path = "checkpoint_storage";
+  if (node.is_null() || !c->ExpectMap(node, path)) return;
+  if (const YamlNode* t = node.Find("type")) {
+    if (c->ReadString(*t, "checkpoint_storage.type", &out->type) &&
+        out->type != "shared_fs") {
+      c->Error(*t, "checkpoint_storage.type",
+               absl::StrCat("checkpoint storage ", Describe(*t),
+                            " is not supported by det; use shared_fs"));
+      return;
+    }
+  }
+  c->CheckKeys(
+      node, path,
+      {"type", "host_path", "storage_path", "save_trial_best",
+       "save_trial_latest", "save_experiment_best"},
+      {"propagation", "container_path", "checkpoint_path", "tensorboard_path"});
+  if (const YamlNode* n = node.Find("host_path"); n && !n->is_null()) {
+    if (c->ReadString(*n, "checkpoint_storage.host_path", &out->host_path) &&
+        !absl::StartsWith(out->host_path, "/")) {
+      c->Error(*n, "checkpoint_storage.host_path",
+               absl::StrCat("must be an absolute path, found ", Describe(*n)));
+    }
+  }
+  if (const YamlNode* n = node.Find("storage_path"); n && !n->is_null()) {
+    if (c->ReadString(*n, "checkpoint_storage.storage_path",
+                      &out->storage_path)) {
+      for (absl::string_view part : absl::StrSplit(out->storage_path, '/')) {
+        if (part == "..") {
+          c->Error(*n, "checkpoint_storage.storage_path",
+                   "must stay inside host_path: '..' is not allowed");
+          break;
+        }
+      }
+      if (absl::StartsWith(out->storage_path, "/") && !out->host_path.empty() &&
+          !absl::StartsWith(
+              out->storage_path,
+              absl::StrCat(absl::StripSuffix(out->host_path, "/"), "/"))) {
+        c->Error(*n, "checkpoint_storage.storage_path",
+                 absl::StrCat("an absolute storage_path must be inside "
+                              "host_path (",
+                              out->host_path, ")"));
+      }
+    }
+  }
+  for (auto [key, dst] :
+       {std::make_pair("save_trial_best", &out->save_trial_best),
+        std::make_pair("save_trial_latest", &out->save_trial_latest),
+        std::make_pair("save_experiment_best", &out->save_experiment_best)}) {
+    if (const YamlNode* n = node.Find(key)) {
+      c->ReadIntAtLeast(*n, JoinPath(path, key), 0, dst);
+    }
+  }
+}
+
+// "module:Class" or "package.module:Object": a Determined Python trial.
+bool IsPythonTrialReference(const std::string& s) {
+  std::vector<std::string> parts = absl::StrSplit(s, ':');
+  if (parts.size() != 2) return false;
+  for (const std::string& p : parts) {
+    if (p.empty() || absl::ascii_isdigit(static_cast<unsigned char>(p[0]))) {
+      return false;
+    }
+    for (char ch : p) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '_' &&
+          ch != '.') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void ParseEntrypoint(const YamlNode& node, Checker* c, std::string* out) {
+  const std::string path = "entrypoint";
+  if (node.is_null()) return;
+  if (node.is_sequence()) {
+    std::vector<std::string> args;
+    for (size_t i = 0; i < node.items.size(); ++i) {
+      std::string arg;
+      if (c->ReadString(node.items[i], config_internal::IndexPath(path, i),
+                        &arg)) {
+        args.push_back(arg);
+      }
+    }
+    *out = absl::StrJoin(args, " ");
+  } else if (!c->ReadString(node, path, out)) {
+    return;
+  }
+  if (IsPythonTrialReference(*out)) {
+    c->Warn(node, path,
+            absl::StrCat("'", *out,
+                         "' names a Python trial class; det runs its built-in "
+                         "CIFAR-10 trainer (det-trial) instead"));
+    out->clear();
+  }
+}
+
+// Checks that need several fields; warnings for legal but odd settings.
+void CrossCheck(const YamlNode& root, bool searcher_known, Checker* c,
+                ExperimentConfig* cfg) {
+  const SearcherConfig& s = cfg->searcher;
+  const YamlNode* searcher = root.Find("searcher");
+  const YamlNode* hp = root.Find("hyperparameters");
+  if (searcher_known && s.name == SearcherName::kGrid) {
+    int64_t size = GridSize(cfg->hyperparameters);
+    if (size > kMaxGridTrials) {
+      c->Error(hp != nullptr ? *hp : root, "hyperparameters",
+               absl::StrCat("the grid has ", size, " points; the limit is ",
+                            kMaxGridTrials,
+                            " trials (lower the counts or use random or "
+                            "adaptive_asha)"));
+    }
+  }
+  if (searcher_known && s.name == SearcherName::kSingle) {
+    for (const HParamLeaf& leaf : FlattenHParams(cfg->hyperparameters)) {
+      if (leaf.spec->type != HParamSpec::Type::kConst) {
+        c->Warn(hp != nullptr ? *hp : root,
+                JoinPath("hyperparameters", leaf.path),
+                "the single searcher samples one random value for a "
+                "hyperparameter that is not const");
+      }
+    }
+  }
+  if (searcher != nullptr && !s.metric.empty()) {
+    const YamlNode& at =
+        searcher->Find("metric") ? *searcher->Find("metric") : *searcher;
+    bool maximise = absl::StrContains(s.metric, "accuracy");
+    bool minimise = absl::StrContains(s.metric, "loss") ||
+                    absl::StrContains(s.metric, "error");
+    if (maximise && !minimise && s.smaller_is_better) {
+      c->Warn(at, "searcher.smaller_is_better",
+              absl::StrCat("'", s.metric,
+                           "' is usually maximised, but smaller_is_better is "
+                           "true (the default): set smaller_is_better: false "
+                           "to keep the most accurate trials"));
+    } else if (minimise && !maximise && !s.smaller_is_better) {
+      c->Warn(at, "searcher.smaller_is_better",
+              absl::StrCat("'", s.metric,
+                           "' is usually minimised, but smaller_is_better is "
+                           "false"));
+    }
+    if (cfg->entrypoint.empty() && s.metric != "validation_loss" &&
+        s.metric != "validation_accuracy" && s.metric != "validation_error") {
+      c->Warn(at, "searcher.metric",
+              absl::StrCat("the built-in trainer reports validation_loss, "
+                           "validation_accuracy and validation_error, not '",
+                           s.metric, "'"));
+    }
+  }
+}
+
+}  // namespace
+
+const char* SearcherNameString(SearcherName name) {
+  switch (name) {
+    case SearcherName::kSingle:
+      return "single";
+    case SearcherName::kGrid:
+      return "grid";
+    case SearcherName::kRandom:
+      return "random";
+    case SearcherName::kAdaptiveAsha:
+      return "adaptive_asha";
+  }
+  return "single";
+}
+
+const char* AshaModeString(AshaMode mode) {
+  switch (mode) {
+    case AshaMode::kStandard:
+      return "standard";
+    case AshaMode::kAggressive:
+      return "aggressive";
+    case AshaMode::kConservative:
+      return "conservative";
+  }
+  return "standard";
+}
+
+std::string ConfigError::ToString() const {
+  std::string out;
+  if (line > 0) absl::StrAppend(&out, "line ", line, ", column ", column, ": ");
+  if (!path.empty()) absl::StrAppend(&out, path, ": ");
+  absl::StrAppend(&out, message);
+  return out;
+}
+
+absl::StatusOr<ExperimentConfig> ParseExperimentConfig(
+    const std::string& yaml, std::vector<ConfigError>* errors,
+    const ParseLimits& limits) {
+  Checker c;
+  ExperimentConfig cfg;
+  YamlNode root;
+  bool loaded = config_internal::LoadYamlTree(yaml, limits, &root, &c.errors());
+  if (loaded) {
+    if (root.is_null()) {
+      c.Error(root, "",
+              "the configuration is empty; it needs at least a searcher");
+    } else if (c.ExpectMap(root, "",
+                           "a map of experiment configuration fields")) {
+      c.CheckKeys(root, "", kTopLevel, kIgnoredTopLevel);
+      std::string text;
+      if (const YamlNode* n = root.Find("name"); n && !n->is_null()) {
+        c.ReadString(*n, "name", &cfg.name);
+      }
+      if (const YamlNode* n = root.Find("description"); n && !n->is_null()) {
+        c.ReadString(*n, "description", &cfg.description);
+      }
+      if (const YamlNode* n = root.Find("labels"); n && !n->is_null()) {
+        if (!n->is_sequence()) {
+          c.Error(
+              *n, "labels",
+              absl::StrCat("expected a list of strings, found ", Describe(*n)));
+        } else {
+          for (size_t i = 0; i < n->items.size(); ++i) {
+            if (c.ReadString(n->items[i],
+                             config_internal::IndexPath("labels", i), &text)) {
+              cfg.labels.push_back(text);
+            }
+          }
+        }
+      }
+      bool searcher_known = false;
+      ParseSearcher(root.Find("searcher"), root, &c, &cfg.searcher,
+                    &searcher_known);
+      if (const YamlNode* n = root.Find("hyperparameters")) {
+        config_internal::ParseHyperparameters(
+            *n, "hyperparameters",
+            searcher_known && cfg.searcher.name == SearcherName::kGrid, &c,
+            &cfg.hyperparameters);
+      }
+      if (const YamlNode* n = root.Find("resources")) {
+        ParseResources(*n, &c, &cfg.resources);
+      }
+      if (const YamlNode* n = root.Find("max_restarts")) {
+        c.ReadIntInRange(*n, "max_restarts", 0, 1000000, &cfg.max_restarts);
+      }
+      for (auto [key, dst] :
+           {std::make_pair("min_validation_period", &cfg.min_validation_period),
+            std::make_pair("min_checkpoint_period",
+                           &cfg.min_checkpoint_period)}) {
+        const YamlNode* n = root.Find(key);
+        if (n == nullptr || n->is_null()) continue;
+        Length len;
+        // 0 means "no periodic validation/checkpoint", like leaving it out.
+        if (ParseLength(*n, key, 0, &c, &len) && len.value > 0) *dst = len;
+      }
+      if (const YamlNode* n = root.Find("records_per_epoch")) {
+        c.ReadIntInRange(*n, "records_per_epoch", 0, kMaxLength,
+                         &cfg.records_per_epoch);
+      }
+      if (const YamlNode* n = root.Find("checkpoint_storage")) {
+        ParseCheckpointStorage(*n, &c, &cfg.checkpoint_storage);
+      }
+      if (const YamlNode* n = root.Find("reproducibility");
+          n && !n->is_null() && c.ExpectMap(*n, "reproducibility")) {
+        c.CheckKeys(*n, "reproducibility", {"experiment_seed"});
+        if (const YamlNode* seed = n->Find("experiment_seed");
+            seed && !seed->is_null()) {
+          int64_t v;
+          if (c.ReadIntInRange(*seed, "reproducibility.experiment_seed", 0,
+                               kMaxSeed, &v)) {
+            cfg.experiment_seed = static_cast<uint64_t>(v);
+            cfg.has_experiment_seed = true;
+          }
+        }
+      }
+      if (const YamlNode* n = root.Find("data"); n && !n->is_null()) {
+        if (c.ExpectMap(*n, "data")) {
+          cfg.data = config_internal::ToValue(*n).as_map();
+        }
+      }
+      if (const YamlNode* n = root.Find("entrypoint")) {
+        ParseEntrypoint(*n, &c, &cfg.entrypoint);
+      }
+      CrossCheck(root, searcher_known, &c, &cfg);
+    }
+  }
+  auto by_position = [](const ConfigError& a, const ConfigError& b) {
+    return std::make_pair(a.line, a.column) < std::make_pair(b.line, b.column);
+  };
+  std::stable_sort(c.errors().begin(), c.errors().end(), by_position);
+  std::stable_sort(c.warnings().begin(), c.warnings().end(), by_position);
+  if (errors != nullptr) *errors = c.errors();
+  if (!c.errors().empty()) {
+    std::vector<std::string> lines;
+    for (const ConfigError& e : c.errors()) lines.push_back(e.ToString());
+    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  }
+  cfg.warnings = std::move(c.warnings());
+  return cfg;
+}
+
+absl::StatusOr<std::string> ReadExperimentConfigFile(
+    const std::string& path, const ParseLimits& limits) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file '", path,
+                                            "': ", std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file '", path, "' is not a regular file"));
+  }
+  if (static_cast<uint64_t>(st.st_size) > limits.max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file '", path, "' is ", st.st_size,
+                     " bytes; the limit is ", limits.max_bytes, " bytes"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file '", path,
+                                            "': ", std::strerror(errno)));
+  }
+  std::string text;
+  text.resize(limits.max_bytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > limits.max_bytes) {  // grew after the stat
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file '", path, "' is larger than the limit of ",
+                     limits.max_bytes, " bytes"));
+  }
+  return text;
+}
+
+absl::StatusOr<std::string> ApplyConfigOverrides(
+    const std::string& yaml, const std::vector<std::string>& overrides,
+    const ParseLimits& limits) {
+  // Hold the input to the same limits as parsing (size, text, alias bombs)
+  // before yaml-cpp's emitter walks it.
+  std::vector<ConfigError> errors;
+  YamlNode tree;
+  if (!config_internal::LoadYamlTree(yaml, limits, &tree, &errors) ||
+      !errors.empty()) {
+    std::vector<std::string> lines;
+    for (const ConfigError& e : errors) lines.push_back(e.ToString());
+    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  }
+  if (!tree.is_null() && !tree.is_map()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot apply overrides: the configuration is ",
+                     Describe(tree), ", not a map"));
+  }
+  try {
+    YAML::Node root = YAML::Load(yaml);
+    if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
+    for (const std::string& o : overrides) {
+      size_t eq = o.find('=');
+      std::string key(absl::StripAsciiWhitespace(o.substr(0, eq)));
+      if (eq == std::string::npos || key.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "override '", o, "' is not of the form key.path=value"));
+      }
+      std::vector<std::string> names = absl::StrSplit(key, '.');
+      for (const std::string& n : names) {
+        if (n.empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("override '", o, "': empty name in '", key, "'"));
+        }
+      }
+      YAML::Node value;
+      try {
+        value = YAML::Load(o.substr(eq + 1));
+      } catch (const YAML::Exception& e) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "override '", o, "': the value is not valid YAML: ", e.msg));
+      }
+      // yaml-cpp's Node::operator= assigns through to the referenced node;
+      // reset() rebinds, which is what walking down needs.
+      YAML::Node cur;
+      cur.reset(root);
+      std::string walked;
+      for (size_t i = 0; i + 1 < names.size(); ++i) {
+        walked = JoinPath(walked, names[i]);
+        YAML::Node next = cur[names[i]];
+        if (!next.IsDefined() || next.IsNull()) {
+          cur[names[i]] = YAML::Node(YAML::NodeType::Map);
+          next.reset(cur[names[i]]);
+        } else if (!next.IsMap()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "override '", o, "': '", walked,
+              "' is not a map, so it has no field '", names[i + 1], "'"));
+        }
+        cur.reset(next);
+      }
+      cur[names.back()] = value;
+    }
+    YAML::Emitter out;
+    out << root;
+    if (!out.good()) {
+      return absl::InternalError(
+          absl::StrCat("cannot write the configuration: ", out.GetLastError()));
+    }
+    return absl::StrCat(out.c_str(), "\n");
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot apply overrides: ", e.what()));
+  }
+}
+
+int64_t GlobalBatchSize(const ValueMap& hparams) {
+  constexpr int64_t kDefault = 64;
+  auto it = hparams.find("global_batch_size");
+  if (it == hparams.end()) return kDefault;
+  const Value& v = it->second;
+  if (v.is_int()) return v.as_int() > 0 ? v.as_int() : kDefault;
+  if (v.is_double()) {
+    double d = v.as_number();
+    if (std::isfinite(d) && d >= 1 && d == std::floor(d) && d < 9e15) {
+      return static_cast<int64_t>(d);
+    }
+  }
+  return kDefault;
+}
+
+}  // namespace det

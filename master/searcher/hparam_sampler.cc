@@ -1,0 +1,113 @@
+#include "master/searcher/hparam_sampler.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "common/config_hparams.h"
+
+namespace det::searcher {
+namespace {
+
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+
+// SplitMix64's output function: a strong, portable 64-bit mix.
+uint64_t Finalize(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t Mix(uint64_t z) { return Finalize(z + kGolden); }
+
+uint64_t HashString(const std::string& s) {  // FNV-1a
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// SplitMix64: tiny, fast, and the same on every platform (unlike the
+// standard library's distributions).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    state_ += kGolden;
+    return Finalize(state_);
+  }
+  // Uniform in [0, 1).
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  // Uniform in [0, n), n >= 1, without modulo bias.
+  uint64_t Below(uint64_t n) {
+    uint64_t limit = std::numeric_limits<uint64_t>::max() -
+                     std::numeric_limits<uint64_t>::max() % n;
+    uint64_t x;
+    do {
+      x = Next();
+    } while (x >= limit);
+    return x % n;
+  }
+
+ private:
+  uint64_t state_;
+};
+
+Value Sample(const HParamSpec& spec, Rng& rng) {
+  switch (spec.type) {
+    case HParamSpec::Type::kConst:
+      return spec.val;
+    case HParamSpec::Type::kInt: {
+      int64_t lo = static_cast<int64_t>(spec.minval);
+      int64_t hi = static_cast<int64_t>(spec.maxval);
+      uint64_t range = static_cast<uint64_t>(hi - lo) + 1;  // |lo|,|hi| <= 2^53
+      return Value(lo + static_cast<int64_t>(rng.Below(range)));
+    }
+    case HParamSpec::Type::kDouble:
+      return Value(spec.minval + rng.Uniform() * (spec.maxval - spec.minval));
+    case HParamSpec::Type::kLog:
+      return Value(
+          std::pow(spec.base,
+                   spec.minval + rng.Uniform() * (spec.maxval - spec.minval)));
+    case HParamSpec::Type::kCategorical:
+      return spec.vals[rng.Below(spec.vals.size())];
+    case HParamSpec::Type::kGroup:
+      break;
+  }
+  return Value();
+}
+
+}  // namespace
+
+uint64_t TrialSeed(uint64_t experiment_seed, int64_t request_id) {
+  return Mix(Mix(experiment_seed) ^ static_cast<uint64_t>(request_id)) >> 32;
+}
+
+ValueMap SampleHParams(const HParamSpecs& specs, uint64_t experiment_seed,
+                       int64_t request_id) {
+  uint64_t trial_key = Mix(Mix(experiment_seed ^ 0x5851f42d4c957f2dULL) +
+                           static_cast<uint64_t>(request_id));
+  return BuildHParams(specs,
+                      [&](const std::string& path, const HParamSpec& spec) {
+                        Rng rng(trial_key ^ HashString(path));
+                        return Sample(spec, rng);
+                      });
+}
+
+ValueMap GridHParams(const HParamSpecs& specs, int64_t index) {
+  // Mixed-radix decoding: the last leaf in sorted order varies fastest.
+  std::vector<HParamLeaf> leaves = FlattenHParams(specs);
+  std::map<std::string, Value> chosen;
+  for (auto it = leaves.rbegin(); it != leaves.rend(); ++it) {
+    int64_t size = GridAxisSize(*it->spec);
+    chosen[it->path] = GridAxisValue(*it->spec, index % size);
+    index /= size;
+  }
+  return BuildHParams(specs, [&](const std::string& path, const HParamSpec&) {
+    return chosen[path];
+  });
+}
+
+}  // namespace det::searcher

@@ -1,0 +1,166 @@
+#include "master/searcher/preview.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/config_hparams.h"
+#include "master/searcher/asha_brackets.h"
+
+namespace det::searcher {
+namespace {
+
+int64_t SaturatingMul(int64_t a, int64_t b) {
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return a * b;
+}
+
+// Left-aligned columns separated by two spaces.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) {
+        line.append(widths[i] - row[i].size() + 2, ' ');
+      }
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<SearchPlan> PlanSearch(const ExperimentConfig& config) {
+  const SearcherConfig& s = config.searcher;
+  if (s.max_length.value <= 0) {
+    return absl::InvalidArgumentError("searcher.max_length must be positive");
+  }
+  SearchPlan plan;
+  plan.searcher = SearcherNameString(s.name);
+  plan.metric = s.metric;
+  plan.smaller_is_better = s.smaller_is_better;
+  plan.unit = s.max_length.unit;
+  plan.max_length = s.max_length.value;
+  auto limit = [&](int64_t trials) {
+    return s.max_concurrent_trials == 0
+               ? trials
+               : std::min<int64_t>(s.max_concurrent_trials, trials);
+  };
+  switch (s.name) {
+    case SearcherName::kSingle:
+      plan.num_trials = 1;
+      plan.max_concurrent_trials = 1;
+      break;
+    case SearcherName::kGrid:
+      plan.num_trials = GridSize(config.hyperparameters);
+      plan.max_concurrent_trials = limit(plan.num_trials);
+      for (const HParamLeaf& leaf : FlattenHParams(config.hyperparameters)) {
+        plan.grid_axes[leaf.path] = GridAxisSize(*leaf.spec);
+      }
+      break;
+    case SearcherName::kRandom:
+      if (s.max_trials <= 0) {
+        return absl::InvalidArgumentError(
+            "searcher.max_trials must be positive");
+      }
+      plan.num_trials = s.max_trials;
+      plan.max_concurrent_trials = limit(plan.num_trials);
+      break;
+    case SearcherName::kAdaptiveAsha: {
+      if (s.max_trials <= 0 || s.divisor <= 1) {
+        return absl::InvalidArgumentError(
+            "adaptive_asha needs max_trials > 0 and divisor > 1");
+      }
+      int64_t expected = 0;
+      for (const AshaBracket& b : PlanAshaBrackets(s, &plan.notes)) {
+        PlanBracket pb;
+        pb.num_rungs = b.num_rungs;
+        pb.trials = b.max_trials;
+        pb.max_concurrent_trials =
+            std::min(b.max_concurrent_trials, b.max_trials);
+        int64_t reaching = b.max_trials;
+        int64_t previous_length = 0;
+        for (size_t i = 0; i < b.rung_lengths.size(); ++i) {
+          if (i > 0) {
+            reaching = std::max<int64_t>(
+                static_cast<int64_t>(static_cast<double>(reaching) / s.divisor),
+                1);
+          }
+          pb.rungs.push_back(PlanRung{b.rung_lengths[i], reaching});
+          expected +=
+              SaturatingMul(reaching, b.rung_lengths[i] - previous_length);
+          previous_length = b.rung_lengths[i];
+        }
+        plan.num_trials += pb.trials;
+        plan.max_concurrent_trials += pb.max_concurrent_trials;
+        plan.brackets.push_back(std::move(pb));
+      }
+      plan.expected_length = expected;
+      break;
+    }
+  }
+  plan.total_length = SaturatingMul(plan.num_trials, plan.max_length);
+  if (s.name != SearcherName::kAdaptiveAsha) {
+    plan.expected_length = plan.total_length;
+  }
+  return plan;
+}
+
+std::string FormatPlan(const SearchPlan& plan) {
+  const char* unit = UnitName(plan.unit);
+  std::string out = absl::StrCat(
+      "Searcher: ", plan.searcher, ", optimising ", plan.metric, " (",
+      plan.smaller_is_better ? "smaller" : "larger", " is better)\n",
+      "Trials: ", plan.num_trials, ", at most ", plan.max_concurrent_trials,
+      " at a time, each trained for up to ", plan.max_length, " ", unit, "\n");
+  if (plan.searcher == "adaptive_asha") {
+    absl::StrAppend(&out, "Training: about ", plan.expected_length, " ", unit,
+                    " in total with early stopping (at most ",
+                    plan.total_length, " if nothing is stopped)\n\n");
+    std::vector<std::vector<std::string>> rows = {
+        {"Bracket", "Rungs", "Trials", "Concurrent",
+         absl::StrCat("Rung lengths in ", unit, " (trials reaching them)")}};
+    for (size_t i = 0; i < plan.brackets.size(); ++i) {
+      const PlanBracket& b = plan.brackets[i];
+      std::vector<std::string> rungs;
+      for (const PlanRung& r : b.rungs) {
+        rungs.push_back(absl::StrCat(r.length, " (", r.trials, ")"));
+      }
+      rows.push_back({absl::StrCat(i + 1), absl::StrCat(b.num_rungs),
+                      absl::StrCat(b.trials),
+                      absl::StrCat(b.max_concurrent_trials),
+                      absl::StrJoin(rungs, ", ")});
+    }
+    absl::StrAppend(&out, FormatTable(rows));
+  } else {
+    absl::StrAppend(&out, "Training: ", plan.total_length, " ", unit,
+                    " in total\n");
+    if (plan.searcher == "grid") {
+      std::vector<std::vector<std::string>> rows = {
+          {"Hyperparameter", "Values"}};
+      for (const auto& [name, count] : plan.grid_axes) {
+        rows.push_back({name, absl::StrCat(count)});
+      }
+      absl::StrAppend(&out, "\n", FormatTable(rows));
+    }
+  }
+  for (const std::string& note : plan.notes) {
+    absl::StrAppend(&out, "Note: ", note, "\n");
+  }
+  return out;
+}
+
+}  // namespace det::searcher

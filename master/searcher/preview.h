@@ -1,0 +1,60 @@
+// The plan of a search, without running it: what `det preview-search`
+// shows. The CLI and the master convert it to det.v1.PreviewSearchResponse.
+#ifndef DET_MASTER_SEARCHER_PREVIEW_H_
+#define DET_MASTER_SEARCHER_PREVIEW_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config.h"
+#include "common/length.h"
+
+namespace det::searcher {
+
+struct PlanRung {
+  int64_t length = 0;  // total units of training to reach it
+  // Trials that reach it in successive halving: the bracket's trials, then
+  // max(floor(previous / divisor), 1) per rung. Asynchronous ASHA decides
+  // with partial information, so a few more may pass early rungs.
+  int64_t trials = 0;
+};
+
+struct PlanBracket {
+  int num_rungs = 0;
+  int64_t trials = 0;
+  int64_t max_concurrent_trials = 0;
+  std::vector<PlanRung> rungs;
+};
+
+struct SearchPlan {
+  std::string searcher;  // "single", "grid", "random", "adaptive_asha"
+  std::string metric;
+  bool smaller_is_better = true;
+  Unit unit = Unit::kBatches;
+  int64_t max_length = 0;
+  int64_t num_trials = 0;             // trials created at most
+  int64_t max_concurrent_trials = 0;  // running at once at most, in total
+  // Upper bound on units of training over all trials: num_trials x
+  // max_length (early stopping can only lower it).
+  int64_t total_length = 0;
+  // What successive halving would train in total (adaptive_asha; equal to
+  // total_length for the others).
+  int64_t expected_length = 0;
+  std::vector<PlanBracket> brackets;         // adaptive_asha
+  std::map<std::string, int64_t> grid_axes;  // grid: leaf path -> values
+  std::vector<std::string> notes;            // adjustments worth knowing
+};
+
+// The plan for a validated config. InvalidArgument when the config cannot
+// make a search (e.g. max_length not positive).
+absl::StatusOr<SearchPlan> PlanSearch(const ExperimentConfig& config);
+
+// A readable summary and table, ending in a newline.
+std::string FormatPlan(const SearchPlan& plan);
+
+}  // namespace det::searcher
+
+#endif  // DET_MASTER_SEARCHER_PREVIEW_H_

@@ -1,0 +1,88 @@
+// NewSearchMethod: each searcher of the config as a TournamentSearch (see
+// tournament_search.h for why one engine serves them all).
+#include "master/searcher/searcher.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/config_hparams.h"
+#include "master/searcher/asha_brackets.h"
+#include "master/searcher/tournament_search.h"
+
+namespace det::searcher {
+
+std::string ToString(const Operation& op) {
+  if (const auto* c = std::get_if<Create>(&op)) {
+    return absl::StrCat("Create{id=", c->request_id, ", seed=", c->seed,
+                        ", hparams=", Value(c->hparams).ToJson(), "}");
+  }
+  if (const auto* v = std::get_if<ValidateAfter>(&op)) {
+    return absl::StrCat("ValidateAfter{id=", v->request_id,
+                        ", length=", v->length, ", points=[",
+                        absl::StrJoin(v->validation_points, ","), "]}");
+  }
+  if (const auto* c = std::get_if<Close>(&op)) {
+    return absl::StrCat("Close{id=", c->request_id, "}");
+  }
+  const auto& s = std::get<Shutdown>(op);
+  return absl::StrCat("Shutdown{failure=", s.failure ? "true" : "false", "}");
+}
+
+absl::StatusOr<std::unique_ptr<SearchMethod>> NewSearchMethod(
+    const ExperimentConfig& config) {
+  const SearcherConfig& s = config.searcher;
+  if (s.max_length.value <= 0) {
+    return absl::InvalidArgumentError(
+        "searcher.max_length must be positive (was the config validated?)");
+  }
+  TournamentOptions o;
+  o.method = SearcherNameString(s.name);
+  o.max_length = s.max_length.value;
+  o.divisor = s.divisor;
+  o.smaller_is_better = s.smaller_is_better;
+  o.hparams = config.hyperparameters;
+  o.experiment_seed = config.experiment_seed;
+
+  // A bracket with one rung never stops anything.
+  auto one_bracket = [&](int64_t trials) {
+    AshaBracket b;
+    b.num_rungs = 1;
+    b.max_trials = trials;
+    b.max_concurrent_trials =
+        s.max_concurrent_trials == 0
+            ? trials
+            : std::min<int64_t>(s.max_concurrent_trials, trials);
+    b.rung_lengths = {s.max_length.value};
+    return b;
+  };
+  switch (s.name) {
+    case SearcherName::kSingle:
+      o.brackets = {one_bracket(1)};
+      break;
+    case SearcherName::kGrid: {
+      int64_t size = GridSize(config.hyperparameters);
+      if (size <= 0) {
+        return absl::InvalidArgumentError("the grid has no points");
+      }
+      o.grid = true;
+      o.brackets = {one_bracket(size)};
+      break;
+    }
+    case SearcherName::kRandom:
+      if (s.max_trials <= 0) {
+        return absl::InvalidArgumentError(
+            "searcher.max_trials must be positive for random search");
+      }
+      o.brackets = {one_bracket(s.max_trials)};
+      break;
+    case SearcherName::kAdaptiveAsha:
+      if (s.max_trials <= 0 || s.divisor <= 1) {
+        return absl::InvalidArgumentError(
+            "adaptive_asha needs max_trials > 0 and divisor > 1");
+      }
+      o.brackets = PlanAshaBrackets(s);
+      break;
+  }
+  return std::unique_ptr<SearchMethod>(new TournamentSearch(std::move(o)));
+}
+
+}  // namespace det::searcher
