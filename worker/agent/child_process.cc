@@ -1,0 +1,134 @@
+#include "worker/agent/child_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace det::worker {
+namespace {
+
+void CloseIf(int fd) {
+  if (fd >= 0) close(fd);
+}
+
+// Runs in the child between fork and exec: async-signal-safe calls only.
+[[noreturn]] void ExecChild(const ChildSpec& spec, char* const* argv,
+                            char* const* envp, pid_t parent, int out_w,
+                            int err_w, int status_w) {
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // The worker may have died between fork and prctl.
+  if (getppid() != parent) _exit(127);
+  // The worker blocks and handles signals itself; the trial starts clean.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig : {SIGTERM, SIGINT, SIGPIPE, SIGCHLD, SIGHUP}) {
+    signal(sig, SIG_DFL);
+  }
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+  dup2(out_w, STDOUT_FILENO);
+  dup2(err_w, STDERR_FILENO);
+  int err = 0;
+  if (chdir(spec.cwd.c_str()) != 0) {
+    err = errno;
+  } else {
+    // Nothing of the worker's (sockets, other trials' pipes) leaks into
+    // the trial; the status pipe closes itself on exec.
+    if (status_w > 3) close_range(3, status_w - 1, 0);
+    close_range(status_w + 1, ~0U, 0);
+    execve(argv[0], argv, envp);
+    err = errno;
+  }
+  // Tell the parent why; it reports the failure rather than an exit code.
+  ssize_t ignored = write(status_w, &err, sizeof(err));
+  (void)ignored;
+  _exit(127);
+}
+
+}  // namespace
+
+absl::StatusOr<Child> SpawnChild(const ChildSpec& spec) {
+  if (spec.argv.empty()) {
+    return absl::InvalidArgumentError("no program to start");
+  }
+  // Everything exec needs is built before fork: the child may not allocate.
+  std::vector<char*> argv;
+  for (const std::string& a : spec.argv)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const std::string& e : spec.env)
+    envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, status[2] = {-1, -1};
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+      pipe2(status, O_CLOEXEC) != 0) {
+    const int e = errno;
+    for (int fd : {out[0], out[1], err[0], err[1], status[0], status[1]}) {
+      CloseIf(fd);
+    }
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot create pipes for the trial: ", strerror(e)));
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    ExecChild(spec, argv.data(), envp.data(), parent, out[1], err[1],
+              status[1]);
+  }
+  const int fork_errno = errno;
+  CloseIf(out[1]);
+  CloseIf(err[1]);
+  CloseIf(status[1]);
+  if (pid < 0) {
+    for (int fd : {out[0], err[0], status[0]}) CloseIf(fd);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot fork the trial process: ", strerror(fork_errno)));
+  }
+  // Also from this side, so signalling the group works at once.
+  setpgid(pid, pid);
+
+  // The status pipe closes on a successful exec (EOF) or carries errno.
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = read(status[0], &child_errno, sizeof(child_errno));
+  } while (n < 0 && errno == EINTR);
+  close(status[0]);
+  if (n > 0) {
+    int ignored;
+    while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
+    }
+    CloseIf(out[0]);
+    CloseIf(err[0]);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start '", spec.argv[0], "' in '", spec.cwd,
+                     "': ", strerror(child_errno)));
+  }
+  for (int fd : {out[0], err[0]}) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
+  Child child;
+  child.pid = pid;
+  child.stdout_fd = out[0];
+  child.stderr_fd = err[0];
+  return child;
+}
+
+void SignalGroup(pid_t pid, int sig) {
+  if (pid <= 0) return;
+  kill(-pid, sig);
+  kill(pid, sig);
+}
+
+}  // namespace det::worker
