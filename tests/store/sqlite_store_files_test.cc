@@ -148,6 +148,20 @@ TEST_F(SqliteStoreFilesTest, AnotherProgramsDatabaseIsRefused) {
   EXPECT_THAT(s.status().message(), HasSubstr("another program"));
 }
 
+TEST_F(SqliteStoreFilesTest, FailedMigrationLeavesTheDatabaseAsItWas) {
+  // An unversioned database whose table clashes with the schema: the first
+  // migration fails half-way and must leave nothing behind.
+  RawSql("CREATE TABLE trials (x INTEGER)");
+  absl::StatusOr<std::unique_ptr<SqliteStore>> s = SqliteStore::Open(path_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.status().message(), HasSubstr("schema version 1"));
+  EXPECT_THAT(s.status().message(), HasSubstr("already exists"));
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "0");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_master WHERE name = 'meta'"),
+            "0");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_master"), "1");
+}
+
 TEST_F(SqliteStoreFilesTest, FileThatIsNotADatabaseIsRefused) {
   std::ofstream(path_) << std::string(4096, 'x');
   absl::StatusOr<std::unique_ptr<SqliteStore>> s = SqliteStore::Open(path_);
