@@ -9,7 +9,7 @@ BUILD_PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libtorch-dev libgloo-dev libopenblas0-openmp
   libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev
-  libcli11-dev libcpp-httplib-dev libarchive-dev
+  libcli11-dev libcpp-httplib-dev libarchive-dev libssl-dev
 )
 BENCH_PKGS=(python3-torch python3-torchvision python3-optuna python3-matplotlib)
 

@@ -33,7 +33,7 @@ export DET_MASTER=127.0.0.1:$(cat "$work/master.port")
 echo "run-main: master at $DET_MASTER" >&2
 
 "$bin/det-worker" --master "$DET_MASTER" --slots 2 --name local-worker \
-  --data-dir "$data" --work-dir "$work/worker" >"$work/worker.log" 2>&1 &
+  --data_dir "$data" --work_dir "$work/worker" >"$work/worker.log" 2>&1 &
 pids+=($!)
 
 "$bin/det" experiment create "$config" "$(dirname "$config")" --follow | tee "$work/create.out"

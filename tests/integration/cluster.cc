@@ -33,10 +33,12 @@ std::string ReadAll(const std::string& path) {
 
 pid_t Spawn(const std::vector<std::string>& argv,
             const std::map<std::string, std::string>& env,
-            const std::string& out_path, const std::string& err_path) {
+            const std::string& out_path, const std::string& err_path,
+            const std::string& cwd = "") {
   pid_t pid = fork();
   if (pid != 0) return pid;
   setpgid(0, 0);
+  if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
   int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   int err = err_path == out_path
                 ? out
@@ -163,8 +165,8 @@ int Cluster::StartWorker(const std::string& name, int slots,
   std::vector<std::string> argv = {
       Bin("det-worker"), "--master", master_address(),
       "--slots", std::to_string(slots), "--name", name,
-      "--work-dir", absl::StrCat(dir_, "/work-", name),
-      "--data-dir", DataDir()};
+      "--work_dir", absl::StrCat(dir_, "/work-", name),
+      "--data_dir", DataDir()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   workers_.push_back(std::make_unique<Process>(
       argv, std::map<std::string, std::string>{},
@@ -176,17 +178,31 @@ void Cluster::StopWorker(int i, int sig) {
   workers_.at(i)->Stop(sig, absl::Seconds(40));
 }
 
+CliResult Cluster::Shell(const std::string& script, const std::string& cwd) {
+  std::map<std::string, std::string> env;
+  const char* path = std::getenv("PATH");
+  env["PATH"] = absl::StrCat(DET_BIN_DIR, ":", path ? path : "/usr/bin:/bin");
+  return Run({"/bin/sh", "-c", script}, env, cwd);
+}
+
 CliResult Cluster::Cli(const std::vector<std::string>& args,
-                       const std::map<std::string, std::string>& env) {
+                       const std::map<std::string, std::string>& env,
+                       const std::string& cwd) {
+  std::vector<std::string> argv = {Bin("det")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, env, cwd);
+}
+
+CliResult Cluster::Run(const std::vector<std::string>& argv,
+                       const std::map<std::string, std::string>& env,
+                       const std::string& cwd) {
   static int n = 0;
   std::string out = absl::StrCat(dir_, "/cli.", n, ".out");
   std::string err = absl::StrCat(dir_, "/cli.", n, ".err");
   n++;
-  std::vector<std::string> argv = {Bin("det")};
-  argv.insert(argv.end(), args.begin(), args.end());
   std::map<std::string, std::string> e = env;
   if (!e.count("DET_MASTER")) e["DET_MASTER"] = master_address();
-  pid_t pid = Spawn(argv, e, out, err);
+  pid_t pid = Spawn(argv, e, out, err, cwd.empty() ? dir_ : cwd);
   int status = 0;
   absl::Time deadline = absl::Now() + absl::Minutes(5);
   while (true) {

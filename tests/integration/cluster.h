@@ -66,8 +66,12 @@ class Cluster {
   void StopWorker(int i, int sig = SIGTERM);
 
   // Runs the det CLI with DET_MASTER set; input is not a terminal.
+  // `cwd` empty: the test's directory.
   CliResult Cli(const std::vector<std::string>& args,
-                const std::map<std::string, std::string>& env = {});
+                const std::map<std::string, std::string>& env = {},
+                const std::string& cwd = "");
+  // Runs `script` with /bin/sh -c (PATH has the det binaries first).
+  CliResult Shell(const std::string& script, const std::string& cwd = "");
 
   // A gRPC stub to the master.
   v1::Api::Stub* api();
@@ -91,6 +95,10 @@ class Cluster {
   static std::string DataDir();  // DET_TEST_DATA_DIR or the cache
 
  private:
+  CliResult Run(const std::vector<std::string>& argv,
+                const std::map<std::string, std::string>& env,
+                const std::string& cwd);
+
   std::string dir_;
   int port_ = 0;
   std::unique_ptr<Process> master_;
