@@ -246,7 +246,14 @@ absl::Status MasterLink::RunStream(bool* welcomed_out) {
     }
   }
 
-  ctx.TryCancel();
+  // Cancel only a call that is still open: cancelling one the master has
+  // already ended would replace its status (a refusal) with CANCELLED.
+  bool reader_finished;
+  {
+    absl::MutexLock lock(&sh.mu);
+    reader_finished = sh.reader_done;
+  }
+  if (!reader_finished) ctx.TryCancel();
   outbox_->Interrupt();
   {
     absl::MutexLock lock(&sh.mu);

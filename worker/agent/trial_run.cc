@@ -63,6 +63,7 @@ struct TrialRun::Stream {
   const char* source = "stdout";
   int rank = 0;
   std::string partial;
+  bool just_cut = false;  // the partial line was just emitted as a piece
 };
 
 struct TrialRun::Proc {
@@ -230,20 +231,35 @@ void TrialRun::ReadStream(Stream& s) {
       s.fd = -1;
       return;
     }
+    // Appends buf[from, to) to the partial line, cutting it into kMaxLine
+    // pieces so one endless line cannot grow without bound.
+    auto append = [&](size_t from, size_t to) {
+      while (from < to) {
+        const size_t take = std::min(to - from, kMaxLine - s.partial.size());
+        s.partial.append(buf + from, take);
+        from += take;
+        s.just_cut = false;
+        if (s.partial.size() == kMaxLine) {
+          AddLine(s.source, std::move(s.partial), s.rank);
+          s.partial.clear();
+          s.just_cut = true;
+        }
+      }
+    };
     size_t start = 0;
-    for (ssize_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
       if (buf[i] == '\n') {
-        s.partial.append(buf + start, i - start);
-        AddLine(s.source, std::move(s.partial), s.rank);
+        append(start, i);
+        // A line of exactly kMaxLine bytes was already emitted whole.
+        if (!(s.partial.empty() && s.just_cut)) {
+          AddLine(s.source, std::move(s.partial), s.rank);
+        }
         s.partial.clear();
+        s.just_cut = false;
         start = i + 1;
       }
     }
-    s.partial.append(buf + start, n - start);
-    while (s.partial.size() >= kMaxLine) {
-      AddLine(s.source, s.partial.substr(0, kMaxLine), s.rank);
-      s.partial.erase(0, kMaxLine);
-    }
+    append(start, static_cast<size_t>(n));
   }
 }
 
