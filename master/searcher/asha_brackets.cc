@@ -77,6 +77,18 @@ std::vector<AshaBracket> PlanAshaBrackets(const SearcherConfig& config,
     allocated += brackets[i].max_trials;
   }
   brackets[0].max_trials += std::max<int64_t>(max_trials - allocated, 0);
+  // "At least one each" can overshoot when weights are very uneven
+  // (Determined lets it); take the excess from the largest brackets so
+  // max_trials holds. There are at most max_trials brackets, so it fits.
+  while (allocated > max_trials) {
+    auto largest =
+        std::max_element(brackets.begin(), brackets.end(),
+                         [](const AshaBracket& a, const AshaBracket& b) {
+                           return a.max_trials < b.max_trials;
+                         });
+    --largest->max_trials;
+    --allocated;
+  }
 
   int64_t concurrent = config.max_concurrent_trials;
   if (concurrent == 0) {

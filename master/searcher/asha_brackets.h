@@ -38,8 +38,10 @@ int64_t FloorLog(double divisor, double x, int64_t cap);
 //   remainder to the first; 0 = Determined's default of
 //   max(trials of the last bracket, floor(d)) per bracket).
 // When there would be more brackets than max_trials, the least aggressive
-// ones are dropped so max_trials holds; `notes` (optional) says so, and
-// notes when brackets raise the concurrency above max_concurrent_trials.
+// ones are dropped, and when "at least one each" overshoots, the largest
+// brackets give trials back, so the total is exactly max_trials; `notes`
+// (optional) says so, and notes when brackets raise the concurrency above
+// max_concurrent_trials.
 std::vector<AshaBracket> PlanAshaBrackets(
     const SearcherConfig& config, std::vector<std::string>* notes = nullptr);
 

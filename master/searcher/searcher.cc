@@ -41,6 +41,11 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> NewSearchMethod(
   o.smaller_is_better = s.smaller_is_better;
   o.hparams = config.hyperparameters;
   o.experiment_seed = config.experiment_seed;
+  // Resampling can only help when some hyperparameter is not const.
+  o.replace_invalid = false;
+  for (const HParamLeaf& leaf : FlattenHParams(config.hyperparameters)) {
+    if (leaf.spec->type != HParamSpec::Type::kConst) o.replace_invalid = true;
+  }
 
   // A bracket with one rung never stops anything.
   auto one_bracket = [&](int64_t trials) {
@@ -64,6 +69,7 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> NewSearchMethod(
         return absl::InvalidArgumentError("the grid has no points");
       }
       o.grid = true;
+      o.replace_invalid = false;
       o.brackets = {one_bracket(size)};
       break;
     }

@@ -55,12 +55,12 @@ bool TournamentSearch::CanCreate(int b) const {
   if (canceled_ || shut_down_) return false;
   const AshaBracket& spec = options_.brackets[b];
   const Bracket& state = brackets_[b];
-  // Grid points that reject their hyperparameters are dropped; sampled
-  // trials that do are replaced (up to a limit).
+  // Invalid trials are replaced (up to a limit) by not counting them.
   int64_t counted =
-      options_.grid ? state.created : state.created - state.invalid;
+      options_.replace_invalid ? state.created - state.invalid : state.created;
   if (counted >= spec.max_trials) return false;
-  if (!options_.grid && state.invalid >= MaxInvalid(spec.max_trials)) {
+  if (options_.replace_invalid &&
+      state.invalid >= MaxInvalid(spec.max_trials)) {
     return false;
   }
   return state.active < spec.max_concurrent_trials;

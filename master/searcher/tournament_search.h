@@ -20,10 +20,12 @@
 //    training towards, so it takes up a place there as a failure does in
 //    Determined;
 //  - invalid hyperparameters: forgotten (its metrics leave every rung) and,
-//    for sampled searches, replaced by a new trial that does not count
-//    towards max_trials; grid and single drop the point. At most
-//    10 x max_trials + 10 invalid trials per bracket are replaced, so a search
-//    space that is invalid everywhere ends instead of running forever;
+//    when a new sample could differ (random sampling of a space with a
+//    non-const hyperparameter), replaced by a new trial that does not count
+//    towards max_trials; otherwise (grid points, all-const spaces) the point
+//    is dropped. At most 10 x max_trials + 10 invalid trials per bracket are
+//    replaced, so a space that is invalid everywhere ends instead of running
+//    forever;
 //  - user-canceled: the experiment is being canceled, so nothing more is
 //    created and the search shuts down once no trial is running.
 //
@@ -53,8 +55,10 @@ struct TournamentOptions {
   double divisor = 4;
   bool smaller_is_better = true;
   // Trials take the grid point of their creation index instead of a random
-  // sample; invalid points are dropped rather than replaced.
+  // sample.
   bool grid = false;
+  // Replace trials that reject their hyperparameters with new samples.
+  bool replace_invalid = true;
   HParamSpecs hparams;
   uint64_t experiment_seed = 0;
 };

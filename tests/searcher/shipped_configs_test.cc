@@ -1,0 +1,90 @@
+// Every config under configs/cifar10 parses without errors or warnings,
+// follows the project's conventions, and makes a search; quick.yaml stays
+// within its training budget.
+#include <filesystem>
+
+#include "common/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "master/searcher/preview.h"
+#include "master/searcher/searcher.h"
+
+namespace det::searcher {
+namespace {
+
+const std::string kDir = std::string(DET_SOURCE_DIR) + "/configs/cifar10";
+
+// The built-in trainer's hyperparameters (worker/trainer/hparams.h).
+const std::set<std::string> kTrainerHParams = {
+    "learning_rate", "global_batch_size", "n_filters1",   "n_filters2",
+    "kernel_size",   "hidden_units",      "dropout",      "conv_layers",
+    "batch_norm",    "optimizer",         "momentum",     "nesterov",
+    "weight_decay",  "lr_schedule",       "lr_step_size", "lr_gamma"};
+
+ExperimentConfig Load(const std::string& name) {
+  auto text = ReadExperimentConfigFile(kDir + "/" + name);
+  EXPECT_TRUE(text.ok()) << text.status();
+  auto cfg = ParseExperimentConfig(text.ok() ? *text : "");
+  EXPECT_TRUE(cfg.ok()) << name << ": " << cfg.status();
+  return cfg.ok() ? *cfg : ExperimentConfig{};
+}
+
+TEST(ShippedConfigsTest, EveryConfigParsesAndPlans) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(kDir)) {
+    if (entry.path().extension() == ".yaml") {
+      names.push_back(entry.path().filename().string());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"adaptive.yaml", "const.yaml",
+                                              "distributed.yaml", "grid.yaml",
+                                              "quick.yaml", "random.yaml"}));
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    ExperimentConfig cfg = Load(name);
+    for (const ConfigError& w : cfg.warnings) ADD_FAILURE() << w.ToString();
+    EXPECT_EQ(cfg.searcher.metric, "validation_accuracy");
+    EXPECT_FALSE(cfg.searcher.smaller_is_better);
+    EXPECT_EQ(cfg.checkpoint_storage.type, "shared_fs");
+    EXPECT_TRUE(cfg.entrypoint.empty()) << "the built-in trainer";
+    for (const auto& [hp, spec] : cfg.hyperparameters) {
+      EXPECT_TRUE(kTrainerHParams.count(hp))
+          << "unknown to the trainer: " << hp;
+    }
+    auto plan = PlanSearch(cfg);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    auto method = NewSearchMethod(cfg);
+    ASSERT_TRUE(method.ok()) << method.status();
+    EXPECT_FALSE((*method)->InitialOperations().empty());
+  }
+}
+
+TEST(ShippedConfigsTest, ConventionsOfEachConfig) {
+  EXPECT_EQ(Load("const.yaml").searcher.name, SearcherName::kSingle);
+  EXPECT_TRUE(Load("const.yaml").data.count("train_limit") == 0)
+      << "const trains on the full training set";
+  EXPECT_EQ(Load("grid.yaml").searcher.name, SearcherName::kGrid);
+  EXPECT_EQ(Load("random.yaml").searcher.name, SearcherName::kRandom);
+  EXPECT_EQ(Load("adaptive.yaml").searcher.name, SearcherName::kAdaptiveAsha);
+  EXPECT_EQ(Load("distributed.yaml").resources.slots_per_trial, 2);
+}
+
+TEST(ShippedConfigsTest, QuickFitsItsBudget) {
+  ExperimentConfig cfg = Load("quick.yaml");
+  EXPECT_EQ(cfg.searcher.name, SearcherName::kAdaptiveAsha);
+  EXPECT_TRUE(cfg.data.count("train_limit"));
+  EXPECT_TRUE(cfg.data.count("validation_limit"));
+  auto plan = PlanSearch(cfg);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->unit, Unit::kBatches);
+  // Training images summed over all trials, even if nothing is stopped.
+  int64_t batch = cfg.hyperparameters.at("global_batch_size").val.as_int();
+  EXPECT_LE(plan->total_length * batch, 150000);
+  EXPECT_LE(plan->max_concurrent_trials, 2) << "two CPU slots";
+  EXPECT_GE(plan->brackets.size(), 1u);
+  EXPECT_GE(plan->brackets[0].num_rungs, 2) << "something to stop early";
+}
+
+}  // namespace
+}  // namespace det::searcher
