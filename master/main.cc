@@ -17,8 +17,10 @@
 #include "master/api/agent_service.h"
 #include "master/api/api_service.h"
 #include "master/core/master.h"
+#include "master/http/http_server.h"
+#include "master/http/metrics_registry.h"
 #include "master/master_config.h"
-#include "master/store/store.h"
+#include "master/store/sqlite_store.h"
 
 ABSL_FLAG(std::string, config, "", "master.yaml (flags below override it)");
 ABSL_FLAG(std::string, grpc_address, "", "gRPC listen address (host:port)");
@@ -100,17 +102,21 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto store = det::store::OpenSqliteStore(cfg.db_path);
+  det::http::MetricsRegistry metrics;
+  auto store = det::store::SqliteStore::Open(cfg.db_path);
   if (!store.ok()) {
     return Fail(absl::StrCat("opening store ", cfg.db_path, ": ",
                              store.status().message()));
   }
+  (*store)->SetWriteObserver(
+      [&metrics](absl::Duration d) { metrics.ObserveStoreWrite(d); });
   det::master::MasterOptions opts;
+  opts.metrics = &metrics;
   opts.checkpoint_root = cfg.checkpoint_root;
   opts.heartbeat_interval = cfg.heartbeat_interval;
   opts.agent_timeout = cfg.agent_timeout;
   opts.stop_timeout = cfg.stop_timeout;
-  opts.http_address = cfg.http_address;
+  opts.grpc_address = cfg.grpc_address;
   auto master = det::master::Master::Create(std::move(*store), opts);
   if (!master.ok()) {
     return Fail(absl::StrCat("starting: ", master.status().message()));
@@ -152,6 +158,24 @@ int main(int argc, char** argv) {
   std::string host = cfg.grpc_address.substr(0, cfg.grpc_address.rfind(':'));
   std::fprintf(stderr, "det-master %s listening on %s:%d (store %s)\n",
                det::kVersion, host.c_str(), port, cfg.db_path.c_str());
+
+  (*master)->SetAddresses(absl::StrCat(host, ":", port), "");
+  std::unique_ptr<det::http::HttpServer> http;
+  if (!cfg.http_address.empty()) {
+    http = std::make_unique<det::http::HttpServer>((*master).get(), cfg.token,
+                                                   &metrics);
+    auto http_port = http->Start(cfg.http_address);
+    if (!http_port.ok()) {
+      return Fail(absl::StrCat("HTTP on ", cfg.http_address, ": ",
+                               http_port.status().message()));
+    }
+    std::string http_host =
+        cfg.http_address.substr(0, cfg.http_address.rfind(':'));
+    std::string http_addr = absl::StrCat(http_host, ":", *http_port);
+    (*master)->SetAddresses("", http_addr);
+    std::fprintf(stderr, "det-master: web page at http://%s/\n",
+                 http_addr.c_str());
+  }
   if (!cfg.port_file.empty()) {
     std::string tmp = cfg.port_file + ".tmp";
     std::ofstream(tmp) << port << "\n";
@@ -161,6 +185,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::fprintf(stderr, "det-master: signal %d, shutting down\n", sig);
+  if (http) http->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   master->reset();
   return 0;

@@ -307,6 +307,7 @@ int64_t Master::records_per_epoch(const ExperimentState& e) const {
 // ---------------------------------------------------------------- scheduling
 
 void Master::Enqueue(ExperimentState* e, TrialState* t) {
+  t->queued_at = absl::Now();
   scheduler::Request r;
   r.trial_id = t->rec.trial.id();
   r.experiment_id = e->rec.experiment.id();
@@ -344,6 +345,9 @@ void Master::ScheduleLocked() {
     }
     auto [e, t] = *found;
     v1::Trial& pt = t->rec.trial;
+    if (options_.metrics != nullptr && t->queued_at != absl::Time()) {
+      options_.metrics->ObserveSchedulingLatency(absl::Now() - t->queued_at);
+    }
     t->rec.run_id++;
     pt.set_state(v1::STATE_ACTIVE);
     if (pt.start_time_us() == 0) pt.set_start_time_us(NowUs());
@@ -727,6 +731,12 @@ std::vector<v1::Agent> Master::ListAgents() {
   return out;
 }
 
+void Master::SetAddresses(const std::string& grpc, const std::string& http) {
+  absl::MutexLock l(&mu_);
+  if (!grpc.empty()) options_.grpc_address = grpc;
+  if (!http.empty()) options_.http_address = http;
+}
+
 v1::MasterInfo Master::GetMasterInfo() {
   absl::MutexLock l(&mu_);
   v1::MasterInfo info;
@@ -1018,6 +1028,7 @@ absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
   auto stored = store_->AddMetricReport(r);
   if (!stored.ok()) return stored.status();
   if (!*stored) return absl::OkStatus();  // a duplicate
+  if (options_.metrics != nullptr) options_.metrics->CountMetricReports(1);
   v1::Trial& pt = t->rec.trial;
   if (r.steps_completed() > pt.steps_completed()) {
     pt.set_steps_completed(r.steps_completed());

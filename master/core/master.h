@@ -29,6 +29,7 @@
 #include "common/config.h"
 #include "det/v1/agent.pb.h"
 #include "det/v1/api.pb.h"
+#include "master/http/metrics_registry.h"
 #include "master/scheduler/slot_scheduler.h"
 #include "master/searcher/searcher.h"
 #include "master/store/store.h"
@@ -50,6 +51,8 @@ struct MasterOptions {
   int64_t default_records_per_epoch = 50000;
   std::string grpc_address;  // for MasterInfo only
   std::string http_address;  // for MasterInfo only
+  // Counters for /metrics; not owned, may be null.
+  http::MetricsRegistry* metrics = nullptr;
 };
 
 // An open worker stream: the master's side of AgentService.Connect.
@@ -92,6 +95,9 @@ class Master {
   absl::StatusOr<v1::Experiment> KillExperiment(int64_t id);
   std::vector<v1::Agent> ListAgents();
   v1::MasterInfo GetMasterInfo();
+  // The addresses once the servers listen (for MasterInfo); an empty
+  // argument leaves that address as it was.
+  void SetAddresses(const std::string& grpc, const std::string& http);
   // Blocks until the experiment's version differs from `*version` (or the
   // timeout passes); updates *version. Returns the current experiment.
   absl::StatusOr<v1::Experiment> WaitExperimentChange(int64_t id,
@@ -127,6 +133,7 @@ class Master {
     bool running = false;  // a process is (believed to be) running
     bool awaiting_agent = false;  // running before a master restart
     std::vector<std::string> workers;  // where its processes run
+    absl::Time queued_at;  // when it last became runnable
   };
   struct ExperimentState {
     store::ExperimentRecord rec;
@@ -201,7 +208,7 @@ class Master {
   absl::StatusOr<v1::Experiment> ChangeState(int64_t id, v1::State target);
 
   std::unique_ptr<store::Store> store_;
-  const MasterOptions options_;
+  MasterOptions options_;
   std::string cluster_id_;
   absl::Time start_time_;
 
