@@ -188,6 +188,7 @@ Table TrialTable() {
   table.SetAlign(0, Table::Align::kRight);
   table.SetAlign(2, Table::Align::kRight);
   table.SetAlign(3, Table::Align::kRight);
+  table.SetAlign(4, Table::Align::kRight);
   table.SetAlign(5, Table::Align::kRight);
   return table;
 }

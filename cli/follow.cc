@@ -93,10 +93,14 @@ absl::StatusOr<v1::Experiment> WatchUntilTerminal(
       absl::SleepFor(options.poll_interval);
       continue;
     }
-    // A stream that ran its lifetime (or that the master closed after
-    // sending something) is simply opened again.
-    if (received &&
-        (status.ok() || status.code() == absl::StatusCode::kDeadlineExceeded)) {
+    // A stream that ran its lifetime is simply opened again; so is one the
+    // master closed after sending something (it may be shutting down), after
+    // a short pause so that a master that keeps doing so is not hammered.
+    if (received && status.code() == absl::StatusCode::kDeadlineExceeded) {
+      continue;
+    }
+    if (received && status.ok()) {
+      absl::SleepFor(options.initial_backoff);
       continue;
     }
     if (status.ok()) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -719,6 +720,41 @@ TEST_F(CliTest, MasterInfo) {
   ASSERT_EQ(json.code, 0);
   EXPECT_EQ(ParseJsonObject(json.out).fields().at("cluster_id").string_value(),
             "c-123");
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+TEST(CliTls, CaFileFromFlagOrEnvironment) {
+  TempDir dir;
+  const std::string key = dir.path() + "/key.pem";
+  const std::string cert = dir.path() + "/cert.pem";
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) {
+    GTEST_SKIP() << "openssl cannot make a test certificate here";
+  }
+  testing::FakeMaster master(ReadText(key), ReadText(cert));
+  master.api().master_info.set_cluster_id("tls-cluster");
+
+  Result ok =
+      RunArgs({"-m", master.address(), "--tls-ca", cert, "master", "info"});
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("tls-cluster"));
+
+  setenv("DET_MASTER_CERT_FILE", cert.c_str(), 1);
+  Result env = RunArgs({"-m", master.address(), "master", "info"});
+  unsetenv("DET_MASTER_CERT_FILE");
+  EXPECT_EQ(env.code, 0) << env.err;
+
+  // Plain text to a TLS master fails, with the usual hint.
+  Result plain = RunArgs({"-m", master.address(), "master", "info"});
+  EXPECT_EQ(plain.code, 1);
+  EXPECT_THAT(plain.err, HasSubstr(master.address()));
 }
 
 constexpr char kAshaConfig[] = R"(name: asha

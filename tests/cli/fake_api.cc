@@ -228,10 +228,19 @@ grpc::Status FakeApi::GetMasterInfo(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-FakeMaster::FakeMaster() {
+FakeMaster::FakeMaster() : FakeMaster("", "") {}
+
+FakeMaster::FakeMaster(const std::string& tls_key_pem,
+                       const std::string& tls_cert_pem) {
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      grpc::InsecureServerCredentials();
+  if (!tls_cert_pem.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({tls_key_pem, tls_cert_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port_);
+  builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
   builder.RegisterService(&api_);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {

@@ -89,7 +89,9 @@ class FakeApi final : public v1::Api::Service {
 // The fake served on 127.0.0.1:<free port>.
 class FakeMaster {
  public:
+  // Plain text, or TLS with this PEM key and certificate.
   FakeMaster();
+  FakeMaster(const std::string& tls_key_pem, const std::string& tls_cert_pem);
   ~FakeMaster();
   FakeApi& api() { return api_; }
   std::string address() const;
