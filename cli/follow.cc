@@ -93,7 +93,9 @@ absl::StatusOr<v1::Experiment> WatchUntilTerminal(
       absl::SleepFor(options.poll_interval);
       continue;
     }
-    // A stream that ran its lifetime is simply opened again; so is one the
+    // A stream that ran its lifetime is simply opened again (the master
+    // sends the current state first, so a stream that reached it has
+    // received something); so is one the
     // master closed after sending something (it may be shutting down), after
     // a short pause so that a master that keeps doing so is not hammered.
     if (received && status.code() == absl::StatusCode::kDeadlineExceeded) {

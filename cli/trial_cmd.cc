@@ -195,25 +195,27 @@ int RunLogs(Env& env, int64_t id, bool follow, bool json) {
   }
 
   // Following: the stream ends when the trial does. A broken stream is
-  // resumed after the last line seen, so nothing prints twice.
+  // resumed after the last line seen, so nothing prints twice; a stream is
+  // reopened after stream_lifetime so a silently dead connection is noticed.
   Backoff backoff(env.follow);
   bool ever_received = false;
   while (true) {
     bool received = false;
     absl::Status status = (*client)->StreamTrialLogs(
-        request, absl::InfiniteDuration(), [&](const v1::TrialLogLine& line) {
+        request, env.follow.stream_lifetime, [&](const v1::TrialLogLine& line) {
           received = ever_received = true;
           return on_line(line);
         });
     if (status.ok()) return kExitOk;
+    request.set_after_id(last_id);
     if (received) backoff.Reset();
+    if (status.code() == absl::StatusCode::kDeadlineExceeded) continue;
     // Before any line arrived, a failure is the user's to fix.
     const bool retryable = status.code() == absl::StatusCode::kUnavailable ||
                            status.code() == absl::StatusCode::kCancelled ||
                            status.code() == absl::StatusCode::kAborted;
     if (!ever_received || !retryable) return env.Fail(status);
     if (!backoff.Wait(env.err, status)) return env.Fail(status);
-    request.set_after_id(last_id);
   }
 }
 
