@@ -27,6 +27,7 @@ struct Sink {
   absl::Mutex mu;
   std::vector<v1::LogLine> lines;
   std::vector<v1::TrialEvent> exits;
+  std::vector<size_t> batch_bytes;
   bool refuse_logs = false;
 };
 
@@ -56,6 +57,7 @@ std::unique_ptr<TrialRun> StartRun(
       [sink](v1::TrialEvent ev) -> absl::Status {
         absl::MutexLock l(&sink->mu);
         if (sink->refuse_logs) return absl::ResourceExhaustedError("full");
+        sink->batch_bytes.push_back(ev.ByteSizeLong());
         for (const v1::LogLine& line : ev.logs().lines()) {
           sink->lines.push_back(line);
         }
@@ -113,6 +115,18 @@ TEST(TrialRunTest, SplitsVeryLongLines) {
     total += l.size() - std::string("stdout: ").size();
   }
   EXPECT_EQ(total, 40000u);
+}
+
+TEST(TrialRunTest, AFloodOfOutputGoesOutInBoundedBatches) {
+  Sink sink;
+  // 3 MB in lines of 16000 bytes, faster than any batch age.
+  auto run = StartRun(
+      &sink, {"head -c 3000000 /dev/zero | tr '\\0' a | fold -w 16000; echo"});
+  EXPECT_EQ(Finish(run.get(), &sink).reason(), v1::EXIT_REASON_COMPLETED);
+  absl::MutexLock l(&sink.mu);
+  EXPECT_EQ(sink.lines.size(), 188u);
+  ASSERT_GE(sink.batch_bytes.size(), 3u);
+  for (size_t b : sink.batch_bytes) EXPECT_LT(b, (1u << 20) + (64u << 10));
 }
 
 TEST(TrialRunTest, ExitCodesAreClassified) {

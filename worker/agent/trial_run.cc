@@ -207,14 +207,22 @@ void TrialRun::AddLine(const std::string& source, std::string line, int rank) {
   l.set_time_us(NowUs());
   l.set_source(source);
   l.set_line(line);
-  absl::MutexLock lock(&mu_);
-  ring_.push_back(absl::StrCat(source, ": ", line));
-  while (ring_.size() > options_.ring_lines) ring_.pop_front();
-  if (source == "stderr") {
-    stderr_tail_.push_back(std::move(line));
-    while (stderr_tail_.size() > options_.message_tail_lines) {
-      stderr_tail_.pop_front();
+  batch_bytes_ += line.size() + 32;
+  {
+    absl::MutexLock lock(&mu_);
+    ring_.push_back(absl::StrCat(source, ": ", line));
+    while (ring_.size() > options_.ring_lines) ring_.pop_front();
+    if (source == "stderr") {
+      stderr_tail_.push_back(std::move(line));
+      while (stderr_tail_.size() > options_.message_tail_lines) {
+        stderr_tail_.pop_front();
+      }
     }
+  }
+  // A flood of output goes out in bounded batches as it is read.
+  if (batch_.size() >= options_.batch_lines ||
+      batch_bytes_ >= options_.batch_bytes) {
+    FlushLogs(/*force=*/true);
   }
 }
 
@@ -266,6 +274,7 @@ void TrialRun::ReadStream(Stream& s) {
 void TrialRun::FlushLogs(bool force) {
   if (batch_.empty()) return;
   if (!force && batch_.size() < options_.batch_lines &&
+      batch_bytes_ < options_.batch_bytes &&
       absl::Now() - batch_start_ < options_.batch_age) {
     return;
   }
@@ -285,6 +294,7 @@ void TrialRun::FlushLogs(bool force) {
   for (v1::LogLine& l : batch_) *logs->add_lines() = std::move(l);
   const int64_t lines = static_cast<int64_t>(batch_.size());
   batch_.clear();
+  batch_bytes_ = 0;
   if (on_logs_(std::move(ev)).ok()) {
     dropped_lines_ = 0;
   } else {

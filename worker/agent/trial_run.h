@@ -46,8 +46,11 @@ class TrialRun {
     absl::Duration stop_timeout = absl::Seconds(30);
     // Log lines kept for the exit message and for Tail().
     size_t ring_lines = 200;
-    // A log batch is sent when it has this many lines or is this old.
+    // A log batch is sent when it has this many lines or bytes or is this
+    // old. The byte bound keeps every message well under gRPC's default
+    // 4 MiB limit (lines are at most 16 KiB each).
     size_t batch_lines = 256;
+    size_t batch_bytes = 1 << 20;
     absl::Duration batch_age = absl::Milliseconds(200);
     // Stderr lines quoted in an ERRORED exit's message.
     size_t message_tail_lines = 20;
@@ -108,6 +111,7 @@ class TrialRun {
 
   // Supervisor thread only.
   std::vector<v1::LogLine> batch_;
+  size_t batch_bytes_ = 0;
   absl::Time batch_start_;
   int64_t dropped_lines_ = 0;
   bool stop_applied_ = false;       // SIGTERM sent for a stop request
