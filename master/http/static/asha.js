@@ -4,14 +4,13 @@
 
 import { h, fill, fmtNum } from './util.js';
 
-const LIVE = new Set(['STATE_ACTIVE', 'STATE_QUEUED']);
-
 // What happened to `t` at rung `k` (k <= t.rung).
 function outcome(t, k) {
   const rung = Math.max(0, t.rung);
   if (k < rung) return 'promoted';
-  if (LIVE.has(t.state)) return 'running';
   switch (t.state) {
+    case 'STATE_ACTIVE': return 'running';
+    case 'STATE_QUEUED': return 'queued';
     case 'STATE_PAUSED': return 'paused';
     case 'STATE_ERROR': return 'errored';
     case 'STATE_CANCELED': return 'canceled';
@@ -25,6 +24,7 @@ function outcome(t, k) {
 const OUTCOMES = [
   ['promoted', 'promoted to a higher rung'],
   ['running', 'training toward this rung'],
+  ['queued', 'waiting for a slot'],
   ['finished', 'trained to full length'],
   ['stopped', 'stopped by ASHA here'],
   ['errored', 'failed'],

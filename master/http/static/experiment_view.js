@@ -5,7 +5,7 @@ import { get, post } from './api.js';
 import { ashaPicture } from './asha.js';
 import { colorFor, lineChart, scatterChart } from './chart.js';
 import {
-  h, fill, stateBadge, stateName, isTerminal, fmtNum, fmtAge, fmtDuration, usToDate,
+  h, fill, stateBadge, stateName, isTerminal, fmtNum, fmtAge, fmtDuration, usToDate, progressBar,
   flattenHparams, fmtValue, sortableTable, whenChanged, confirmDialog, setOptions,
 } from './util.js';
 
@@ -57,7 +57,7 @@ export function experimentView(id) {
     const start = usToDate(x.start_time_us);
     const end = usToDate(x.end_time_us);
     fill(el.stats,
-      stat('Progress', h('div', { class: 'progress' }, h('div', { class: 'progress-bar', style: `width:${Math.round(x.progress * 100)}%` }), h('span', {}, `${Math.round(x.progress * 100)}%`))),
+      stat('Progress', progressBar(x.progress)),
       stat('Trials', `${x.trials_running} running · ${x.trials_completed} done`,
         h('div', { class: 'muted small' }, `${x.num_trials} total, ${x.trials_queued} queued, ${x.trials_errored} errored`)),
       stat(`Best ${x.metric}`, best === undefined ? '—' : fmtNum(best),

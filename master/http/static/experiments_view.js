@@ -1,13 +1,7 @@
 // #/ — every experiment: state, progress, trials, best metric, age.
 
 import { get } from './api.js';
-import { h, fill, stateBadge, fmtNum, fmtAge, sortableTable, whenChanged } from './util.js';
-
-function progressBar(x) {
-  const pct = Math.round(Math.min(1, Math.max(0, x.progress)) * 100);
-  return h('div', { class: 'progress', title: `${pct}%` },
-    h('div', { class: 'progress-bar', style: `width:${pct}%` }), h('span', {}, `${pct}%`));
-}
+import { h, fill, stateBadge, fmtNum, fmtAge, progressBar, sortableTable, whenChanged } from './util.js';
 
 function bestMetric(x) {
   const v = x.best_validation_metrics?.[x.metric];
@@ -16,10 +10,10 @@ function bestMetric(x) {
 
 const COLUMNS = [
   { key: 'id', label: 'ID', num: true, value: (x) => Number(x.id), render: (x) => h('a', { href: `#/experiments/${x.id}` }, x.id) },
-  { key: 'name', label: 'Name', value: (x) => x.name, render: (x) => h('a', { href: `#/experiments/${x.id}` }, x.name || '(unnamed)') },
+  { key: 'name', label: 'Name', lead: true, value: (x) => x.name, render: (x) => h('a', { href: `#/experiments/${x.id}` }, x.name || '(unnamed)') },
   { key: 'state', label: 'State', value: (x) => x.state, render: (x) => stateBadge(x.state) },
   { key: 'searcher', label: 'Searcher', value: (x) => x.searcher },
-  { key: 'progress', label: 'Progress', num: true, value: (x) => x.progress, render: progressBar },
+  { key: 'progress', label: 'Progress', num: true, value: (x) => x.progress, render: (x) => progressBar(x.progress) },
   { key: 'running', label: 'Running', num: true, value: (x) => x.trials_running },
   { key: 'completed', label: 'Completed', num: true, value: (x) => x.trials_completed },
   { key: 'trials', label: 'Trials', num: true, value: (x) => x.num_trials },
@@ -40,6 +34,7 @@ export function experimentsView() {
       h('p', { class: 'muted' }, 'Create one with ', h('code', {}, 'det experiment create config.yaml .')))
     : sortableTable(COLUMNS, list, sort, {
       onSort: render,
+      stack: true,
       rowAttrs: (x) => ({ class: 'clickable', dataset: { id: x.id }, onclick: (e) => { if (!e.target.closest('a')) location.hash = `#/experiments/${x.id}`; } }),
     }));
   return {

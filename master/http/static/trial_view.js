@@ -76,7 +76,6 @@ export function trialView(id) {
       ['Started', fmtTime(t.start_time_us)],
       ['Ended', fmtTime(t.end_time_us)],
       ['Exit', t.exit_reason === 'EXIT_REASON_UNSPECIFIED' ? '—' : t.exit_reason.replace(/^EXIT_REASON_/, '').toLowerCase()],
-      ['Restarts', String(t.restarts)],
     ]));
   }
 

@@ -31,6 +31,14 @@ export function fill(el, ...children) {
   return el;
 }
 
+// A thin bar with the percentage beside it; `fraction` in [0, 1].
+export function progressBar(fraction) {
+  const pct = Math.round(Math.min(1, Math.max(0, Number(fraction) || 0)) * 100);
+  return h('div', { class: 'progress', title: `${pct}% done` },
+    h('div', { class: 'progress-track' }, h('div', { class: 'progress-bar', style: `width:${pct}%` })),
+    h('span', { class: 'progress-text' }, `${pct}%`));
+}
+
 // "STATE_STOPPING_CANCELED" -> "STOPPING CANCELED".
 export function stateName(s) {
   return String(s || '').replace(/^STATE_/, '').replace(/_/g, ' ');
@@ -110,7 +118,9 @@ export function fmtValue(v) {
 // A table whose rows re-sort when a header is clicked. `columns` are
 // {key, label, value(row) -> sortable, render(row) -> node|string, num}.
 // `state` {key, dir} persists the choice across re-renders.
-export function sortableTable(columns, rows, state, { rowAttrs, onSort } = {}) {
+// With `stack`, a phone shows each row as a card of labelled cells (the
+// column marked `lead` as its title) instead of a table to scroll sideways.
+export function sortableTable(columns, rows, state, { rowAttrs, onSort, stack = false } = {}) {
   const col = columns.find((c) => c.key === state.key) || columns[0];
   const sorted = [...rows].sort((a, b) => {
     const x = col.value(a), y = col.value(b);
@@ -138,8 +148,11 @@ export function sortableTable(columns, rows, state, { rowAttrs, onSort } = {}) {
     }, c.label);
   }));
   const body = sorted.map((r) => h('tr', rowAttrs ? rowAttrs(r) : {},
-    columns.map((c) => h('td', { class: c.num ? 'num' : null }, c.render ? c.render(r) : fmtValue(c.value(r))))));
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'data' }, h('thead', {}, head), h('tbody', {}, body)));
+    columns.map((c) => h('td', {
+      class: [c.num ? 'num' : '', c.lead ? 'lead' : ''].join(' ').trim() || null, 'data-label': c.label,
+    }, c.render ? c.render(r) : fmtValue(c.value(r))))));
+  return h('div', { class: 'table-wrap' },
+    h('table', { class: stack ? 'data stack' : 'data' }, h('thead', {}, head), h('tbody', {}, body)));
 }
 
 // Runs render() only when `data` differs from what it was at the last call

@@ -5,6 +5,7 @@ import { h, fill, fmtAge, fmtTime, whenChanged } from './util.js';
 
 export function workersView() {
   const memo = {};
+  const experimentOf = {};  // trial id -> experiment id; never changes
   let el;
   function render(agents) {
     if (agents.length === 0) {
@@ -23,7 +24,9 @@ export function workersView() {
           return h('div', { class: `slot ${busy ? 'busy' : 'free'}`, dataset: { slot: s.id } },
             h('div', { class: 'slot-id' }, `slot ${s.id}`),
             h('div', { class: 'muted small' }, `${s.type}${s.device && s.device !== s.type ? ` · ${s.device}` : ''}`),
-            busy ? h('a', { href: `#/trials/${s.trial_id}` }, `trial ${s.trial_id}`) : h('span', { class: 'muted' }, 'free'));
+            busy ? h('div', {}, h('a', { href: `#/trials/${s.trial_id}` }, `trial ${s.trial_id}`),
+              experimentOf[s.trial_id] ? [' of ', h('a', { href: `#/experiments/${experimentOf[s.trial_id]}` }, `experiment ${experimentOf[s.trial_id]}`)] : null)
+              : h('span', { class: 'muted' }, 'free'));
         })));
     }));
   }
@@ -37,6 +40,11 @@ export function workersView() {
     async update() {
       const { agents } = await get('/api/v1/agents');
       agents.sort((a, b) => a.id.localeCompare(b.id));
+      const unknown = agents.flatMap((a) => a.slots.map((s) => s.trial_id))
+        .filter((t) => Number(t) > 0 && !(t in experimentOf));
+      await Promise.all([...new Set(unknown)].map(async (t) => {
+        experimentOf[t] = (await get(`/api/v1/trials/${t}`)).experiment_id;
+      }));
       whenChanged(memo, 'agents', [agents, Math.floor(Date.now() / 10000)], () => render(agents));
     },
   };
