@@ -10,6 +10,7 @@ BUILD_PKGS=(
   libtorch-dev libgloo-dev libopenblas0-openmp
   libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev
   libcli11-dev libcpp-httplib-dev libarchive-dev libssl-dev
+  chromium
 )
 BENCH_PKGS=(python3-torch python3-torchvision python3-optuna python3-matplotlib)
 
