@@ -1,0 +1,174 @@
+// det-trial as a user runs it by hand: standalone, JSON lines on stdout.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/trainer/synthetic_cifar.h"
+
+extern char** environ;
+
+namespace det::trainer {
+namespace {
+
+using ::det::trainer::testing::TempDir;
+using ::det::trainer::testing::WriteCifarSet;
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A det-trial child with stdout/stderr in files; killed if still running
+// when the object goes away, so a failing test never leaves it behind.
+class Child {
+ public:
+  Child(const TempDir& dir, std::vector<std::string> args) : dir_(dir) {
+    args.insert(args.begin(), std::string(DET_BIN_DIR) + "/det-trial");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // Standalone: no worker variables; two threads at most.
+    std::vector<std::string> env_store;
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      if (kv.rfind("DET_", 0) == 0) continue;
+      env_store.push_back(kv);
+    }
+    env_store.push_back("DET_NUM_THREADS=1");
+    std::vector<char*> envp;
+    for (auto& kv : env_store) envp.push_back(kv.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out().c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err().c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    EXPECT_EQ(
+        posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data()), 0);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  std::string out() const { return dir_.File("stdout"); }
+  std::string err() const { return dir_.File("stderr"); }
+  pid_t pid() const { return pid_; }
+
+  // Exit status, or -1 (after killing it) if it runs past `limit`.
+  int Wait(std::chrono::seconds limit = std::chrono::seconds(120)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = 0;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  // Waits until stdout contains `text` (false after `limit` or on exit).
+  bool WaitForOutput(const std::string& text, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (ReadFile(out()).find(text) != std::string::npos) return true;
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = 0;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+ private:
+  const TempDir& dir_;
+  pid_t pid_ = 0;
+};
+
+const char kSmallModel[] =
+    R"({"n_filters1":4,"n_filters2":8,"hidden_units":16,"global_batch_size":8})";
+
+class DetTrialTest : public ::testing::Test {
+ protected:
+  void SetUp() override { WriteCifarSet(data_, 8); }
+  TempDir data_, work_, checkpoints_;
+};
+
+TEST_F(DetTrialTest, InvalidHyperparametersExitWithCode3) {
+  Child c(work_,
+          {"--hparams", R"({"learning_rate":-1})", "--data", data_.path()});
+  EXPECT_EQ(c.Wait(), 3);
+  EXPECT_THAT(ReadFile(c.err()), HasSubstr("'learning_rate'"));
+  Child u(work_, {"--hparams", R"({"lr":0.1})", "--data", data_.path()});
+  EXPECT_EQ(u.Wait(), 3);
+  EXPECT_THAT(ReadFile(u.err()), HasSubstr("unknown hyperparameter 'lr'"));
+}
+
+TEST_F(DetTrialTest, BadDataIsAnErrorNamingTheFile) {
+  Child c(work_, {"--data", work_.File("nowhere")});
+  EXPECT_EQ(c.Wait(), 1);
+  EXPECT_THAT(ReadFile(c.err()), HasSubstr("nowhere/data_batch_1.bin"));
+}
+
+TEST_F(DetTrialTest, TrainsValidatesCheckpointsAndResumes) {
+  {
+    Child c(work_,
+            {"--hparams", kSmallModel, "--data", data_.path(), "--batches", "4",
+             "--validate-every", "2", "--checkpoint-dir", checkpoints_.path(),
+             "--data-options", R"({"report_period":1})"});
+    ASSERT_EQ(c.Wait(), 0) << ReadFile(c.err());
+  }
+  std::string out = ReadFile(work_.File("stdout"));
+  EXPECT_THAT(out, HasSubstr("validation_accuracy"));
+  EXPECT_THAT(out, HasSubstr("samples_per_second"));
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(out, m, std::regex(R"re("uuid":"([0-9a-f-]{36})")re")))
+      << out;
+  const std::string uuid = m[1];
+  EXPECT_THAT(out, HasSubstr("\"steps_completed\":\"4\""));
+
+  Child r(work_,
+          {"--hparams", kSmallModel, "--data", data_.path(), "--batches", "6",
+           "--checkpoint-dir", checkpoints_.path(), "--restore", uuid});
+  ASSERT_EQ(r.Wait(), 0) << ReadFile(r.err());
+  out = ReadFile(r.out());
+  EXPECT_THAT(ReadFile(r.err()), HasSubstr("restoring " + uuid));
+  EXPECT_THAT(out, HasSubstr("\"steps_completed\":\"6\""));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("\"steps_completed\":\"2\"")));
+}
+
+TEST_F(DetTrialTest, SigtermFinishesTheBatchCheckpointsAndExitsZero) {
+  Child c(work_, {"--hparams", kSmallModel, "--data", data_.path(), "--batches",
+                  "1000000", "--checkpoint-dir", checkpoints_.path(),
+                  "--data-options", R"({"report_period":1})"});
+  ASSERT_TRUE(
+      c.WaitForOutput("METRIC_GROUP_TRAINING", std::chrono::seconds(60)))
+      << ReadFile(c.err());
+  kill(c.pid(), SIGTERM);
+  EXPECT_EQ(c.Wait(), 0) << ReadFile(c.err());
+  EXPECT_THAT(ReadFile(c.out()), HasSubstr("\"kind\":\"checkpoint\""));
+  EXPECT_THAT(ReadFile(c.err()), HasSubstr("stopped on request"));
+}
+
+}  // namespace
+}  // namespace det::trainer

@@ -1,0 +1,96 @@
+#include "worker/trainer/hparams.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace det::trainer {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+absl::Status Parse(const ValueMap& m) { return ParseHParams(m).status(); }
+
+TEST(ParseHParams, DefaultsAndAllNames) {
+  absl::StatusOr<HParams> hp = ParseHParams({});
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->conv_layers, 2);
+  EXPECT_EQ(hp->global_batch_size, 64);
+
+  hp = ParseHParams({{"learning_rate", 0.1},
+                     {"global_batch_size", 128},
+                     {"n_filters1", 16},
+                     {"n_filters2", 48.0},
+                     {"kernel_size", 5},
+                     {"hidden_units", 256},
+                     {"dropout", 0.25},
+                     {"conv_layers", 3},
+                     {"batch_norm", true},
+                     {"optimizer", "sgd"},
+                     {"momentum", 0.8},
+                     {"nesterov", true},
+                     {"weight_decay", 5e-4},
+                     {"lr_schedule", "step"},
+                     {"lr_step_size", 100},
+                     {"lr_gamma", 0.5},
+                     {"_note", "ignored"}});
+  ASSERT_TRUE(hp.ok()) << hp.status();
+  EXPECT_DOUBLE_EQ(hp->learning_rate, 0.1);
+  EXPECT_EQ(hp->n_filters2, 48);  // integral double accepted
+  EXPECT_EQ(hp->kernel_size, 5);
+  EXPECT_TRUE(hp->batch_norm);
+  EXPECT_TRUE(hp->nesterov);
+  EXPECT_EQ(hp->lr_schedule, LrSchedule::kStep);
+  EXPECT_EQ(hp->lr_step_size, 100);
+
+  hp = ParseHParams({{"optimizer", "adam"}, {"lr_schedule", "cosine"}});
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->optimizer, OptimizerKind::kAdam);
+  EXPECT_EQ(hp->lr_schedule, LrSchedule::kCosine);
+}
+
+TEST(ParseHParams, UnknownNameIsRejectedWithTheKnownOnes) {
+  absl::Status s = Parse({{"learning_rat", 0.1}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(),
+              AllOf(HasSubstr("'learning_rat'"), HasSubstr("learning_rate")));
+  EXPECT_THAT(Parse({{"group", ValueMap{{"x", 1}}}}).message(),
+              HasSubstr("'group'"));
+}
+
+TEST(ParseHParams, OutOfRangeAndWrongTypesNameTheHyperparameter) {
+  struct Case {
+    ValueMap m;
+    const char* name;
+  } cases[] = {
+      {{{"learning_rate", 0}}, "'learning_rate'"},
+      {{{"learning_rate", -0.1}}, "'learning_rate'"},
+      {{{"learning_rate", "fast"}}, "'learning_rate'"},
+      {{{"global_batch_size", 0}}, "'global_batch_size'"},
+      {{{"global_batch_size", 32.5}}, "'global_batch_size'"},
+      {{{"n_filters1", 0}}, "'n_filters1'"},
+      {{{"kernel_size", 4}}, "odd"},
+      {{{"kernel_size", 11}}, "'kernel_size'"},
+      {{{"hidden_units", -3}}, "'hidden_units'"},
+      {{{"dropout", 1.0}}, "'dropout'"},
+      {{{"conv_layers", 6}}, "'conv_layers'"},
+      {{{"conv_layers", 0}}, "'conv_layers'"},
+      {{{"batch_norm", 1}}, "'batch_norm'"},
+      {{{"optimizer", "rmsprop"}}, "'adam'"},
+      {{{"momentum", 1.0}}, "'momentum'"},
+      {{{"weight_decay", -1e-4}}, "'weight_decay'"},
+      {{{"lr_schedule", "linear"}}, "'cosine'"},
+      {{{"lr_gamma", 0}}, "'lr_gamma'"},
+      {{{"nesterov", true}, {"momentum", 0}}, "'nesterov'"},
+      {{{"nesterov", true}, {"optimizer", "adam"}}, "'nesterov'"},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = Parse(c.m);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument)
+        << Value(c.m).ToJson();
+    EXPECT_THAT(s.message(), HasSubstr(c.name)) << Value(c.m).ToJson();
+  }
+}
+
+}  // namespace
+}  // namespace det::trainer

@@ -1,0 +1,74 @@
+// Data-parallel training across processes with PyTorch's own distributed
+// package (c10d): a TCPStore for the rendezvous (hosted by rank 0) and a
+// ProcessGroupGloo for the collectives. Each rank computes gradients on its
+// share of the global batch; AverageGradients all-reduces them so every rank
+// takes the same optimizer step, as torch.nn.parallel.DistributedDataParallel
+// does.
+//
+// Threading: one DataParallel per rank, used from that rank's training
+// thread only. c10d reports failures as exceptions; this class turns them
+// into absl::Status.
+#ifndef DET_WORKER_TRAINER_DATA_PARALLEL_H_
+#define DET_WORKER_TRAINER_DATA_PARALLEL_H_
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace det::trainer {
+
+class DataParallel {
+ public:
+  // Joins the group at `rendezvous` ("host:port"). Rank 0 hosts the
+  // TCPStore on that port; others connect to it. Waits at most `timeout`
+  // for every rank to arrive.
+  static absl::StatusOr<std::unique_ptr<DataParallel>> Join(
+      const std::string& rendezvous, int rank, int world_size,
+      std::chrono::milliseconds timeout);
+
+  // Joins through an existing store (tests host one TCPStore in-process).
+  // `gloo_host` is the address this rank's Gloo device binds to.
+  static absl::StatusOr<std::unique_ptr<DataParallel>> JoinWithStore(
+      c10::intrusive_ptr<c10d::Store> store, const std::string& gloo_host,
+      int rank, int world_size, std::chrono::milliseconds timeout);
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+
+  // Overwrites `tensors` on every rank with rank 0's values.
+  absl::Status Broadcast(std::vector<torch::Tensor> tensors);
+
+  // Sums `tensors` element-wise over ranks, in place.
+  absl::Status AllReduceSum(std::vector<torch::Tensor> tensors);
+
+  // Replaces each parameter's gradient by the mean over ranks (parameters
+  // without a gradient get a zero one first, so all ranks reduce the same
+  // tensors). All gradients travel as one flat buffer.
+  absl::Status AverageGradients(const std::vector<torch::Tensor>& params);
+
+ private:
+  DataParallel(c10::intrusive_ptr<c10d::Store> store,
+               c10::intrusive_ptr<c10d::ProcessGroup> group, int rank,
+               int world_size)
+      : store_(std::move(store)),
+        group_(std::move(group)),
+        rank_(rank),
+        world_size_(world_size) {}
+
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  int rank_;
+  int world_size_;
+};
+
+}  // namespace det::trainer
+
+#endif  // DET_WORKER_TRAINER_DATA_PARALLEL_H_

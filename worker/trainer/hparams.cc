@@ -1,0 +1,191 @@
+#include "worker/trainer/hparams.h"
+
+#include <cmath>
+#include <functional>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace det::trainer {
+namespace {
+
+absl::Status Invalid(const std::string& name, const Value& v,
+                     const std::string& expected) {
+  return absl::InvalidArgumentError(absl::StrCat("hyperparameter '", name,
+                                                 "': expected ", expected,
+                                                 ", found ", v.ToJson()));
+}
+
+// Integers may arrive as integral doubles (protobuf numbers are doubles and
+// a "double" search space can produce 64.0).
+absl::Status ReadInt(const std::string& name, const Value& v, int64_t lo,
+                     int64_t hi, int64_t* out) {
+  std::string expected = absl::StrCat("an integer in [", lo, ", ", hi, "]");
+  int64_t x;
+  if (v.is_int()) {
+    x = v.as_int();
+  } else if (v.is_double() && std::isfinite(v.as_number()) &&
+             v.as_number() == std::floor(v.as_number()) &&
+             std::fabs(v.as_number()) < 9e15) {
+    x = static_cast<int64_t>(v.as_number());
+  } else {
+    return Invalid(name, v, expected);
+  }
+  if (x < lo || x > hi) return Invalid(name, v, expected);
+  *out = x;
+  return absl::OkStatus();
+}
+
+// `lo_open`/`hi_open` make the interval open at that end.
+absl::Status ReadDouble(const std::string& name, const Value& v, double lo,
+                        bool lo_open, double hi, bool hi_open, double* out) {
+  std::string expected = absl::StrCat("a number in ", lo_open ? "(" : "[", lo,
+                                      ", ", hi, hi_open ? ")" : "]");
+  if (!v.is_number() || !std::isfinite(v.as_number())) {
+    return Invalid(name, v, expected);
+  }
+  double x = v.as_number();
+  if (x < lo || (lo_open && x == lo) || x > hi || (hi_open && x == hi)) {
+    return Invalid(name, v, expected);
+  }
+  *out = x;
+  return absl::OkStatus();
+}
+
+absl::Status ReadBool(const std::string& name, const Value& v, bool* out) {
+  if (!v.is_bool()) return Invalid(name, v, "true or false");
+  *out = v.as_bool();
+  return absl::OkStatus();
+}
+
+template <typename E>
+absl::Status ReadEnum(const std::string& name, const Value& v,
+                      const std::map<std::string, E>& choices, E* out) {
+  std::vector<std::string> names;
+  for (const auto& [k, e] : choices) names.push_back(absl::StrCat("'", k, "'"));
+  std::string expected = absl::StrCat("one of ", absl::StrJoin(names, ", "));
+  if (!v.is_string()) return Invalid(name, v, expected);
+  auto it = choices.find(v.as_string());
+  if (it == choices.end()) return Invalid(name, v, expected);
+  *out = it->second;
+  return absl::OkStatus();
+}
+
+using Reader =
+    std::function<absl::Status(const std::string&, const Value&, HParams*)>;
+
+const std::map<std::string, Reader>& Readers() {
+  static const auto* readers = new std::map<std::string, Reader>{
+      {"learning_rate",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadDouble(n, v, 0, true, 10, false, &h->learning_rate);
+       }},
+      {"global_batch_size",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadInt(n, v, 1, 65536, &h->global_batch_size);
+       }},
+      {"n_filters1",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadInt(n, v, 1, 1024, &h->n_filters1);
+       }},
+      {"n_filters2",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadInt(n, v, 1, 1024, &h->n_filters2);
+       }},
+      {"kernel_size",
+       [](auto& n, auto& v, HParams* h) {
+         absl::Status s = ReadInt(n, v, 1, 9, &h->kernel_size);
+         // Odd sizes keep "same" padding exact, so each block halves the
+         // image and the flattened size is what the model expects.
+         if (s.ok() && h->kernel_size % 2 == 0) {
+           return Invalid(n, v, "an odd integer in [1, 9]");
+         }
+         return s;
+       }},
+      {"hidden_units",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadInt(n, v, 1, 16384, &h->hidden_units);
+       }},
+      {"dropout",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadDouble(n, v, 0, false, 1, true, &h->dropout);
+       }},
+      {"conv_layers",
+       [](auto& n, auto& v, HParams* h) {
+         // Each block halves 32x32 images: five blocks leave 1x1.
+         return ReadInt(n, v, 1, 5, &h->conv_layers);
+       }},
+      {"batch_norm", [](auto& n, auto& v,
+                        HParams* h) { return ReadBool(n, v, &h->batch_norm); }},
+      {"optimizer",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadEnum<OptimizerKind>(
+             n, v,
+             {{"sgd", OptimizerKind::kSgd}, {"adam", OptimizerKind::kAdam}},
+             &h->optimizer);
+       }},
+      {"momentum",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadDouble(n, v, 0, false, 1, true, &h->momentum);
+       }},
+      {"nesterov", [](auto& n, auto& v,
+                      HParams* h) { return ReadBool(n, v, &h->nesterov); }},
+      {"weight_decay",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadDouble(n, v, 0, false, 1, false, &h->weight_decay);
+       }},
+      {"lr_schedule",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadEnum<LrSchedule>(n, v,
+                                     {{"constant", LrSchedule::kConstant},
+                                      {"cosine", LrSchedule::kCosine},
+                                      {"step", LrSchedule::kStep}},
+                                     &h->lr_schedule);
+       }},
+      {"lr_step_size",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadInt(n, v, 0, int64_t{1} << 40, &h->lr_step_size);
+       }},
+      {"lr_gamma",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadDouble(n, v, 0, true, 1, false, &h->lr_gamma);
+       }},
+  };
+  return *readers;
+}
+
+}  // namespace
+
+const std::vector<std::string>& KnownHParamNames() {
+  static const auto* names = [] {
+    auto* v = new std::vector<std::string>;
+    for (const auto& [k, r] : Readers()) v->push_back(k);
+    return v;
+  }();
+  return *names;
+}
+
+absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams) {
+  HParams h;
+  for (const auto& [name, value] : hparams) {
+    if (!name.empty() && name[0] == '_') continue;
+    auto it = Readers().find(name);
+    if (it == Readers().end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown hyperparameter '", name, "'; the built-in trainer knows ",
+          absl::StrJoin(KnownHParamNames(), ", "),
+          " (names starting with '_' are ignored)"));
+    }
+    absl::Status s = it->second(name, value, &h);
+    if (!s.ok()) return s;
+  }
+  if (h.nesterov && (h.optimizer != OptimizerKind::kSgd || h.momentum == 0)) {
+    return absl::InvalidArgumentError(
+        "hyperparameter 'nesterov': true needs optimizer 'sgd' with "
+        "momentum > 0");
+  }
+  return h;
+}
+
+}  // namespace det::trainer

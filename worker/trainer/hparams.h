@@ -1,0 +1,55 @@
+// The built-in trainer's hyperparameters: parsed from the trial's
+// hyperparameter map (det::ValueMap) and checked, so that a bad value ends
+// the trial as an invalid-hyperparameter exit with a message naming it.
+//
+// Names starting with an underscore are ignored: they let users carry
+// bookkeeping values (e.g. "_note") through a search without upsetting the
+// trainer. Any other name the trainer does not know is an error, so a typo
+// ("learning_rat") cannot silently train with the default.
+#ifndef DET_WORKER_TRAINER_HPARAMS_H_
+#define DET_WORKER_TRAINER_HPARAMS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/value.h"
+
+namespace det::trainer {
+
+enum class OptimizerKind { kSgd, kAdam };
+enum class LrSchedule { kConstant, kCosine, kStep };
+
+struct HParams {
+  double learning_rate = 0.01;
+  int64_t global_batch_size = 64;
+  int64_t n_filters1 = 32;
+  int64_t n_filters2 = 64;
+  int64_t kernel_size = 3;
+  int64_t hidden_units = 512;
+  double dropout = 0.5;
+  int64_t conv_layers = 2;
+  bool batch_norm = false;
+  OptimizerKind optimizer = OptimizerKind::kSgd;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+  LrSchedule lr_schedule = LrSchedule::kConstant;
+  // kStep: multiply the rate by lr_gamma every lr_step_size batches
+  // (0: a third of the trial's target length).
+  int64_t lr_step_size = 0;
+  double lr_gamma = 0.1;
+};
+
+// Parses and range-checks `hparams`. Missing names take the defaults above.
+// Returns InvalidArgument naming the hyperparameter, the value found and
+// the accepted range for unknown names, wrong types and out-of-range values.
+absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams);
+
+// The names ParseHParams accepts, sorted (for messages and docs).
+const std::vector<std::string>& KnownHParamNames();
+
+}  // namespace det::trainer
+
+#endif  // DET_WORKER_TRAINER_HPARAMS_H_

@@ -1,0 +1,220 @@
+// det-trial: the built-in CIFAR-10 trainer process.
+//
+// Started by a worker, it takes its spec from the trial API (the flags are
+// ignored); started by hand, the flags make the spec and reports print as
+// JSON lines:
+//   det-trial --hparams '{"learning_rate":0.01}' --data DIR --batches 500
+//             --validate-every 100 [--checkpoint-dir D] [--restore UUID]
+//
+// Exit status: 0 finished or stopped on request, 3 invalid hyperparameters,
+// 1 any other failure (the message is on stderr).
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/value.h"
+#include "google/protobuf/struct.pb.h"
+#include "worker/trainer/trainer.h"
+#include "worker/trial_api/trial_context.h"
+
+namespace det::trainer {
+namespace {
+
+struct Flags {
+  std::string hparams = "{}";
+  std::string data_dir;
+  std::string data_json = "{}";
+  int64_t batches = 100;
+  int64_t validate_every = 0;
+  int64_t checkpoint_period = 0;
+  std::string checkpoint_dir;
+  std::string restore;
+  uint64_t seed = 1;
+};
+
+int Fail(int code, const absl::Status& s) {
+  std::cerr << "det-trial: " << s.message() << std::endl;
+  return code;
+}
+
+absl::StatusOr<v1::TrialSpec> StandaloneSpec(const Flags& f) {
+  v1::TrialSpec spec;
+  absl::StatusOr<Value> hp = ParseJson(f.hparams);
+  if (!hp.ok() || !hp->is_map()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--hparams: expected a JSON object, e.g. '{\"learning_rate\":0.01}'",
+        hp.ok() ? "" : absl::StrCat(": ", hp.status().message())));
+  }
+  ToProto(hp->as_map(), spec.mutable_hparams());
+  absl::StatusOr<Value> data = ParseJson(f.data_json);
+  if (!data.ok() || !data->is_map()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--data-options: expected a JSON object, e.g. '{\"train_limit\":5000}'",
+        data.ok() ? "" : absl::StrCat(": ", data.status().message())));
+  }
+  ValueMap data_map = data->as_map();
+  if (!f.data_dir.empty()) data_map["dir"] = f.data_dir;
+  ToProto(data_map, spec.mutable_data());
+  spec.set_seed(f.seed);
+  spec.set_target_batches(f.batches);
+  if (f.validate_every > 0) {
+    for (int64_t b = f.validate_every; b <= f.batches; b += f.validate_every) {
+      spec.add_validation_points(b);
+    }
+  }
+  spec.set_checkpoint_period(f.checkpoint_period);
+  spec.set_checkpoint_dir(f.checkpoint_dir);
+  spec.set_restore_uuid(f.restore);
+  spec.set_world_size(1);
+  return spec;
+}
+
+int NumThreads() {
+  if (const char* env = std::getenv("DET_NUM_THREADS"); env && *env) {
+    int n = 0;
+    if (absl::SimpleAtoi(env, &n) && n > 0) return n;
+    std::cerr << "det-trial: ignoring DET_NUM_THREADS='" << env
+              << "' (not a positive integer)" << std::endl;
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+torch::Device PickDevice() {
+  // The worker hands a GPU slot over as CUDA_VISIBLE_DEVICES; without one
+  // (or without a CUDA build of libtorch) the same code runs on the CPU.
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (visible && *visible && torch::cuda::is_available())
+    return torch::Device(torch::kCUDA, 0);
+  return torch::kCPU;
+}
+
+int Main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{"det-trial: trains the built-in CIFAR-10 CNN for one trial"};
+  app.add_option("--hparams", f.hparams, "hyperparameters as a JSON object");
+  app.add_option("--data", f.data_dir, "CIFAR-10 binary folder (data.dir)");
+  app.add_option("--data-options", f.data_json,
+                 "the config's data section as a JSON object, e.g. "
+                 "'{\"train_limit\":5000,\"augment\":false}'");
+  app.add_option("--batches", f.batches, "batches to train in total")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--validate-every", f.validate_every,
+                 "validate every N batches (and at the end)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--checkpoint-period", f.checkpoint_period,
+                 "checkpoint every N batches")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--checkpoint-dir", f.checkpoint_dir, "where checkpoints go");
+  app.add_option("--restore", f.restore,
+                 "checkpoint UUID under --checkpoint-dir to resume");
+  app.add_option("--seed", f.seed, "trial seed");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  absl::StatusOr<v1::TrialSpec> standalone = StandaloneSpec(f);
+  if (!standalone.ok()) return Fail(kExitError, standalone.status());
+  absl::StatusOr<std::unique_ptr<TrialContext>> ctx =
+      TrialContext::FromEnvironment(*standalone);
+  if (!ctx.ok()) return Fail(kExitError, ctx.status());
+  const v1::TrialSpec& spec = (*ctx)->spec();
+  const int rank = (*ctx)->rank(), world = std::max(1, (*ctx)->world_size());
+
+  absl::StatusOr<HParams> hp = ParseHParams(FromProto(spec.hparams()));
+  if (!hp.ok()) return Fail(kExitInvalidHP, hp.status());
+  if (hp->global_batch_size % world != 0) {
+    return Fail(
+        kExitInvalidHP,
+        absl::InvalidArgumentError(absl::StrCat(
+            "hyperparameter 'global_batch_size': ", hp->global_batch_size,
+            " does not split evenly over slots_per_trial ", world)));
+  }
+  absl::StatusOr<DataOptions> data_options =
+      ParseDataOptions(FromProto(spec.data()));
+  if (!data_options.ok()) return Fail(kExitError, data_options.status());
+
+  const int threads = NumThreads();
+  at::set_num_threads(threads);
+  const torch::Device device = PickDevice();
+
+  std::unique_ptr<DataParallel> parallel;
+  if (world > 1) {
+    absl::StatusOr<std::unique_ptr<DataParallel>> dp = DataParallel::Join(
+        spec.rendezvous(), rank, world, std::chrono::minutes(5));
+    if (!dp.ok()) return Fail(kExitError, dp.status());
+    parallel = *std::move(dp);
+  }
+
+  absl::StatusOr<Cifar10> data = LoadCifar10(*data_options);
+  if (!data.ok()) return Fail(kExitError, data.status());
+  std::cerr << "det-trial: rank " << rank << "/" << world << ", " << threads
+            << " threads on " << device << ", " << data->train.size()
+            << " training and " << data->validation.size()
+            << " validation images from " << data_options->dir << ", target "
+            << spec.target_batches() << " batches"
+            << (spec.restore_uuid().empty()
+                    ? ""
+                    : ", restoring " + spec.restore_uuid())
+            << std::endl;
+
+  TrainerOptions options;
+  options.hparams = *hp;
+  options.data = *data_options;
+  options.seed = spec.seed();
+  options.target_batches = spec.target_batches();
+  options.validation_points.assign(spec.validation_points().begin(),
+                                   spec.validation_points().end());
+  options.checkpoint_period = spec.checkpoint_period();
+  options.checkpoint_dir = spec.checkpoint_dir();
+  options.restore_uuid = spec.restore_uuid();
+  options.device = device;
+  options.parallel = parallel.get();
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer =
+      Trainer::Create(std::move(options), *std::move(data));
+  if (!trainer.ok()) return Fail(kExitError, trainer.status());
+
+  TrialContext* c = ctx->get();
+  TrainerCallbacks callbacks;
+  callbacks.training_metrics = [c](int64_t steps, const Metrics& m) {
+    return c->ReportTrainingMetrics(steps, m);
+  };
+  callbacks.validation_metrics = [c](int64_t steps, const Metrics& m) {
+    return c->ReportValidationMetrics(steps, m);
+  };
+  callbacks.checkpoint = [c, &spec](const CheckpointInfo& info) {
+    v1::Checkpoint ck;
+    ck.set_trial_id(spec.trial_id());
+    ck.set_uuid(info.uuid);
+    ck.set_steps_completed(info.steps_completed);
+    ck.set_time_us(absl::ToUnixMicros(absl::Now()));
+    ck.set_size_bytes(info.size_bytes);
+    for (const auto& [file, sha] : info.file_sha256)
+      (*ck.mutable_file_sha256())[file] = sha;
+    return c->ReportCheckpoint(ck);
+  };
+  callbacks.should_stop = [c] { return c->ShouldStop(); };
+
+  absl::StatusOr<RunOutcome> outcome = (*trainer)->Run(callbacks);
+  if (!outcome.ok()) return Fail(kExitError, outcome.status());
+  std::cerr << "det-trial: "
+            << (*outcome == RunOutcome::kCompleted ? "completed"
+                                                   : "stopped on request")
+            << " after " << (*trainer)->steps_completed() << " batches"
+            << std::endl;
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace det::trainer
+
+int main(int argc, char** argv) { return det::trainer::Main(argc, argv); }

@@ -1,0 +1,435 @@
+#include "worker/trainer/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace det::trainer {
+namespace {
+
+constexpr char kModelFile[] = "model.pt";
+constexpr char kOptimizerFile[] = "optimizer.pt";
+constexpr char kStateFile[] = "trainer_state.pt";
+constexpr char kMetadataFile[] = "metadata.json";
+
+// Seed streams derived from the trial seed, one per use.
+constexpr uint64_t kInitStream = 1;
+constexpr uint64_t kAugmentStream = 2;
+constexpr uint64_t kDropoutStream = 3;
+constexpr uint64_t kOrderStream = 4;
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// torch reports errors by throwing c10::Error (a std::exception).
+template <typename F>
+absl::Status Guard(const std::string& what, F&& f,
+                   absl::StatusCode code = absl::StatusCode::kInternal) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    // c10 appends a C++ backtrace after the first line; users need the line.
+    if (size_t nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    return absl::Status(code, absl::StrCat(what, ": ", msg));
+  }
+  return absl::OkStatus();
+}
+
+// The model's tensors in one flat archive keyed by their dotted names.
+// (torch::load(module) would silently take tensors of another shape.)
+void SaveModel(torch::nn::Module& model, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  for (const auto& p : model.named_parameters())
+    archive.write(p.key(), p.value());
+  for (const auto& b : model.named_buffers())
+    archive.write(b.key(), b.value(), true);
+  archive.save_to(path);
+}
+
+// Copies the saved values into the model's own tensors, which keeps their
+// layout (channels-last) and the optimizer's references to them.
+void LoadModel(const std::string& path, torch::nn::Module& model) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  torch::NoGradGuard no_grad;
+  auto load = [&](const std::string& name, torch::Tensor& dest,
+                  bool is_buffer) {
+    torch::Tensor saved;
+    if (!archive.try_read(name, saved, is_buffer)) {
+      throw std::runtime_error(absl::StrCat(
+          "has no tensor '", name,
+          "' (was the checkpoint written with other model hyperparameters?)"));
+    }
+    if (saved.sizes() != dest.sizes()) {
+      throw std::runtime_error(absl::StrCat(
+          "tensor '", name, "' has shape ", c10::str(saved.sizes()),
+          ", the model needs ", c10::str(dest.sizes()),
+          " (was the checkpoint written with other model hyperparameters?)"));
+    }
+    dest.copy_(saved);
+  };
+  for (auto& p : model.named_parameters()) load(p.key(), p.value(), false);
+  for (auto& b : model.named_buffers()) load(b.key(), b.value(), true);
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainerOptions options, Cifar10 data)
+    : options_(std::move(options)),
+      data_(std::move(data)),
+      stream_(data_.train.size(), MixSeed(options_.seed, kOrderStream)),
+      augment_gen_(at::make_generator<at::CPUGeneratorImpl>(
+          MixSeed(options_.seed, kAugmentStream))) {
+  if (options_.parallel != nullptr) {
+    rank_ = options_.parallel->rank();
+    world_size_ = options_.parallel->world_size();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
+                                                         Cifar10 data) {
+  const HParams& hp = options.hparams;
+  const int world = options.parallel ? options.parallel->world_size() : 1;
+  if (hp.global_batch_size % world != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hyperparameter 'global_batch_size': ", hp.global_batch_size,
+        " does not split evenly over ", world, " slots"));
+  }
+  if (options.target_batches < 0) {
+    return absl::InvalidArgumentError("target_batches must be >= 0");
+  }
+  std::unique_ptr<Trainer> t(new Trainer(std::move(options), std::move(data)));
+  const TrainerOptions& o = t->options_;
+  absl::Status built = Guard("building the model", [&] {
+    torch::manual_seed(MixSeed(o.seed, kInitStream));
+    t->model_ = Cnn(hp);
+    t->model_->to(o.device);
+    // Channels-last weights let oneDNN's convolutions run without layout
+    // conversions (the batches come channels-last from NHWC storage).
+    for (torch::Tensor& p : t->model_->parameters()) {
+      if (p.dim() == 4)
+        p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+    if (hp.optimizer == OptimizerKind::kSgd) {
+      t->optimizer_ = std::make_unique<torch::optim::SGD>(
+          t->model_->parameters(), torch::optim::SGDOptions(hp.learning_rate)
+                                       .momentum(hp.momentum)
+                                       .nesterov(hp.nesterov)
+                                       .weight_decay(hp.weight_decay));
+    } else {
+      t->optimizer_ = std::make_unique<torch::optim::Adam>(
+          t->model_->parameters(), torch::optim::AdamOptions(hp.learning_rate)
+                                       .weight_decay(hp.weight_decay));
+    }
+  });
+  if (!built.ok()) return built;
+  if (o.parallel != nullptr) {
+    std::vector<torch::Tensor> state = t->model_->parameters();
+    for (auto& b : t->model_->buffers()) state.push_back(b);
+    if (absl::Status s = o.parallel->Broadcast(state); !s.ok()) return s;
+  }
+  if (!o.restore_uuid.empty()) {
+    if (absl::Status s = t->Restore(o.restore_uuid); !s.ok()) return s;
+  }
+  return t;
+}
+
+double Trainer::LearningRateAt(int64_t step) const {
+  const HParams& hp = options_.hparams;
+  switch (hp.lr_schedule) {
+    case LrSchedule::kConstant:
+      return hp.learning_rate;
+    case LrSchedule::kCosine: {
+      const double t =
+          options_.target_batches > 0
+              ? std::min(1.0, double(step) / options_.target_batches)
+              : 0.0;
+      return hp.learning_rate * 0.5 * (1.0 + std::cos(M_PI * t));
+    }
+    case LrSchedule::kStep: {
+      const int64_t size =
+          hp.lr_step_size > 0
+              ? hp.lr_step_size
+              : std::max<int64_t>(1, options_.target_batches / 3);
+      return hp.learning_rate * std::pow(hp.lr_gamma, double(step / size));
+    }
+  }
+  return hp.learning_rate;
+}
+
+void Trainer::SetLearningRate(double lr) {
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+}
+
+absl::Status Trainer::TrainStep(double* loss_sum, int64_t* correct,
+                                int64_t* samples) {
+  const int64_t global = options_.hparams.global_batch_size;
+  const int64_t local = global / world_size_;
+  const int64_t first = rank_ * local;
+  return Guard("training step", [&] {
+    torch::Tensor order = stream_.Take(steps_completed_ * global, global);
+    torch::Tensor idx = order.narrow(0, first, local);
+    torch::Tensor images = data_.train.images.index_select(0, idx);
+    if (options_.data.augment) {
+      // Every rank draws the whole global batch's crops and flips so the
+      // generator stays in step across ranks and with a single process.
+      constexpr int64_t kPad = 4;
+      torch::Tensor dy =
+          torch::randint(0, 2 * kPad + 1, {global}, augment_gen_, torch::kLong);
+      torch::Tensor dx =
+          torch::randint(0, 2 * kPad + 1, {global}, augment_gen_, torch::kLong);
+      torch::Tensor flip =
+          torch::randint(0, 2, {global}, augment_gen_, torch::kLong)
+              .to(torch::kBool);
+      images = CropAndFlip(images, dy.narrow(0, first, local),
+                           dx.narrow(0, first, local),
+                           flip.narrow(0, first, local), kPad);
+    }
+    torch::Tensor x = NormalizeImages(images.to(options_.device));
+    torch::Tensor y =
+        data_.train.labels.index_select(0, idx).to(options_.device);
+
+    SetLearningRate(LearningRateAt(steps_completed_));
+    if (options_.hparams.dropout > 0) {
+      // Dropout masks derive from (seed, step, rank): resumable exactly
+      // without checkpointing the global generator.
+      torch::manual_seed(MixSeed(MixSeed(options_.seed, kDropoutStream),
+                                 MixSeed(steps_completed_, rank_)));
+    }
+    for (auto& p : model_->parameters()) p.mutable_grad().reset();
+    torch::Tensor logits = model_->forward(x);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+    loss.backward();
+    if (options_.parallel != nullptr) {
+      absl::Status s =
+          options_.parallel->AverageGradients(model_->parameters());
+      if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+      // As DistributedDataParallel's broadcast_buffers: batch-norm running
+      // statistics follow rank 0.
+      std::vector<torch::Tensor> buffers = model_->buffers();
+      if (!buffers.empty()) {
+        s = options_.parallel->Broadcast(buffers);
+        if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+      }
+    }
+    optimizer_->step();
+    *loss_sum += loss.item<double>() * local;
+    *correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    *samples += local;
+    ++steps_completed_;
+  });
+}
+
+absl::StatusOr<Metrics> Trainer::Validate() {
+  const auto start = Clock::now();
+  const int64_t n = data_.validation.size();
+  const int64_t lo = n * rank_ / world_size_,
+                hi = n * (rank_ + 1) / world_size_;
+  const int64_t bs = options_.data.validation_batch_size;
+  torch::Tensor sums = torch::zeros({3}, torch::kDouble);  // loss, correct, n
+  absl::Status s = Guard("validation", [&] {
+    model_->eval();
+    {
+      torch::InferenceMode inference;
+      for (int64_t i = lo; i < hi; i += bs) {
+        const int64_t len = std::min(bs, hi - i);
+        torch::Tensor x = NormalizeImages(
+            data_.validation.images.narrow(0, i, len).to(options_.device));
+        torch::Tensor y =
+            data_.validation.labels.narrow(0, i, len).to(options_.device);
+        torch::Tensor logits = model_->forward(x);
+        sums[0] +=
+            torch::nn::functional::cross_entropy(
+                logits, y,
+                torch::nn::functional::CrossEntropyFuncOptions().reduction(
+                    torch::kSum))
+                .item<double>();
+        sums[1] += logits.argmax(1).eq(y).sum().item<int64_t>();
+        sums[2] += len;
+      }
+    }
+    model_->train();
+  });
+  if (!s.ok()) return s;
+  if (options_.parallel != nullptr) {
+    if (absl::Status r = options_.parallel->AllReduceSum({sums}); !r.ok())
+      return r;
+  }
+  const double count = sums[2].item<double>();
+  const double accuracy = sums[1].item<double>() / count;
+  return Metrics{
+      {"validation_loss", sums[0].item<double>() / count},
+      {"validation_accuracy", accuracy},
+      {"validation_error", 1.0 - accuracy},
+      {"validation_samples_per_second", count / Seconds(Clock::now() - start)}};
+}
+
+absl::StatusOr<CheckpointInfo> Trainer::SaveCheckpoint() {
+  if (options_.checkpoint_dir.empty()) {
+    return absl::FailedPreconditionError("no checkpoint directory was given");
+  }
+  if (rank_ != 0) return CheckpointInfo{};
+  return WriteCheckpoint(
+      options_.checkpoint_dir, steps_completed_, [&](const std::string& dir) {
+        return Guard(absl::StrCat("writing checkpoint files in ", dir), [&] {
+          SaveModel(*model_, dir + "/" + kModelFile);
+          torch::save(*optimizer_, dir + "/" + kOptimizerFile);
+          torch::serialize::OutputArchive state;
+          state.write("steps_completed",
+                      torch::tensor(steps_completed_, torch::kLong));
+          state.write("seed", torch::tensor(static_cast<int64_t>(options_.seed),
+                                            torch::kLong));
+          state.write("augment_rng", augment_gen_.get_state());
+          state.save_to(dir + "/" + kStateFile);
+          // For people and tools that do not read torch archives.
+          std::ofstream(dir + "/" + kMetadataFile)
+              << "{\"format\":1,\"steps_completed\":" << steps_completed_
+              << ",\"seed\":" << options_.seed << ",\"data_position\":"
+              << steps_completed_ * options_.hparams.global_batch_size << "}\n";
+        });
+      });
+}
+
+absl::Status Trainer::Restore(const std::string& uuid) {
+  absl::StatusOr<std::string> dir =
+      VerifyCheckpoint(options_.checkpoint_dir, uuid);
+  if (!dir.ok()) return dir.status();
+  auto path = [&](const char* f) { return *dir + "/" + f; };
+  if (absl::Status s = Guard(
+          path(kModelFile), [&] { LoadModel(path(kModelFile), *model_); },
+          absl::StatusCode::kDataLoss);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = Guard(
+          path(kOptimizerFile),
+          [&] { torch::load(*optimizer_, path(kOptimizerFile)); },
+          absl::StatusCode::kDataLoss);
+      !s.ok()) {
+    return s;
+  }
+  return Guard(
+      path(kStateFile),
+      [&] {
+        torch::serialize::InputArchive state;
+        state.load_from(path(kStateFile));
+        torch::Tensor steps, seed, rng;
+        state.read("steps_completed", steps);
+        state.read("seed", seed);
+        state.read("augment_rng", rng);
+        if (static_cast<uint64_t>(seed.item<int64_t>()) != options_.seed) {
+          throw std::runtime_error(absl::StrCat(
+              "checkpoint was written by a run with seed ",
+              seed.item<int64_t>(), ", this trial has seed ", options_.seed));
+        }
+        steps_completed_ = steps.item<int64_t>();
+        augment_gen_.set_state(rng);
+      },
+      absl::StatusCode::kDataLoss);
+}
+
+absl::StatusOr<RunOutcome> Trainer::Run(const TrainerCallbacks& cb) {
+  const int64_t target = options_.target_batches;
+  const std::set<int64_t> points(options_.validation_points.begin(),
+                                 options_.validation_points.end());
+  const bool can_checkpoint = !options_.checkpoint_dir.empty();
+  int64_t last_checkpoint = steps_completed_;
+  int64_t last_validation = -1;
+  // Training statistics since the last report: loss sum, correct, samples.
+  double loss_sum = 0;
+  int64_t correct = 0, samples = 0, window_batches = 0;
+  Clock::duration train_time{};
+
+  auto report_training = [&]() -> absl::Status {
+    if (window_batches == 0) return absl::OkStatus();
+    torch::Tensor sums = torch::tensor(
+        {loss_sum, double(correct), double(samples)}, torch::kDouble);
+    if (options_.parallel != nullptr) {
+      if (absl::Status s = options_.parallel->AllReduceSum({sums}); !s.ok())
+        return s;
+    }
+    const double n = sums[2].item<double>();
+    Metrics m{{"loss", sums[0].item<double>() / n},
+              {"accuracy", sums[1].item<double>() / n},
+              {"learning_rate", LearningRateAt(steps_completed_ - 1)},
+              {"samples_per_second", window_batches *
+                                         options_.hparams.global_batch_size /
+                                         Seconds(train_time)}};
+    loss_sum = 0;
+    correct = samples = window_batches = 0;
+    train_time = {};
+    if (rank_ == 0 && cb.training_metrics)
+      return cb.training_metrics(steps_completed_, m);
+    return absl::OkStatus();
+  };
+  auto validate = [&]() -> absl::Status {
+    absl::StatusOr<Metrics> m = Validate();
+    if (!m.ok()) return m.status();
+    last_validation = steps_completed_;
+    if (rank_ == 0 && cb.validation_metrics)
+      return cb.validation_metrics(steps_completed_, *m);
+    return absl::OkStatus();
+  };
+  auto checkpoint = [&]() -> absl::Status {
+    if (!can_checkpoint || last_checkpoint == steps_completed_)
+      return absl::OkStatus();
+    absl::StatusOr<CheckpointInfo> info = SaveCheckpoint();
+    if (!info.ok()) return info.status();
+    last_checkpoint = steps_completed_;
+    if (rank_ == 0 && cb.checkpoint) return cb.checkpoint(*info);
+    return absl::OkStatus();
+  };
+  auto stop_requested = [&]() -> absl::StatusOr<bool> {
+    bool stop = cb.should_stop && cb.should_stop();
+    if (options_.parallel == nullptr) return stop;
+    // Ranks hear about a stop at different moments; they must leave the
+    // loop after the same batch or the next collective would hang.
+    torch::Tensor flag = torch::tensor({stop ? 1.0f : 0.0f});
+    if (absl::Status s = options_.parallel->AllReduceSum({flag}); !s.ok())
+      return s;
+    return flag.item<float>() > 0;
+  };
+
+  while (steps_completed_ < target) {
+    const auto start = Clock::now();
+    if (absl::Status s = TrainStep(&loss_sum, &correct, &samples); !s.ok())
+      return s;
+    train_time += Clock::now() - start;
+    ++window_batches;
+    const bool validation_due =
+        points.count(steps_completed_) > 0 || steps_completed_ == target;
+    if (steps_completed_ % options_.data.report_period == 0 || validation_due) {
+      if (absl::Status s = report_training(); !s.ok()) return s;
+    }
+    if (validation_due) {
+      if (absl::Status s = validate(); !s.ok()) return s;
+    }
+    if (options_.checkpoint_period > 0 &&
+        steps_completed_ - last_checkpoint >= options_.checkpoint_period) {
+      if (absl::Status s = checkpoint(); !s.ok()) return s;
+    }
+    absl::StatusOr<bool> stop = stop_requested();
+    if (!stop.ok()) return stop.status();
+    if (*stop && steps_completed_ < target) {
+      if (absl::Status s = report_training(); !s.ok()) return s;
+      if (absl::Status s = checkpoint(); !s.ok()) return s;
+      return RunOutcome::kStopped;
+    }
+  }
+  if (last_validation != steps_completed_) {
+    if (absl::Status s = validate(); !s.ok()) return s;
+  }
+  if (absl::Status s = checkpoint(); !s.ok()) return s;
+  return RunOutcome::kCompleted;
+}
+
+}  // namespace det::trainer
