@@ -1,0 +1,331 @@
+#!/usr/bin/python3
+"""Scale: simulated workers against one real det-master.
+
+    bench/scale/run.py [--build-dir DIR] [--workers 200] [--slots 8]
+                       [--trials 1000,2000,5000,10000,20000] [--batch-ms 2000]
+                       [--perf]
+
+For each size N: a fresh det-master (SQLite store), det-bench-sim with
+W simulated workers x S slots (threads speaking the real worker protocol
+over gRPC, one connection each; a trial "trains" batch_ms per batch,
+reports a validation at each rung, a checkpoint and an exit, and stops at
+once when ASHA stops it), and an adaptive_asha experiment of N trials with
+max_concurrent_trials = W*S. Measures master RSS (/proc), slot idle time
+between trials on the client side (exit written -> next StartTrial for that
+slot), the master's own scheduling-latency histogram (/metrics), master
+CPU, and wall time. Writes bench/results/scale.md, scale.json, scale.png.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import detbench as db  # noqa: E402
+
+
+def asha_config(n, concurrent, max_length, divisor, max_rungs):
+    return f"""name: scale-{n}
+hyperparameters:
+  x: {{type: double, minval: 0.0, maxval: 1.0}}
+  y: {{type: double, minval: 0.0, maxval: 1.0}}
+searcher:
+  name: adaptive_asha
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_trials: {n}
+  max_concurrent_trials: {concurrent}
+  max_length: {{batches: {max_length}}}
+  divisor: {divisor}
+  max_rungs: {max_rungs}
+  mode: standard
+max_restarts: 0
+reproducibility: {{experiment_seed: 5}}
+"""
+
+
+def perf_record(pid, seconds, out_txt):
+    """perf record -g on the master for a while; keeps the top of the report."""
+    data = out_txt + ".data"
+    try:
+        subprocess.run(["perf", "record", "-F", "499", "-g", "-p", str(pid),
+                        "-o", data, "--", "sleep", str(seconds)],
+                       capture_output=True, timeout=seconds + 60)
+        r = subprocess.run(["perf", "report", "-i", data, "--stdio",
+                            "--no-children", "--percent-limit", "1.5",
+                            "--sort", "symbol"],
+                           capture_output=True, text=True, timeout=300)
+        flat = subprocess.run(["perf", "report", "-i", data, "--stdio",
+                               "--no-children", "-g", "none",
+                               "--percent-limit", "0.5", "--sort", "dso,symbol"],
+                              capture_output=True, text=True, timeout=300)
+        with open(out_txt, "w") as f:
+            f.write("# flat profile (self time)\n")
+            f.write(flat.stdout)
+            f.write("\n# with call graphs\n")
+            f.write(r.stdout[:200000])
+    except (OSError, subprocess.SubprocessError) as e:
+        with open(out_txt, "w") as f:
+            f.write(f"perf failed: {e}\n")
+    finally:
+        if os.path.exists(data):
+            os.remove(data)
+
+
+def run_size(bdir, sim, args, n, perf_out=None):
+    c = db.Cluster(bdir, tag=f"det-scale-{n}")
+    try:
+        c.start_master()
+        ready = os.path.join(c.dir, "sim.ready")
+        stats_path = os.path.join(c.dir, "sim.json")
+        samples_path = os.path.join(c.dir, "sim.samples")
+        sim_p = db.spawn([sim, "--master", c.grpc, "--workers", str(args.workers),
+                          "--slots", str(args.slots), "--mode", "scale",
+                          "--batch_ms", str(args.batch_ms), "--ready_file", ready,
+                          "--out", stats_path, "--samples_out", samples_path,
+                          "--connect_timeout_s", "120"],
+                         os.path.join(c.dir, "sim.log"))
+        deadline = time.time() + 150
+        while not os.path.exists(ready):
+            if sim_p.poll() is not None or time.time() > deadline:
+                raise RuntimeError("det-bench-sim did not connect:\n" + c.log("sim.log"))
+            time.sleep(0.1)
+        c.wait_agents(args.workers, timeout=60)
+        time.sleep(1.0)
+        rss0 = db.rss_kib(c.master.pid)
+        cpu0 = db.cpu_seconds(c.master.pid)
+        timeline = []  # (s since create, rss KiB, trials created, trials done)
+        peak = [rss0]
+        t0 = time.time()
+        eid = c.create_experiment(asha_config(
+            n, args.workers * args.slots, args.max_length, args.divisor,
+            args.max_rungs))
+        perf_thread = None
+        if perf_out:
+            def later():
+                time.sleep(args.perf_delay)
+                perf_record(c.master.pid, args.perf_seconds, perf_out)
+            perf_thread = threading.Thread(target=later, daemon=True)
+            perf_thread.start()
+
+        def on_poll(x):
+            r = db.rss_kib(c.master.pid)
+            peak[0] = max(peak[0], r)
+            done = (int(x.get("trials_completed", 0)) + int(x.get("trials_errored", 0))
+                    + int(x.get("trials_canceled", 0)))
+            timeline.append((round(time.time() - t0, 2), r,
+                             int(x.get("num_trials", 0)), done))
+        timed_out = False
+        try:
+            x = c.wait_terminal(eid, timeout=args.timeout, poll=1.0, on_poll=on_poll)
+        except RuntimeError:
+            timed_out = True
+            x = c.experiment(eid)
+        wall = (db.us(x["end_time_us"]) / 1e6 - t0) if not timed_out else time.time() - t0
+        rss1 = db.rss_kib(c.master.pid)
+        peak[0] = max(peak[0], rss1)
+        cpu = db.cpu_seconds(c.master.pid) - cpu0
+        prom = c.prometheus()
+        hist = db.histogram(prom, "det_scheduling_latency_seconds")
+        if perf_thread:
+            perf_thread.join(timeout=args.perf_delay + args.perf_seconds + 400)
+        db.stop_process(sim_p, timeout=120)
+        with open(stats_path) as f:
+            s = json.load(f)
+        samples = []
+        if os.path.exists(samples_path):
+            with open(samples_path) as f:
+                for line in f:
+                    t, ms = line.split()
+                    samples.append((float(t), float(ms)))
+        trials_done = timeline[-1][3] if timeline else 0
+        created = int(x.get("num_trials", 0))
+        return {
+            "trials": n, "created": created, "state": x.get("state"),
+            "timed_out": timed_out, "trials_done": trials_done,
+            "wall_s": wall, "trials_per_s": (trials_done if timed_out else created) / wall,
+            "rss_baseline_kib": rss0, "rss_end_kib": rss1, "rss_peak_kib": peak[0],
+            "rss_per_trial_bytes": (peak[0] - rss0) * 1024 / max(1, created),
+            "master_cpu_s": cpu, "master_cpu_share": cpu / wall,
+            "slot_idle_ms": s["slot_idle_ms"], "ack_ms": s["ack_ms"],
+            "sim": {k: s[k] for k in ("starts", "stops_received", "exits_completed",
+                                      "exits_stopped", "messages_sent", "errors")},
+            "master_sched_hist": hist,
+            "master_sched_p50_le": db.histogram_quantile(hist, 0.5),
+            "master_sched_p99_le": db.histogram_quantile(hist, 0.99),
+            "timeline": timeline,
+            "idle_samples": samples[:: max(1, len(samples) // 4000)],
+            "db_bytes": os.path.getsize(os.path.join(c.dir, "master.db"))
+            if os.path.exists(os.path.join(c.dir, "master.db")) else 0,
+        }
+    finally:
+        c.close()
+
+
+def kb(v):
+    return f"{v / 1024:,.1f}"
+
+
+def report(res):
+    m = res["machine"]
+    a = res["args"]
+    L = ["# Scale: simulated workers against one det-master", "",
+         f"Measured {db.machine_line(m)}; load average at the end {res['load_at_end']}. "
+         "The machine is shared; the master, the simulator (all its threads) and this "
+         f"script share its {m['cores']} cores.", "",
+         f"Command: `bench/scale/run.py --workers {a['workers']} --slots {a['slots']} "
+         f"--trials {a['trials']} --batch-ms {a['batch_ms']}` "
+         f"({res['bench_seconds']:.0f} s in all).", "",
+         f"Setup: one det-master (SQLite store in a temporary directory, HTTP /metrics on) "
+         f"and det-bench-sim with {a['workers']} simulated workers × {a['slots']} slots = "
+         f"{a['workers'] * a['slots']} slots, each worker its own gRPC connection and "
+         "bidirectional stream. The experiment: adaptive_asha, standard mode, divisor "
+         f"{a['divisor']}, max_rungs {a['max_rungs']}, max_length {a['max_length']} batches, "
+         f"max_concurrent_trials {a['workers'] * a['slots']}. A simulated trial takes "
+         f"{a['batch_ms']} ms per batch, reports a validation at each rung, then a "
+         "checkpoint and its exit; ASHA's stop makes it report a checkpoint and exit at once.",
+         ""]
+    rows = []
+    for r in res["sizes"]:
+        si = r["slot_idle_ms"]
+        rows.append([
+            f"{r['trials']:,}" + (" (timed out)" if r["timed_out"] else ""),
+            f"{r['trials_done']:,}", f"{r['wall_s']:.1f}", f"{r['trials_per_s']:.0f}",
+            kb(r["rss_baseline_kib"]), kb(r["rss_peak_kib"]),
+            f"{r['rss_per_trial_bytes'] / 1024:.1f}",
+            f"{si.get('count', 0):,}", f"{si.get('p50', float('nan')):.1f}",
+            f"{si.get('p99', float('nan')):.1f}",
+            f"≤{r['master_sched_p99_le']}" if r["master_sched_p99_le"] is not None else "–",
+            f"{100 * r['master_cpu_share']:.0f}%"])
+    L += [db.md_table(["trials", "done", "wall (s)", "trials/s", "master RSS before (MiB)",
+                       "peak (MiB)", "KiB per trial", "slot reuses",
+                       "idle p50 (ms)", "idle p99 (ms)", "master histogram p99 (s)",
+                       "master CPU"], rows), ""]
+    L += ["- *slot idle*: measured by the simulator, from writing a trial's exit on a slot "
+          "to the next StartTrial for that slot: the time a freed slot waits, which is what "
+          "scheduling latency costs a user (it includes the master's queue of messages from "
+          "the other workers, gRPC and loopback). Only slots that got a next trial count.",
+          "- *master histogram*: det_scheduling_latency_seconds on /metrics (trial queued → "
+          "StartTrial put on the worker's outbox); its buckets are 1, 10, 50, 100 ms..., so it "
+          "can only say which bucket holds the p99.",
+          "- *KiB per trial*: (peak RSS − RSS with the workers connected and no experiment) / "
+          "trials created.", ""]
+    big = [r for r in res["sizes"] if not r["timed_out"]]
+    verdicts = []
+    if big:
+        r = big[-1]
+        p99 = r["slot_idle_ms"].get("p99")
+        kib = r["rss_per_trial_bytes"] / 1024
+        verdicts.append(f"p99 slot idle at {r['trials']:,} trials: {p99:.1f} ms → target "
+                        f"≤ 20 ms {'met' if p99 is not None and p99 <= 20 else 'MISSED'}")
+        verdicts.append(f"master memory at {r['trials']:,} trials: {kib:.1f} KiB per trial → "
+                        f"target ≤ 50 KB {'met' if kib * 1024 <= 50000 else 'MISSED'}")
+    for r in res["sizes"]:
+        if r["timed_out"]:
+            verdicts.append(f"{r['trials']:,} trials did not finish within "
+                            f"{a['timeout']} s ({r['trials_done']:,} done)")
+    if verdicts:
+        L += ["## Verdict", ""] + [f"- {v}" for v in verdicts] + [""]
+    if res.get("plot"):
+        L += [f"![scale]({os.path.basename(res['plot'])})", ""]
+    if res.get("perf"):
+        L += [f"A perf profile of the master during the {res['perf']['trials']:,}-trial run "
+              f"is in `{os.path.basename(res['perf']['file'])}`.", ""]
+    return "\n".join(L) + "\n"
+
+
+def plot(res, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    sizes = res["sizes"]
+    n = [r["trials"] for r in sizes]
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    ax[0].plot(n, [r["rss_per_trial_bytes"] / 1024 for r in sizes], "o-",
+               label="master RSS growth per trial")
+    ax[0].axhline(50000 / 1024, color="r", ls="--", label="target 50 KB")
+    ax[0].set_xlabel("trials in the experiment")
+    ax[0].set_ylabel("KiB per trial")
+    ax[0].legend()
+    ax[1].plot(n, [r["slot_idle_ms"].get("p50", float("nan")) for r in sizes], "o-",
+               label="p50")
+    ax[1].plot(n, [r["slot_idle_ms"].get("p99", float("nan")) for r in sizes], "s-",
+               label="p99")
+    ax[1].axhline(20, color="r", ls="--", label="target p99 20 ms")
+    ax[1].set_yscale("log")
+    ax[1].set_xlabel("trials in the experiment")
+    ax[1].set_ylabel("slot idle between trials (ms)")
+    ax[1].legend()
+    for r in sizes:
+        s = r["idle_samples"]
+        if s:
+            ax[2].plot([t for t, _ in s], [ms for _, ms in s], ".", ms=2,
+                       label=f"{r['trials']:,} trials")
+    ax[2].set_yscale("log")
+    ax[2].set_xlabel("seconds into the run")
+    ax[2].set_ylabel("slot idle (ms), each reuse")
+    ax[2].legend(markerscale=5)
+    fig.suptitle(f"det-master with {res['args']['workers']}×{res['args']['slots']} "
+                 f"simulated slots — {res['machine']['date']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", default=None)
+    ap.add_argument("--workers", type=int, default=200)
+    ap.add_argument("--slots", type=int, default=8)
+    ap.add_argument("--trials", default="1000,2000,5000,10000,20000")
+    ap.add_argument("--batch-ms", type=float, default=2000)
+    ap.add_argument("--max-length", type=int, default=16)
+    ap.add_argument("--divisor", type=int, default=4)
+    ap.add_argument("--max-rungs", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=1800,
+                    help="seconds per size before giving up")
+    ap.add_argument("--perf", action="store_true",
+                    help="perf-record the master during the largest size")
+    ap.add_argument("--perf-delay", type=float, default=30)
+    ap.add_argument("--perf-seconds", type=float, default=20)
+    ap.add_argument("--out", default=os.path.join(db.RESULTS, "scale"))
+    args = ap.parse_args()
+    bdir = db.build_dir(args.build_dir)
+    sim = db.binary(bdir, "det-bench-sim")
+    sizes = [int(s) for s in args.trials.split(",") if s]
+    res = {"machine": db.machine(), "args": vars(args), "sizes": []}
+    t_start = time.time()
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    for n in sizes:
+        perf_out = (args.out + "-perf.txt") if args.perf and n == max(sizes) else None
+        print(f"[scale] {n} trials on {args.workers}x{args.slots}", flush=True)
+        r = run_size(bdir, sim, args, n, perf_out)
+        res["sizes"].append(r)
+        if perf_out:
+            res["perf"] = {"trials": n, "file": perf_out}
+        si = r["slot_idle_ms"]
+        print(f"  {r['trials_done']} done in {r['wall_s']:.1f} s, "
+              f"{r['rss_per_trial_bytes'] / 1024:.1f} KiB/trial, idle p50 "
+              f"{si.get('p50', float('nan')):.1f} p99 {si.get('p99', float('nan')):.1f} ms, "
+              f"master CPU {100 * r['master_cpu_share']:.0f}%", flush=True)
+        # Partial results survive an interrupted run.
+        with open(args.out + ".json", "w") as f:
+            json.dump(res, f, indent=1)
+    res["bench_seconds"] = time.time() - t_start
+    res["load_at_end"] = db.load_now()
+    res["plot"] = plot(res, args.out + ".png")
+    with open(args.out + ".json", "w") as f:
+        json.dump(res, f, indent=1)
+    with open(args.out + ".md", "w") as f:
+        f.write(report(res))
+    print(f"[scale] wrote {args.out}.md ({res['bench_seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
