@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,7 @@ struct Sink {
   std::vector<v1::TrialEvent> exits;
   std::vector<size_t> batch_bytes;
   bool refuse_logs = false;
+  int refused = 0;
 };
 
 Child Sh(const std::string& script) {
@@ -56,7 +59,10 @@ std::unique_ptr<TrialRun> StartRun(
       o, std::move(procs),
       [sink](v1::TrialEvent ev) -> absl::Status {
         absl::MutexLock l(&sink->mu);
-        if (sink->refuse_logs) return absl::ResourceExhaustedError("full");
+        if (sink->refuse_logs) {
+          ++sink->refused;
+          return absl::ResourceExhaustedError("full");
+        }
         sink->batch_bytes.push_back(ev.ByteSizeLong());
         for (const v1::LogLine& line : ev.logs().lines()) {
           sink->lines.push_back(line);
@@ -217,16 +223,23 @@ TEST(TrialRunTest, DroppedLogsAreCountedAndSaid) {
     absl::MutexLock l(&sink.mu);
     sink.refuse_logs = true;
   }
-  auto run = StartRun(&sink, {"echo lost; sleep 0.5; echo kept"});
-  // Let the first batch be refused, then accept again.
-  for (int i = 0; i < 1000 && run->Tail(1).empty(); ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  absl::SleepFor(absl::Milliseconds(300));  // past one batch age
+  // "kept" is printed only once the test has seen a batch refused and
+  // creates the file.
+  const std::string flag =
+      ::testing::TempDir() + "/det-dropped-logs-" + std::to_string(getpid());
+  std::remove(flag.c_str());
+  auto run = StartRun(&sink, {"echo lost; while [ ! -e " + flag +
+                              " ]; do sleep 0.01; done; echo kept"});
   {
     absl::MutexLock l(&sink.mu);
+    auto refused = [&sink]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sink.mu) {
+      return sink.refused > 0;
+    };
+    ASSERT_TRUE(
+        sink.mu.AwaitWithTimeout(absl::Condition(&refused), absl::Seconds(20)));
     sink.refuse_logs = false;
   }
+  std::ofstream(flag).put('x');
   Finish(run.get(), &sink);
   std::string all = absl::StrJoin(Lines(&sink), "\n");
   EXPECT_TRUE(absl::StrContains(all, "worker: 1 log lines were dropped"))
