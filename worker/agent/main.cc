@@ -124,9 +124,11 @@ int main(int argc, char** argv) {
   if (o.worker_id.empty())
     o.worker_id = absl::StrCat(Hostname(), "-", getpid());
   o.cores = det::worker::UsableCores();
+  std::string slots_note;
   auto slots = det::worker::MakeSlots(absl::GetFlag(FLAGS_slots),
                                       absl::GetFlag(FLAGS_cpu_only),
-                                      det::worker::DetectGpus());
+                                      det::worker::DetectGpus(), &slots_note);
+  if (!slots_note.empty()) WorkerLog("%s", slots_note);
   if (!slots.ok()) {
     std::fprintf(stderr, "det-worker: %s\n",
                  std::string(slots.status().message()).c_str());

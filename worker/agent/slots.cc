@@ -90,19 +90,24 @@ std::vector<std::string> DetectGpus() {
 }
 
 absl::StatusOr<std::vector<v1::Slot>> MakeSlots(
-    int requested, bool cpu_only, const std::vector<std::string>& gpus) {
+    int requested, bool cpu_only, const std::vector<std::string>& gpus,
+    std::string* note) {
   if (requested < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--slots must be >= 0 (0: automatic), got ", requested));
   }
   std::vector<v1::Slot> slots;
+  if (!cpu_only && !gpus.empty() && requested > static_cast<int>(gpus.size())) {
+    if (note != nullptr) {
+      *note = absl::StrCat("--slots ", requested, " but only ", gpus.size(),
+                           " GPU(s) found: offering ", requested,
+                           " CPU slots (pass --slots ", gpus.size(),
+                           " or less to use the GPUs)");
+    }
+    cpu_only = true;
+  }
   if (!cpu_only && !gpus.empty()) {
     const int n = requested == 0 ? static_cast<int>(gpus.size()) : requested;
-    if (n > static_cast<int>(gpus.size())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--slots ", requested, " asks for more GPUs than the ",
-                       gpus.size(), " found; pass --cpu_only for CPU slots"));
-    }
     for (int i = 0; i < n; ++i) {
       v1::Slot& s = slots.emplace_back();
       s.set_id(i);

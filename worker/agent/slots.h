@@ -25,11 +25,15 @@ std::vector<std::string> ParseNvidiaSmiList(const std::string& text);
 std::string ParseNvidiaProcInformation(const std::string& text);
 
 // The slots to offer. `requested` 0 means automatic: every GPU, else one CPU
-// slot. With GPUs and `requested` > 0: the first `requested` GPUs (an error
-// when there are fewer). `cpu_only` ignores GPUs. Slot ids are 0..n-1; for
-// GPU slots the id is also the CUDA device index.
+// slot. With GPUs and `requested` > 0: the first `requested` GPUs; when
+// there are fewer GPUs than that, `requested` CPU slots instead, with a
+// note saying so in *note (scripts written for CPU machines keep working on
+// a machine with one GPU). `cpu_only` ignores GPUs. Slot ids are 0..n-1; for
+// GPU slots the id is also the CUDA device index. Fails only for a negative
+// `requested`.
 absl::StatusOr<std::vector<v1::Slot>> MakeSlots(
-    int requested, bool cpu_only, const std::vector<std::string>& gpus);
+    int requested, bool cpu_only, const std::vector<std::string>& gpus,
+    std::string* note = nullptr);
 
 // Cores this process may run on (its CPU affinity), at least 1.
 int UsableCores();
