@@ -722,7 +722,10 @@ absl::StatusOr<std::string> ApplyConfigOverrides(
                      Describe(tree), ", not a map"));
   }
   try {
-    YAML::Node root = YAML::Load(yaml);
+    YAML::Node root;
+    if (!config_internal::LoadSingleDocument(yaml, &root, &errors)) {
+      return absl::InvalidArgumentError(errors.front().ToString());
+    }
     if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
     for (const std::string& o : overrides) {
       size_t eq = o.find('=');
@@ -739,11 +742,12 @@ absl::StatusOr<std::string> ApplyConfigOverrides(
         }
       }
       YAML::Node value;
-      try {
-        value = YAML::Load(o.substr(eq + 1));
-      } catch (const YAML::Exception& e) {
+      std::vector<ConfigError> value_errors;
+      if (!config_internal::LoadSingleDocument(o.substr(eq + 1), &value,
+                                               &value_errors)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "override '", o, "': the value is not valid YAML: ", e.msg));
+            "override '", o,
+            "': the value is not valid YAML: ", value_errors.front().message));
       }
       // yaml-cpp's Node::operator= assigns through to the referenced node;
       // reset() rebinds, which is what walking down needs.

@@ -4,10 +4,12 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace det::config_internal {
@@ -115,6 +117,27 @@ bool ParseBaseInt(const std::string& digits, int base, int64_t* out) {
   *out = static_cast<int64_t>(v);
   return true;
 }
+
+// Records where documents start, building nothing.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    marks.push_back(mark);
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> marks;
+};
 
 class Converter {
  public:
@@ -282,6 +305,48 @@ bool CheckIsText(const std::string& text, std::vector<ConfigError>* errors) {
   return true;
 }
 
+bool LoadSingleDocument(const std::string& text, YAML::Node* node,
+                        std::vector<ConfigError>* errors) {
+  auto report = [&](const YAML::Mark& m, const std::string& message) {
+    AddError(errors, m.is_null() ? 0 : m.line + 1,
+             m.is_null() ? 0 : m.column + 1, message);
+    return false;
+  };
+  try {
+    // A first pass over the events: yaml-cpp 0.7 never consumes a stray ','
+    // outside a flow collection and starts empty documents at it forever
+    // (YAML::LoadAll(",") exhausts memory), so count documents and notice
+    // one starting where the last one did.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    for (int i = 0; i < 3 && parser.HandleNextDocument(starts); ++i) {
+      const std::vector<YAML::Mark>& m = starts.marks;
+      if (m.size() >= 2 && m[m.size() - 1].pos == m[m.size() - 2].pos) {
+        size_t pos = static_cast<size_t>(std::max(m.back().pos, 0));
+        std::string found = pos < text.size()
+                                ? absl::StrCat("'", text.substr(pos, 1), "'")
+                                : "the end";
+        return report(m.back(),
+                      absl::StrCat("malformed YAML: unexpected ", found));
+      }
+    }
+    if (starts.marks.size() > 1) {
+      return report(starts.marks[1],
+                    "found more than one YAML document ('---'); an "
+                    "experiment configuration is a single document");
+    }
+    // No document at all (empty text, comments only) stays a null node.
+    node->reset(starts.marks.empty() ? YAML::Node() : YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    return report(e.mark, absl::StrCat("malformed YAML: ", e.msg));
+  } catch (const std::exception& e) {
+    AddError(errors, 0, 0, absl::StrCat("malformed YAML: ", e.what()));
+    return false;
+  }
+  return true;
+}
+
 bool LoadYamlTree(const std::string& text, const ParseLimits& limits,
                   YamlNode* root, std::vector<ConfigError>* errors) {
   *root = YamlNode();
@@ -292,31 +357,12 @@ bool LoadYamlTree(const std::string& text, const ParseLimits& limits,
     return false;
   }
   if (!CheckIsText(text, errors)) return false;
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    int line = e.mark.is_null() ? 0 : e.mark.line + 1;
-    int column = e.mark.is_null() ? 0 : e.mark.column + 1;
-    AddError(errors, line, column, absl::StrCat("malformed YAML: ", e.msg));
-    return false;
-  } catch (const std::exception& e) {
-    AddError(errors, 0, 0, absl::StrCat("malformed YAML: ", e.what()));
-    return false;
-  }
-  if (docs.empty()) return true;  // empty document: a null root
-  if (docs.size() > 1) {
-    YAML::Mark m = docs[1].Mark();
-    AddError(errors, m.line >= 0 ? m.line + 1 : 0,
-             m.column >= 0 ? m.column + 1 : 0,
-             absl::StrCat("found ", docs.size(),
-                          " YAML documents ('---'); an experiment "
-                          "configuration is a single document"));
-    return false;
-  }
+  YAML::Node doc;
+  if (!LoadSingleDocument(text, &doc, errors)) return false;
+  if (doc.IsNull()) return true;  // nothing (or only null): a null root
   Converter converter(limits, errors);
   try {
-    converter.Convert(docs[0], 0, 1, 1, root);
+    converter.Convert(doc, 0, 1, 1, root);
   } catch (const YAML::Exception& e) {
     AddError(errors, 0, 0, absl::StrCat("malformed YAML: ", e.msg));
     return false;

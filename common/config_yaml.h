@@ -16,6 +16,7 @@
 
 #include "common/config.h"
 #include "common/value.h"
+#include "yaml-cpp/yaml.h"
 
 namespace det::config_internal {
 
@@ -53,6 +54,13 @@ struct YamlNode::Entry {
 // skipped, loading goes on.
 bool LoadYamlTree(const std::string& text, const ParseLimits& limits,
                   YamlNode* root, std::vector<ConfigError>* errors);
+
+// Loads `text` as exactly one YAML document with yaml-cpp, guarding against
+// its known hang (a stray ',' outside a flow collection); more than one
+// document is an error. An empty text gives a null node. No limits
+// are applied: callers check size and text first.
+bool LoadSingleDocument(const std::string& text, YAML::Node* node,
+                        std::vector<ConfigError>* errors);
 
 // Checks that `text` is YAML-able text: no NUL bytes, no control characters
 // other than tab/newline/carriage return, valid UTF-8. Reports the first

@@ -587,9 +587,17 @@ TEST(ConfigErrorsTest, SelfReferentialAliasIsHandled) {
   EXPECT_FALSE(errors.empty());
 }
 
+TEST(ConfigErrorsTest, StrayCommaDoesNotHangYamlCpp) {
+  // yaml-cpp 0.7's LoadAll loops forever (and exhausts memory) on this.
+  ExpectOneError(",", "", 1, 1, "malformed YAML: unexpected ','");
+  ExpectOneError(absl::StrCat(kMinimal, ",\n"), "", 7, 1, "malformed YAML");
+  EXPECT_FALSE(ApplyConfigOverrides(",", {"a=1"}).ok());
+  EXPECT_FALSE(ApplyConfigOverrides(kMinimal, {"a=,"}).ok());
+}
+
 TEST(ConfigErrorsTest, MultipleDocuments) {
-  ExpectOneError(absl::StrCat(kMinimal, "---\nname: x\n"), "", 8, 1,
-                 "found 2 YAML documents");
+  ExpectOneError(absl::StrCat(kMinimal, "---\nname: x\n"), "", 7, 1,
+                 "found more than one YAML document");
 }
 
 TEST(ConfigErrorsTest, CheckpointStorage) {
