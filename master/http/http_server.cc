@@ -42,6 +42,19 @@ void WriteError(const Request& req, Response& res, int status,
   }
 }
 
+// The host name of a Host header ("127.0.0.1:8091", "[::1]:8091", "x").
+std::string HostName(const std::string& header) {
+  if (absl::StartsWith(header, "[")) {
+    size_t close = header.find(']');
+    return close == std::string::npos ? header : header.substr(1, close - 1);
+  }
+  return header.substr(0, header.find(':'));
+}
+
+bool IsLoopbackName(const std::string& host) {
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
 void Redirect(Response& res, const std::string& location) {
   res.status = 303;
   res.set_header("Location", location);
@@ -127,7 +140,10 @@ HttpServer::HttpServer(master::Master* master, std::string token,
   server_->set_payload_max_length(kMaxBodyBytes);
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
-  server_->set_keep_alive_timeout(5);
+  // Each open keep-alive connection holds a thread while it idles, and
+  // every open page polls over several: plenty of threads, short idling.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  server_->set_keep_alive_timeout(3);
   // Errors cpp-httplib answers by itself (413, 414, unparsable requests)
   // get the same JSON body as ours.
   server_->set_error_handler([](const Request& req, Response& res) {
@@ -171,6 +187,8 @@ absl::StatusOr<int> HttpServer::Start(const std::string& address) {
         absl::StrCat("cannot listen for HTTP on ", address,
                      " (port in use, or not an address of this machine?)"));
   }
+  // Written before the server thread starts, read only by its handlers.
+  loopback_only_ = IsLoopbackName(host);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   started_ = true;
   // Stop() only reaches a server that is already in its accept loop; wait
@@ -193,6 +211,19 @@ void HttpServer::Stop() {
 void HttpServer::Handle(const Request& req, Response& res) {
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("Referrer-Policy", "no-referrer");
+  // A master on loopback is reachable only from this machine, unless a web
+  // page re-points its own domain name at 127.0.0.1 (DNS rebinding) and
+  // reads the API from the user's browser. Such requests carry the page's
+  // host name, so only loopback names are served here.
+  std::string host = HostName(req.get_header_value("Host"));
+  if (loopback_only_ && !host.empty() && !IsLoopbackName(host)) {
+    return WriteError(
+        req, res, 403,
+        absl::StrCat("this master's HTTP port is bound to a loopback address "
+                     "and answers only requests addressed to one (localhost, "
+                     "127.0.0.1 or [::1]), not \"",
+                     host.substr(0, 100), "\""));
+  }
   if (IsApiPath(req.path)) {
     res.set_header("Cache-Control", "no-store");
     if (!auth_.Allows(req)) {

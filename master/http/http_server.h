@@ -5,7 +5,9 @@
 // or the "token" cookie that /login or ?token= sets); the page's files hold
 // no data and are served to anyone, so the page can show its sign-in form.
 // POSTs whose Origin is another site are refused, so no other web page a
-// user has open can drive the master from their browser.
+// user has open can drive the master from their browser; and a server bound
+// to loopback serves only requests addressed to a loopback name, so no page
+// can reach it by re-pointing its own domain at 127.0.0.1 (DNS rebinding).
 //
 // Usage:
 //   HttpServer http(master, token, &registry);
@@ -75,6 +77,8 @@ class HttpServer {
   absl::Mutex mu_;  // guards starting and stopping
   std::thread thread_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // Bound to a loopback address: only loopback Host names are served.
+  bool loopback_only_ = false;
 };
 
 // Splits "host:port" / "[v6]:port"; INVALID_ARGUMENT when malformed.

@@ -405,6 +405,24 @@ TEST_F(HttpServerTest, CrossSitePostsAreRefused) {
   EXPECT_EQ(res->status, 200) << res->body;
 }
 
+TEST_F(HttpServerTest, LoopbackServerAnswersOnlyLoopbackNames) {
+  const std::vector<std::string> hosts = {absl::StrCat("127.0.0.1:", port_),
+                                          absl::StrCat("localhost:", port_),
+                                          "[::1]:8091", "127.0.0.2"};
+  for (const std::string& host : hosts) {
+    auto res = client_->Get("/api/v1/master", {{"Host", host}});
+    ASSERT_TRUE(res) << host;
+    EXPECT_EQ(res->status, 200) << host;
+  }
+  // A rebound domain name: refused, for the page as for the API.
+  for (const char* path : {"/api/v1/experiments", "/"}) {
+    auto res = client_->Get(path, {{"Host", "attacker.example:8091"}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 403) << path;
+    EXPECT_TRUE(absl::StrContains(res->body, "attacker.example")) << res->body;
+  }
+}
+
 TEST_F(HttpServerTest, ServesThePage) {
   auto res = client_->Get("/");
   ASSERT_TRUE(res);
