@@ -1,5 +1,6 @@
 #include "common/value.h"
 
+#include <charconv>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -49,7 +50,10 @@ void AppendJson(const Value& v, std::string* out) {
     if (!std::isfinite(d)) {
       out->append("null");  // JSON has no NaN/Inf
     } else {
-      std::string s = absl::StrCat(d);
+      // The shortest text that reads back as the same double.
+      char buf[64];
+      auto res = std::to_chars(buf, buf + sizeof(buf), d);
+      std::string s(buf, res.ptr);
       // Keep doubles distinguishable from ints when read back.
       if (s.find_first_of(".eE") == std::string::npos) s += ".0";
       out->append(s);

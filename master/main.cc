@@ -28,6 +28,10 @@ ABSL_FLAG(std::string, http_address, "", "HTTP listen address; 'off' disables");
 ABSL_FLAG(std::string, db, "", "SQLite database file");
 ABSL_FLAG(std::string, checkpoint_root, "", "default checkpoint host_path");
 ABSL_FLAG(std::string, port_file, "", "write the bound gRPC port here");
+ABSL_FLAG(std::string, token, "",
+          "token workers and clients must present (default: $DET_TOKEN)");
+ABSL_FLAG(std::string, tls_cert, "", "TLS certificate (PEM) for gRPC");
+ABSL_FLAG(std::string, tls_key, "", "TLS private key (PEM) for gRPC");
 ABSL_FLAG(double, agent_timeout_s, 0, "declare a silent worker lost after this");
 ABSL_FLAG(double, heartbeat_interval_s, 0, "worker heartbeat interval");
 
@@ -84,6 +88,9 @@ int main(int argc, char** argv) {
   if (auto v = absl::GetFlag(FLAGS_heartbeat_interval_s); v > 0) {
     cfg.heartbeat_interval = absl::Seconds(v);
   }
+  if (auto v = absl::GetFlag(FLAGS_token); !v.empty()) cfg.token = v;
+  if (auto v = absl::GetFlag(FLAGS_tls_cert); !v.empty()) cfg.tls_cert = v;
+  if (auto v = absl::GetFlag(FLAGS_tls_key); !v.empty()) cfg.tls_key = v;
   if (const char* t = std::getenv("DET_TOKEN"); t && cfg.token.empty()) {
     cfg.token = t;
   }

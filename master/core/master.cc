@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -153,6 +154,7 @@ absl::Status Master::Load() {
         t.awaiting_agent = true;
         if (!pt.agent_id().empty()) t.workers.push_back(pt.agent_id());
       }
+      e->trial_counts[pt.state()]++;
       e->trials.emplace(pt.id(), std::move(t));
     }
     ExperimentState* ep = e.get();
@@ -190,26 +192,30 @@ void Master::Touch(ExperimentState* e) {
 
 v1::Experiment Master::Describe(const ExperimentState& e) const {
   v1::Experiment x = e.rec.experiment;
-  int queued = 0, running = 0, completed = 0, errored = 0, canceled = 0;
-  for (const auto& [id, t] : e.trials) {
-    switch (t.rec.trial.state()) {
-      case v1::STATE_QUEUED: queued++; break;
-      case v1::STATE_COMPLETED: completed++; break;
-      case v1::STATE_ERROR: errored++; break;
-      case v1::STATE_CANCELED: canceled++; break;
-      case v1::STATE_PAUSED: break;
-      default: running++; break;
-    }
-  }
-  x.set_num_trials(static_cast<int32_t>(e.trials.size()));
+  auto count = [&](v1::State s) {
+    auto it = e.trial_counts.find(s);
+    return it == e.trial_counts.end() ? 0 : it->second;
+  };
+  int total = static_cast<int>(e.trials.size());
+  int queued = count(v1::STATE_QUEUED), completed = count(v1::STATE_COMPLETED),
+      errored = count(v1::STATE_ERROR), canceled = count(v1::STATE_CANCELED),
+      paused = count(v1::STATE_PAUSED);
+  x.set_num_trials(total);
   x.set_trials_queued(queued);
-  x.set_trials_running(running);
+  x.set_trials_running(total - queued - completed - errored - canceled -
+                       paused);
   x.set_trials_completed(completed);
   x.set_trials_errored(errored);
   x.set_trials_canceled(canceled);
   x.set_progress(x.state() == v1::STATE_COMPLETED ? 1.0
                                                   : e.searcher->Progress());
   return x;
+}
+
+void Master::SetTrialState(ExperimentState* e, TrialState* t, v1::State s) {
+  e->trial_counts[t->rec.trial.state()]--;
+  e->trial_counts[s]++;
+  t->rec.trial.set_state(s);
 }
 
 // ---------------------------------------------------------------- saving
@@ -254,6 +260,7 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops) {
       if (!id.ok()) return id.status();
       pt.set_id(*id);
       e->trial_by_request[c->request_id] = *id;
+      e->trial_counts[v1::STATE_QUEUED]++;
       e->trials.emplace(*id, std::move(t));
       more = e->searcher->TrialCreated(c->request_id);
     } else if (auto* v = std::get_if<searcher::ValidateAfter>(&op)) {
@@ -277,7 +284,7 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops) {
         StopTrialProcess(&t, /*kill=*/false);
       } else {
         scheduler_.Dequeue(t.rec.trial.id());
-        t.rec.trial.set_state(v1::STATE_COMPLETED);
+        SetTrialState(e, &t, v1::STATE_COMPLETED);
         t.rec.trial.set_end_time_us(NowUs());
         DET_RETURN_IF_ERROR(SaveTrial(e, &t));
         more = e->searcher->TrialClosed(cl->request_id);
@@ -349,7 +356,7 @@ void Master::ScheduleLocked() {
       options_.metrics->ObserveSchedulingLatency(absl::Now() - t->queued_at);
     }
     t->rec.run_id++;
-    pt.set_state(v1::STATE_ACTIVE);
+    SetTrialState(e, t, v1::STATE_ACTIVE);
     if (pt.start_time_us() == 0) pt.set_start_time_us(NowUs());
     pt.clear_slot_ids();
     t->workers.clear();
@@ -362,6 +369,16 @@ void Master::ScheduleLocked() {
       rendezvous = absl::StrCat(first.host, ":",
                                 RendezvousPort(pt.id(), t->rec.run_id));
     }
+    // Newest first; a few are enough to get past a corrupt one.
+    std::vector<v1::Checkpoint> candidates;
+    if (auto all = store_->ListCheckpoints(pt.id()); all.ok()) {
+      candidates = std::move(*all);
+      std::sort(candidates.begin(), candidates.end(),
+                [](const v1::Checkpoint& a, const v1::Checkpoint& b) {
+                  return a.steps_completed() > b.steps_completed();
+                });
+      if (candidates.size() > 5) candidates.resize(5);
+    }
     int32_t rank = 0;
     for (const auto& [worker, slots] : p.slots) {
       t->workers.push_back(worker);
@@ -371,6 +388,9 @@ void Master::ScheduleLocked() {
       BuildSpec(e->rec, e->config, t->rec, CheckpointDir(e->config, options_.checkpoint_root),
                 records_per_epoch(*e), st->mutable_spec());
       st->mutable_spec()->set_rendezvous(rendezvous);
+      for (const v1::Checkpoint& c : candidates) {
+        *st->mutable_spec()->add_restore_candidates() = c;
+      }
       st->mutable_spec()->set_first_rank(rank);
       for (int32_t s : slots) st->add_slot_ids(s);
       rank += static_cast<int32_t>(slots.size());
@@ -392,6 +412,10 @@ void Master::ScheduleLocked() {
   // experiment rather than left pending silently.
   std::set<int64_t> unschedulable;
   for (int64_t id : scheduler_.Unschedulable()) unschedulable.insert(id);
+  // The walk below is over every trial: skip it in the common case where
+  // nothing is unschedulable now and no message from before needs clearing.
+  if (unschedulable.empty() && !unschedulable_reported_) return;
+  unschedulable_reported_ = !unschedulable.empty();
   for (auto& [eid, e] : experiments_) {
     if (IsTerminal(e->rec.experiment.state())) continue;
     std::string msg;
@@ -435,7 +459,7 @@ absl::Status Master::MaybeFinish(ExperimentState* e) {
     for (auto& [id, t] : e->trials) {
       if (IsLiveTrialState(t.rec.trial.state())) {
         scheduler_.Dequeue(id);
-        t.rec.trial.set_state(v1::STATE_CANCELED);
+        SetTrialState(e, &t, v1::STATE_CANCELED);
         t.rec.trial.set_end_time_us(NowUs());
         DET_RETURN_IF_ERROR(SaveTrial(e, &t));
       }
@@ -462,6 +486,24 @@ absl::StatusOr<v1::Experiment> Master::CreateExperiment(
     bool validate_only, std::vector<std::string>* warnings) {
   auto cfg = ParseExperimentConfig(yaml);
   if (!cfg.ok()) return cfg.status();
+  std::string stored_yaml = yaml;
+  if (!cfg->has_experiment_seed) {
+    // Unseeded searches must not all sample the same trials; the seed
+    // chosen is written into the stored YAML, so a restarted master (and
+    // the user) sees the same search.
+    absl::BitGen gen;
+    uint32_t seed = absl::Uniform<uint32_t>(gen, 0, 1u << 31);
+    auto seeded = ApplyConfigOverrides(
+        yaml, {absl::StrCat("reproducibility.experiment_seed=", seed)});
+    if (!seeded.ok()) return seeded.status();
+    auto reparsed = ParseExperimentConfig(*seeded);
+    if (!reparsed.ok()) return reparsed.status();
+    stored_yaml = *seeded;
+    cfg = std::move(reparsed);
+  }
+  if (warnings != nullptr) {
+    for (const ConfigError& w : cfg->warnings) warnings->push_back(w.ToString());
+  }
   auto srch = searcher::NewSearchMethod(*cfg);
   if (!srch.ok()) {
     return absl::InvalidArgumentError(srch.status().message());
@@ -477,17 +519,10 @@ absl::StatusOr<v1::Experiment> Master::CreateExperiment(
   x.set_searcher(SearcherNameString(e->config.searcher.name));
   x.set_metric(e->config.searcher.metric);
   x.set_smaller_is_better(e->config.searcher.smaller_is_better);
-  x.set_config_yaml(yaml);
+  x.set_config_yaml(stored_yaml);
   x.set_start_time_us(NowUs());
   x.set_priority(static_cast<int32_t>(e->config.resources.priority));
   e->rec.context = context;
-  if (warnings != nullptr && e->config.searcher.smaller_is_better &&
-      e->config.searcher.metric.find("accuracy") != std::string::npos) {
-    warnings->push_back(absl::StrCat(
-        "searcher.metric is '", e->config.searcher.metric,
-        "' with smaller_is_better true (the default): the search will favour "
-        "LOW accuracy; set searcher.smaller_is_better: false"));
-  }
   if (validate_only) return x;
 
   absl::MutexLock l(&mu_);
@@ -662,7 +697,7 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
             StopTrialProcess(&t, false);
           } else {
             scheduler_.Dequeue(tid);
-            t.rec.trial.set_state(v1::STATE_PAUSED);
+            SetTrialState(e, &t, v1::STATE_PAUSED);
             DET_RETURN_IF_ERROR(SaveTrial(e, &t));
           }
         }
@@ -677,7 +712,7 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
         }
         for (auto& [tid, t] : e->trials) {
           if (t.rec.trial.state() == v1::STATE_PAUSED && !t.running) {
-            t.rec.trial.set_state(v1::STATE_QUEUED);
+            SetTrialState(e, &t, v1::STATE_QUEUED);
             DET_RETURN_IF_ERROR(SaveTrial(e, &t));
             Enqueue(e, &t);
           }
@@ -1096,7 +1131,7 @@ absl::Status Master::OnExit(ExperimentState* e, TrialState* t,
   v1::State es = e->rec.experiment.state();
   searcher::Operations ops;
   auto finish = [&](v1::State s, v1::ExitReason reason) {
-    pt.set_state(s);
+    SetTrialState(e, t, s);
     pt.set_exit_reason(reason);
     pt.set_end_time_us(NowUs());
   };
@@ -1110,10 +1145,10 @@ absl::Status Master::OnExit(ExperimentState* e, TrialState* t,
   } else if (x.reason() == v1::EXIT_REASON_STOPPED) {
     // Stopped for a pause, or by its worker shutting down: not a failure.
     if (es == v1::STATE_ACTIVE) {
-      pt.set_state(v1::STATE_QUEUED);
+      SetTrialState(e, t, v1::STATE_QUEUED);
       Enqueue(e, t);
     } else {
-      pt.set_state(v1::STATE_PAUSED);
+      SetTrialState(e, t, v1::STATE_PAUSED);
     }
   } else if (x.reason() == v1::EXIT_REASON_INVALID_HP) {
     finish(v1::STATE_ERROR, x.reason());
@@ -1143,11 +1178,11 @@ absl::Status Master::OnTrialLost(ExperimentState* e, TrialState* t,
   v1::State es = e->rec.experiment.state();
   searcher::Operations ops;
   if (es == v1::STATE_STOPPING_CANCELED || es == v1::STATE_STOPPING_KILLED) {
-    pt.set_state(v1::STATE_CANCELED);
+    SetTrialState(e, t, v1::STATE_CANCELED);
     pt.set_end_time_us(NowUs());
   } else if (t->closing) {
     // The searcher had already decided to stop it.
-    pt.set_state(v1::STATE_COMPLETED);
+    SetTrialState(e, t, v1::STATE_COMPLETED);
     pt.set_end_time_us(NowUs());
     ops = e->searcher->TrialClosed(t->rec.request_id);
   } else if (pt.restarts() < e->config.max_restarts) {
@@ -1155,13 +1190,13 @@ absl::Status Master::OnTrialLost(ExperimentState* e, TrialState* t,
     pt.set_message(absl::StrCat("restart ", pt.restarts(), " of ",
                                 e->config.max_restarts, " after: ", why));
     if (es == v1::STATE_ACTIVE) {
-      pt.set_state(v1::STATE_QUEUED);
+      SetTrialState(e, t, v1::STATE_QUEUED);
       Enqueue(e, t);
     } else {
-      pt.set_state(v1::STATE_PAUSED);
+      SetTrialState(e, t, v1::STATE_PAUSED);
     }
   } else {
-    pt.set_state(v1::STATE_ERROR);
+    SetTrialState(e, t, v1::STATE_ERROR);
     pt.set_exit_reason(v1::EXIT_REASON_ERRORED);
     pt.set_end_time_us(NowUs());
     pt.set_message(absl::StrCat("failed after ", pt.restarts(),

@@ -141,6 +141,8 @@ class Master {
     std::unique_ptr<searcher::SearchMethod> searcher;
     std::map<int64_t, TrialState> trials;  // by trial id
     std::map<int64_t, int64_t> trial_by_request;
+    // Trials by state, kept by SetTrialState so describing is O(1).
+    std::map<v1::State, int> trial_counts;
     bool searcher_done = false;
     bool searcher_failed = false;
     int64_t order = 0;  // scheduling order
@@ -181,6 +183,9 @@ class Master {
   absl::Status MaybeFinish(ExperimentState* e)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Touch(ExperimentState* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every trial state change goes through here (keeps trial_counts).
+  void SetTrialState(ExperimentState* e, TrialState* t, v1::State s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Experiment Describe(const ExperimentState& e) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -218,7 +223,8 @@ class Master {
       ABSL_GUARDED_BY(mu_);  // non-terminal ones, plus recently finished
   std::map<std::string, AgentState> agents_ ABSL_GUARDED_BY(mu_);
   scheduler::SlotScheduler scheduler_ ABSL_GUARDED_BY(mu_);
-  int64_t next_order_ ABSL_GUARDED_BY(mu_) = 1;
+  // Some experiment carries an "unschedulable trial" message.
+  bool unschedulable_reported_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time loaded_at_ ABSL_GUARDED_BY(mu_);
 
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -313,6 +314,42 @@ TEST_F(FaultTest, PauseCheckpointsAndActivateResumes) {
   auto again = cluster_.Cli({"experiment", "activate", std::to_string(id)});
   EXPECT_NE(again.exit_code, 0);
   EXPECT_THAT(again.err, HasSubstr("COMPLETED"));
+}
+
+TEST_F(FaultTest, CorruptCheckpointFallsBackToThePreviousOne) {
+  cluster_.StartMaster();
+  cluster_.StartWorker("w1", 1);
+  int64_t id = cluster_.CreateExperiment(Config(LongTrial(50)));
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(Cluster::WaitFor([&] { return TrialHasCheckpointPast(id, 25); },
+                               absl::Seconds(30)));
+  ASSERT_EQ(cluster_.Cli({"experiment", "pause", std::to_string(id)}).exit_code,
+            0);
+  ASSERT_TRUE(Cluster::WaitFor(
+      [&] { return OnlyTrial(id).state() == v1::STATE_PAUSED; },
+      absl::Seconds(30)));
+  v1::Trial t = OnlyTrial(id);
+  // Truncate every file of the newest checkpoint but its manifest.
+  std::string dir = absl::StrCat(cluster_.dir(), "/checkpoints/",
+                                 t.latest_checkpoint().uuid());
+  int truncated = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().filename() == "SHA256SUMS") continue;
+    std::filesystem::resize_file(f.path(), 3);
+    truncated++;
+  }
+  ASSERT_GT(truncated, 0) << dir;
+  ASSERT_EQ(
+      cluster_.Cli({"experiment", "activate", std::to_string(id)}).exit_code,
+      0);
+  auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(x->state(), v1::STATE_COMPLETED);
+  t = OnlyTrial(id);
+  EXPECT_EQ(t.state(), v1::STATE_COMPLETED) << t.message();
+  EXPECT_EQ(ValidationSteps(t.id()), kAllValidations);
+  auto logs = cluster_.Cli({"trial", "logs", std::to_string(t.id())});
+  EXPECT_THAT(logs.out, HasSubstr("is unusable"));
 }
 
 TEST_F(FaultTest, CancelAndKillEndPromptlyAndLeaveNoProcess) {

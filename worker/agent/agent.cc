@@ -15,6 +15,7 @@
 #include "common/archive/context_archive.h"
 #include "common/version.h"
 #include "worker/agent/child_process.h"
+#include "worker/agent/restore_choice.h"
 #include "worker/agent/slots.h"
 #include "worker/agent/worker_log.h"
 
@@ -297,6 +298,23 @@ void Agent::StartTrial(const v1::StartTrial& start) {
         spec, absl::StrCat("cannot create checkpoint directory '",
                            spec.checkpoint_dir(), "': ", ec.message()));
   }
+  {
+    std::vector<std::string> notes;
+    spec.set_restore_uuid(ChooseRestoreCheckpoint(spec, &notes));
+    if (!notes.empty()) {
+      v1::TrialEvent ev;
+      ev.set_trial_id(spec.trial_id());
+      ev.set_run_id(spec.run_id());
+      for (const std::string& n : notes) {
+        WorkerLog("trial %d: %s", spec.trial_id(), n);
+        v1::LogLine* line = ev.mutable_logs()->add_lines();
+        line->set_time_us(absl::ToUnixMicros(absl::Now()));
+        line->set_source("worker");
+        line->set_line(n);
+      }
+      Emit(std::move(ev), /*force=*/true);
+    }
+  }
   const std::string dir =
       (fs::path(options_.work_dir) /
        absl::StrCat("trial-", spec.trial_id(), "-run-", spec.run_id()))
@@ -446,6 +464,8 @@ absl::Status Agent::Run() {
   MasterLink::Options lo;
   lo.target = options_.master;
   lo.token = options_.token;
+  lo.tls_ca_pem = options_.tls_ca_pem;
+  lo.tls_server_name = options_.tls_server_name;
   lo.heartbeat = options_.heartbeat;
   MasterLink::Callbacks cb;
   cb.make_hello = [this] { return MakeHello(); };

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,11 @@ ABSL_FLAG(std::string, name, "",
           "worker id (default: HOSTNAME-PID); a restarted worker may reuse it");
 ABSL_FLAG(std::string, token, "",
           "token the master requires (default: $DET_TOKEN)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "CA certificate file (PEM): use TLS and verify the master with it "
+          "(default: $DET_MASTER_CERT_FILE)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "name the master's certificate carries, if not the --master host");
 ABSL_FLAG(std::string, work_dir, "",
           "directory for trial working directories (default: a new temp dir)");
 ABSL_FLAG(std::string, trial_binary, "",
@@ -120,6 +127,20 @@ int main(int argc, char** argv) {
   if (o.master.empty()) o.master = EnvOr("DET_MASTER", "");
   o.token = absl::GetFlag(FLAGS_token);
   if (o.token.empty()) o.token = EnvOr("DET_TOKEN", "");
+  std::string ca_file = absl::GetFlag(FLAGS_tls_ca);
+  if (ca_file.empty()) ca_file = EnvOr("DET_MASTER_CERT_FILE", "");
+  if (!ca_file.empty()) {
+    std::ifstream in(ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().empty()) {
+      std::fprintf(stderr, "det-worker: cannot read CA certificate file %s\n",
+                   ca_file.c_str());
+      return 1;
+    }
+    o.tls_ca_pem = pem.str();
+    o.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  }
   o.worker_id = absl::GetFlag(FLAGS_name);
   if (o.worker_id.empty())
     o.worker_id = absl::StrCat(Hostname(), "-", getpid());

@@ -35,6 +35,12 @@ class MasterLink {
   struct Options {
     std::string target;  // host:port
     std::string token;   // sent as "authorization: Bearer <token>" if set
+    // PEM CA certificates: when set, the stream uses TLS and verifies the
+    // master's certificate against them.
+    std::string tls_ca_pem;
+    // Name the master's certificate must carry, when it differs from the
+    // host in `target` (e.g. connecting to 127.0.0.1).
+    std::string tls_server_name;
     // Heartbeat period; zero: half the interval the Welcome asks for.
     absl::Duration heartbeat = absl::ZeroDuration();
     absl::Duration welcome_timeout = absl::Seconds(30);
