@@ -51,22 +51,26 @@ def perf_record(pid, seconds, out_txt):
     """perf record -g on the master for a while; keeps the top of the report."""
     data = out_txt + ".data"
     try:
-        subprocess.run(["perf", "record", "-F", "499", "-g", "-p", str(pid),
+        # DWARF unwinding: the Release build keeps no frame pointers, so
+        # -g alone would lose the callers of libstdc++'s map iteration.
+        subprocess.run(["perf", "record", "-F", "199", "--call-graph",
+                        "dwarf,32768", "-p", str(pid),
                         "-o", data, "--", "sleep", str(seconds)],
                        capture_output=True, timeout=seconds + 60)
-        r = subprocess.run(["perf", "report", "-i", data, "--stdio",
-                            "--no-children", "--percent-limit", "1.5",
-                            "--sort", "symbol"],
-                           capture_output=True, text=True, timeout=300)
-        flat = subprocess.run(["perf", "report", "-i", data, "--stdio",
-                               "--no-children", "-g", "none",
-                               "--percent-limit", "0.5", "--sort", "dso,symbol"],
-                              capture_output=True, text=True, timeout=300)
+        def rep(*extra):
+            return subprocess.run(["perf", "report", "-i", data, "--stdio", *extra],
+                                  capture_output=True, text=True, timeout=600).stdout
         with open(out_txt, "w") as f:
-            f.write("# flat profile (self time)\n")
-            f.write(flat.stdout)
-            f.write("\n# with call graphs\n")
-            f.write(r.stdout[:200000])
+            f.write("# 1. flat profile (self time), by shared object and symbol\n")
+            f.write(rep("--no-children", "-g", "none", "--percent-limit", "0.5",
+                        "--sort", "dso,symbol"))
+            f.write("\n# 2. inclusive time (self + callees), by symbol\n")
+            f.write(rep("--children", "-g", "none", "--percent-limit", "1",
+                        "--sort", "symbol"))
+            f.write("\n# 3. who calls std::_Rb_tree_increment (std::map iteration)\n")
+            f.write(rep("--no-children", "--symbol-filter", "_Rb_tree_increment",
+                        "-g", "caller,0.5,callee,function,percent", "--max-stack", "6",
+                        "--percent-limit", "0.5")[:60000])
     except (OSError, subprocess.SubprocessError) as e:
         with open(out_txt, "w") as f:
             f.write(f"perf failed: {e}\n")
@@ -97,6 +101,7 @@ def run_size(bdir, sim, args, n, perf_out=None):
         time.sleep(1.0)
         rss0 = db.rss_kib(c.master.pid)
         cpu0 = db.cpu_seconds(c.master.pid)
+        sim_cpu0 = db.cpu_seconds(sim_p.pid)
         timeline = []  # (s since create, rss KiB, trials created, trials done)
         peak = [rss0]
         t0 = time.time()
@@ -128,6 +133,7 @@ def run_size(bdir, sim, args, n, perf_out=None):
         rss1 = db.rss_kib(c.master.pid)
         peak[0] = max(peak[0], rss1)
         cpu = db.cpu_seconds(c.master.pid) - cpu0
+        sim_cpu = db.cpu_seconds(sim_p.pid) - sim_cpu0
         prom = c.prometheus()
         hist = db.histogram(prom, "det_scheduling_latency_seconds")
         if perf_thread:
@@ -150,6 +156,8 @@ def run_size(bdir, sim, args, n, perf_out=None):
             "rss_baseline_kib": rss0, "rss_end_kib": rss1, "rss_peak_kib": peak[0],
             "rss_per_trial_bytes": (peak[0] - rss0) * 1024 / max(1, created),
             "master_cpu_s": cpu, "master_cpu_share": cpu / wall,
+            "master_cpu_ms_per_trial": 1000 * cpu / max(1, created),
+            "sim_cpu_s": sim_cpu,
             "slot_idle_ms": s["slot_idle_ms"], "ack_ms": s["ack_ms"],
             "sim": {k: s[k] for k in ("starts", "stops_received", "exits_completed",
                                       "exits_stopped", "messages_sent", "errors")},
