@@ -1,5 +1,6 @@
 #include "worker/trainer/model.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace det::trainer {
@@ -68,6 +69,44 @@ TEST(Cnn, DropoutOnlyInTraining) {
   EXPECT_TRUE(torch::equal(model->forward(x), model->forward(x)));
   model->train();
   EXPECT_FALSE(torch::equal(model->forward(x), model->forward(x)));
+}
+
+TEST(Cnn, EvalFoldsBatchNormIntoTheConvolutionExactlyEnough) {
+  HParams hp;
+  hp.conv_layers = 3;
+  hp.batch_norm = true;
+  hp.n_filters1 = 8;
+  hp.n_filters2 = 16;
+  hp.hidden_units = 32;
+  Cnn model(hp);
+  // Give the running statistics and affine parameters non-trivial values.
+  model->train();
+  for (int i = 0; i < 3; ++i)
+    model->forward(torch::randn({16, 3, 32, 32}) * 3 + 1);
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    if (p.key().rfind("bn", 0) == 0) p.value().uniform_(0.5, 1.5);
+  }
+  model->eval();
+  torch::Tensor x = torch::randn({4, 3, 32, 32});
+  torch::Tensor folded = model->forward(x);
+  // The textbook evaluation: conv -> batch norm (running stats) -> ReLU ->
+  // pool.
+  torch::Tensor y = x;
+  for (int i = 1; i <= 3; ++i) {
+    auto conv = model->named_modules()[absl::StrCat("conv", i)]
+                    ->as<torch::nn::Conv2d>();
+    auto bn = model->named_modules()[absl::StrCat("bn", i)]
+                  ->as<torch::nn::BatchNorm2d>();
+    y = torch::max_pool2d(torch::relu(bn->forward(conv->forward(y))), 2);
+  }
+  auto fc1 = model->named_modules()["fc1"]->as<torch::nn::Linear>();
+  auto fc2 = model->named_modules()["fc2"]->as<torch::nn::Linear>();
+  torch::Tensor expected =
+      fc2->forward(torch::relu(fc1->forward(y.flatten(1))));
+  // Folding reorders float32 products: agreement to rounding, not bits.
+  EXPECT_TRUE(torch::allclose(folded, expected, 1e-4, 1e-5))
+      << (folded - expected).abs().max().item<float>();
 }
 
 }  // namespace

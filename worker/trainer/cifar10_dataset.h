@@ -47,7 +47,9 @@ struct DataOptions {
   double validation_split = 0;
   bool augment = true;         // random crop (4-pixel padding) + flip
   int64_t report_period = 50;  // training metrics every N batches
-  int64_t validation_batch_size = 1000;
+  // Small enough that activations stay in cache (measured: 64-128 run
+  // twice as fast as 1000).
+  int64_t validation_batch_size = 128;
 };
 
 // Reads the "data" map. Recognised keys: dir, train_limit, validation_limit,

@@ -24,10 +24,14 @@ class CnnImpl : public torch::nn::Module {
   explicit CnnImpl(const HParams& hp);
 
   // x: float [B, 3, 32, 32] (any memory format) -> logits [B, 10].
+  // In eval mode batch norm is folded into the convolution before it (the
+  // same function, one pass over the activations fewer).
   torch::Tensor forward(torch::Tensor x);
 
  private:
-  torch::nn::Sequential features_{nullptr};
+  int64_t padding_;
+  std::vector<torch::nn::Conv2d> convs_;
+  std::vector<torch::nn::BatchNorm2d> norms_;  // empty without batch norm
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
 };
