@@ -146,6 +146,17 @@ def binary(bdir, name):
         f"build it first (bench/build.sh {bdir})")
 
 
+def built_at(path):
+    """When a binary was built (its mtime), for the results' stamp: the
+    commit in the stamp says what the tree was at run time, not what the
+    binaries were built from."""
+    try:
+        return datetime.datetime.fromtimestamp(os.path.getmtime(path)).astimezone(
+        ).strftime("%Y-%m-%d %H:%M %Z")
+    except OSError:
+        return "unknown"
+
+
 def rss_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -173,8 +184,13 @@ def cpu_seconds(pid):
 class Cluster:
     """A det-master (SQLite store, HTTP on) and workers on loopback."""
 
-    def __init__(self, bdir, tag="det-bench", keep=False, base_dir=None):
+    def __init__(self, bdir, tag="det-bench", keep=False, base_dir=None,
+                 master_bin=None, master_env=None):
         self.bdir = bdir
+        # Another det-master binary (e.g. one built with a proposed fix) and
+        # extra environment for it.
+        self.master_bin = master_bin
+        self.master_env = master_env or {}
         self.dir = tempfile.mkdtemp(prefix=tag + ".", dir=base_dir)
         self.keep = keep
         self.master = None
@@ -200,13 +216,14 @@ class Cluster:
 
     def start_master(self, extra=()):
         port_file = os.path.join(self.dir, "master.port")
-        argv = [binary(self.bdir, "det-master"),
+        argv = [self.master_bin or binary(self.bdir, "det-master"),
                 "--grpc_address", "127.0.0.1:0",
                 "--http_address", "127.0.0.1:0",
                 "--db", os.path.join(self.dir, "master.db"),
                 "--checkpoint_root", os.path.join(self.dir, "checkpoints"),
                 "--port_file", port_file, *extra]
-        self.master = spawn(argv, os.path.join(self.dir, "master.log"))
+        self.master = spawn(argv, os.path.join(self.dir, "master.log"),
+                            env=self.master_env)
         deadline = time.time() + 30
         while not os.path.exists(port_file):
             if self.master.poll() is not None or time.time() > deadline:

@@ -139,6 +139,35 @@ def slot_gaps_ms(trials, slots):
     return gaps
 
 
+def trial_phases(c, eid, trials, batch_ms):
+    """Where a 1 s trial's extra time goes, from the master's timestamps:
+    start: StartTrial sent -> first validation reported, minus one batch
+    (worker spawns the process, it loads, connects, gets its spec);
+    between: the gaps between validations beyond batch_ms (a report's
+    round trip through the trial API); finish: last validation -> exit
+    stored (checkpoint, process exit, reaping, the exit's trip to the
+    master)."""
+    by_trial = {}
+    for r in c.validation_metrics(eid):
+        by_trial.setdefault(int(r["trial_id"]), []).append(db.us(r["time_us"]))
+    start, between, finish = [], [], []
+    for t in trials:
+        ts = sorted(by_trial.get(int(t["id"]), []))
+        s, e = db.us(t.get("start_time_us")), db.us(t.get("end_time_us"))
+        if not ts or not s or not e:
+            continue
+        start.append((ts[0] - s) / 1000.0 - batch_ms)
+        for a, b in zip(ts, ts[1:]):
+            between.append((b - a) / 1000.0 - batch_ms)
+        finish.append((e - ts[-1]) / 1000.0)
+
+    def summ(v):
+        return {"mean": statistics.mean(v) if v else None,
+                "p50": db.percentile(v, 50), "p99": db.percentile(v, 99)}
+    return {"start": summ(start), "between_reports": summ(between),
+            "finish": summ(finish)}
+
+
 def spawn_cost(fake, n):
     """Sequential fork/exec of the fake trial (standalone, same work as under
     a worker: 5 validations, a checkpoint) through /bin/sh -c, as the worker
@@ -304,7 +333,8 @@ def main():
     fake = db.binary(bdir, "det-fake-trial")
     sim = db.binary(bdir, "det-bench-sim")
     machine = db.machine()
-    res = {"machine": machine, "args": vars(args)}
+    res = {"machine": machine, "args": vars(args),
+           "master_built": db.built_at(db.binary(bdir, "det-master"))}
     slots = args.workers * args.slots
     t_start = time.time()
 
@@ -363,6 +393,7 @@ def main():
             mean = r["trial_ms"]["mean"]
             r["per_trial_overhead_ms"] = mean - 1000.0
             r["per_trial_overhead_share"] = (mean - 1000.0) / mean
+            r["phases_ms"] = trial_phases(c, r["experiment_id"], trials, 200.0)
             gaps = slot_gaps_ms(trials, slots)
             r["slot_gap_ms"] = {"mean": statistics.mean(gaps) if gaps else None,
                                 "p50": db.percentile(gaps, 50),
@@ -392,7 +423,7 @@ def report(res):
          "numbers are what this run saw, not a best case.", "",
          f"Command: `bench/overhead/run.py --trials {a['trials']} --reports {a['reports']} "
          f"--workers {a['workers']} --slots {a['slots']} --second-trials {a['second_trials']}` "
-         f"({res['bench_seconds']:.0f} s in all).", ""]
+         f"({res['bench_seconds']:.0f} s in all); binaries built {res['master_built']}.", ""]
     d = res.get("det_throughput")
     opt = res.get("optuna", [])
     if d or opt:
@@ -518,6 +549,22 @@ def report(res):
                   ["freed slot → next trial start, p50 / p99",
                    f"{fmt(o['slot_gap_ms']['p50'], 2)} / {fmt(o['slot_gap_ms']['p99'], 2)} ms"],
               ]), ""]
+        ph = o.get("phases_ms")
+        if ph:
+            L += ["Where a trial's extra time goes (master's timestamps; ms):", "",
+                  db.md_table(["phase", "mean", "p50", "p99"], [
+                      ["start: StartTrial sent → first validation, less one 200 ms batch "
+                       "(worker forks /bin/sh → det-fake-trial, it loads, dials the worker, "
+                       "gets its spec)", fmt(ph["start"]["mean"]), fmt(ph["start"]["p50"]),
+                       fmt(ph["start"]["p99"])],
+                      ["between validations, beyond 200 ms (one report's trip: trial API → "
+                       "worker → master, plus ShouldStop polls)",
+                       fmt(ph["between_reports"]["mean"]), fmt(ph["between_reports"]["p50"]),
+                       fmt(ph["between_reports"]["p99"])],
+                      ["finish: last validation → exit stored (checkpoint written and "
+                       "reported, process exit, reaping, exit relayed)",
+                       fmt(ph["finish"]["mean"]), fmt(ph["finish"]["p50"]),
+                       fmt(ph["finish"]["p99"])]]), ""]
         share = o["overhead_share"]
         L += [("**Target ≤ 1%: met.**" if share <= 0.01 else
                f"**Target ≤ 1%: missed** — {100 * share:.2f}%, "

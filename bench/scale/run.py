@@ -80,7 +80,9 @@ def perf_record(pid, seconds, out_txt):
 
 
 def run_size(bdir, sim, args, n, perf_out=None):
-    c = db.Cluster(bdir, tag=f"det-scale-{n}")
+    env = dict(kv.split("=", 1) for kv in args.master_env)
+    c = db.Cluster(bdir, tag=f"det-scale-{n}", master_bin=args.master_bin,
+                   master_env=env)
     try:
         c.start_master()
         ready = os.path.join(c.dir, "sim.ready")
@@ -88,7 +90,8 @@ def run_size(bdir, sim, args, n, perf_out=None):
         samples_path = os.path.join(c.dir, "sim.samples")
         sim_p = db.spawn([sim, "--master", c.grpc, "--workers", str(args.workers),
                           "--slots", str(args.slots), "--mode", "scale",
-                          "--batch_ms", str(args.batch_ms), "--ready_file", ready,
+                          "--batch_ms", str(args.batch_ms),
+                          "--jitter", str(args.jitter), "--ready_file", ready,
                           "--out", stats_path, "--samples_out", samples_path,
                           "--connect_timeout_s", "120"],
                          os.path.join(c.dir, "sim.log"))
@@ -185,15 +188,18 @@ def report(res):
          "The machine is shared; the master, the simulator (all its threads) and this "
          f"script share its {m['cores']} cores.", "",
          f"Command: `bench/scale/run.py --workers {a['workers']} --slots {a['slots']} "
-         f"--trials {a['trials']} --batch-ms {a['batch_ms']}` "
-         f"({res['bench_seconds']:.0f} s in all).", "",
+         f"--trials {a['trials']} --batch-ms {a['batch_ms']:g} --jitter {a['jitter']:g}` "
+         f"({res['bench_seconds']:.0f} s in all). det-master binary: "
+         f"`{res['master_bin']}` (built {res['master_built']})"
+         + (f", environment {' '.join(a['master_env'])}" if a["master_env"] else "") + ".", "",
          f"Setup: one det-master (SQLite store in a temporary directory, HTTP /metrics on) "
          f"and det-bench-sim with {a['workers']} simulated workers × {a['slots']} slots = "
          f"{a['workers'] * a['slots']} slots, each worker its own gRPC connection and "
          "bidirectional stream. The experiment: adaptive_asha, standard mode, divisor "
          f"{a['divisor']}, max_rungs {a['max_rungs']}, max_length {a['max_length']} batches, "
          f"max_concurrent_trials {a['workers'] * a['slots']}. A simulated trial takes "
-         f"{a['batch_ms']} ms per batch, reports a validation at each rung, then a "
+         f"{a['batch_ms']:g} ms × U({1 - a['jitter']:g}, {1 + a['jitter']:g}) per batch (its own "
+         "speed, drawn when it starts), reports a validation at each rung, then a "
          "checkpoint and its exit; ASHA's stop makes it report a checkpoint and exit at once.",
          ""]
     rows = []
@@ -204,8 +210,9 @@ def report(res):
             f"{r['trials_done']:,}", f"{r['wall_s']:.1f}", f"{r['trials_per_s']:.0f}",
             kb(r["rss_baseline_kib"]), kb(r["rss_peak_kib"]),
             f"{r['rss_per_trial_bytes'] / 1024:.1f}",
-            f"{si.get('count', 0):,}", f"{si.get('p50', float('nan')):.1f}",
-            f"{si.get('p99', float('nan')):.1f}",
+            f"{si.get('count', 0):,}",
+            f"{si['p50']:.1f}" if si.get("count") else "–",
+            f"{si['p99']:.1f}" if si.get("count") else "–",
             f"≤{r['master_sched_p99_le']}" if r["master_sched_p99_le"] is not None else "–",
             f"{100 * r['master_cpu_share']:.0f}%"])
     L += [db.md_table(["trials", "done", "wall (s)", "trials/s", "master RSS before (MiB)",
@@ -215,7 +222,8 @@ def report(res):
     L += ["- *slot idle*: measured by the simulator, from writing a trial's exit on a slot "
           "to the next StartTrial for that slot: the time a freed slot waits, which is what "
           "scheduling latency costs a user (it includes the master's queue of messages from "
-          "the other workers, gRPC and loopback). Only slots that got a next trial count.",
+          "the other workers, gRPC and loopback). Only slots that got a next trial count: "
+          "with fewer trials than slots no slot is ever reused (–).",
           "- *master histogram*: det_scheduling_latency_seconds on /metrics (trial queued → "
           "StartTrial put on the worker's outbox); its buckets are 1, 10, 50, 100 ms..., so it "
           "can only say which bucket holds the p99.",
@@ -292,7 +300,9 @@ def main():
     ap.add_argument("--workers", type=int, default=200)
     ap.add_argument("--slots", type=int, default=8)
     ap.add_argument("--trials", default="1000,2000,5000,10000,20000")
-    ap.add_argument("--batch-ms", type=float, default=2000)
+    ap.add_argument("--batch-ms", type=float, default=5000)
+    ap.add_argument("--jitter", type=float, default=0.5,
+                    help="a trial's batch time is batch_ms * U(1-j, 1+j)")
     ap.add_argument("--max-length", type=int, default=16)
     ap.add_argument("--divisor", type=int, default=4)
     ap.add_argument("--max-rungs", type=int, default=3)
@@ -302,12 +312,18 @@ def main():
                     help="perf-record the master during the largest size")
     ap.add_argument("--perf-delay", type=float, default=30)
     ap.add_argument("--perf-seconds", type=float, default=20)
+    ap.add_argument("--master-bin", default=None,
+                    help="another det-master binary (e.g. with a proposed fix)")
+    ap.add_argument("--master-env", action="append", default=[],
+                    help="KEY=VALUE for the master's environment (repeatable)")
     ap.add_argument("--out", default=os.path.join(db.RESULTS, "scale"))
     args = ap.parse_args()
     bdir = db.build_dir(args.build_dir)
     sim = db.binary(bdir, "det-bench-sim")
     sizes = [int(s) for s in args.trials.split(",") if s]
-    res = {"machine": db.machine(), "args": vars(args), "sizes": []}
+    master_bin = args.master_bin or db.binary(bdir, "det-master")
+    res = {"machine": db.machine(), "args": vars(args), "sizes": [],
+           "master_bin": master_bin, "master_built": db.built_at(master_bin)}
     t_start = time.time()
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     for n in sizes:

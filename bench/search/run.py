@@ -241,7 +241,8 @@ def report(res):
               "separately.**", ""]
     L += [f"Measured {db.machine_line(m)}; load average at the end {res['load_at_end']}. "
           "The machine is shared: other work may have taken CPU from any method.", "",
-          f"Command: `bench/search/run.py {res['argv']}` ({res['bench_seconds'] / 60:.0f} min in all).",
+          f"Command: `bench/search/run.py {res['argv']}` ({res['bench_seconds'] / 60:.0f} min in all); "
+          f"det-trial built {res.get('binaries_built', 'unknown')}.",
           "",
           f"Search space: `{os.path.relpath(a['config'], db.REPO)}` (its hyperparameters; its "
           f"ASHA settings for det's ASHA). Every method: max {res['max_trials']} trials, "
@@ -315,6 +316,7 @@ def main():
     for b in ("det-master", "det-worker", "det-trial", "det"):
         db.binary(bdir, b)
     res = {"machine": db.machine(), "args": vars(args), "smoke": args.smoke,
+           "binaries_built": db.built_at(db.binary(bdir, "det-trial")),
            "argv": " ".join(sys.argv[1:]), "methods": [],
            "max_trials": args.max_trials or base["searcher"]["max_trials"]}
     out = os.path.join(db.RESULTS, label)

@@ -32,6 +32,8 @@ ABSL_FLAG(int, workers, 10, "simulated workers");
 ABSL_FLAG(int, slots, 8, "slots per simulated worker");
 ABSL_FLAG(std::string, mode, "scale", "scale | ingest");
 ABSL_FLAG(double, batch_ms, 1.0, "scale: simulated wall time per batch");
+ABSL_FLAG(double, jitter, 0.0,
+          "scale: a trial's batch time is batch_ms * U(1-jitter, 1+jitter)");
 ABSL_FLAG(bool, checkpoints, true, "scale: report a checkpoint before exits");
 ABSL_FLAG(int, window, 256, "ingest: unacknowledged messages per worker");
 ABSL_FLAG(bool, validation, false, "ingest: validation reports (else training)");
@@ -92,6 +94,7 @@ int main(int argc, char** argv) {
   opts.slots = absl::GetFlag(FLAGS_slots);
   opts.batch_ms = absl::GetFlag(FLAGS_batch_ms);
   opts.checkpoints = absl::GetFlag(FLAGS_checkpoints);
+  opts.jitter = std::clamp(absl::GetFlag(FLAGS_jitter), 0.0, 0.95);
   opts.window = absl::GetFlag(FLAGS_window);
   opts.validation = absl::GetFlag(FLAGS_validation);
   const int n = absl::GetFlag(FLAGS_workers);
@@ -170,7 +173,8 @@ int main(int argc, char** argv) {
 
   std::string json = absl::StrCat(
       "{\"workers\":", n, ",\"slots\":", opts.slots, ",\"mode\":\"", mode,
-      "\",\"batch_ms\":", opts.batch_ms, ",\"elapsed_s\":",
+      "\",\"batch_ms\":", opts.batch_ms, ",\"jitter\":", opts.jitter,
+      ",\"elapsed_s\":",
       absl::StrFormat("%.3f", elapsed_s), ",\"starts\":", all.starts,
       ",\"stops_received\":", all.stops_received,
       ",\"exits_completed\":", all.exits_completed,

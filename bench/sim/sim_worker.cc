@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 namespace det::bench {
 namespace {
@@ -52,6 +51,7 @@ SimWorker::SimWorker(std::string id, SimOptions options,
                                        grpc::InsecureChannelCredentials(), args);
   stub_ = v1::AgentService::NewStub(channel_);
   slot_freed_.assign(options_.slots, Clock::time_point());
+  rng_.seed(std::hash<std::string>()(id_));
 }
 
 SimWorker::~SimWorker() { Stop(); }
@@ -176,8 +176,13 @@ void SimWorker::OnStart(const v1::StartTrial& s) {
   t.points.erase(std::unique(t.points.begin(), t.points.end()), t.points.end());
   t.x = NumberField(t.spec.hparams(), "x", 0.5);
   t.y = NumberField(t.spec.hparams(), "y", 0.5);
+  t.batch_ms = options_.batch_ms;
+  if (options_.jitter > 0) {
+    t.batch_ms *= std::uniform_real_distribution<double>(
+        1.0 - options_.jitter, 1.0 + options_.jitter)(rng_);
+  }
   t.due = now + std::chrono::microseconds(static_cast<int64_t>(
-                    t.points[0] * options_.batch_ms * 1000.0));
+                    t.points[0] * t.batch_ms * 1000.0));
   const int64_t id = t.spec.trial_id();
   const int32_t run = t.spec.run_id();
   trials_[id] = std::move(t);
@@ -216,7 +221,7 @@ void SimWorker::ReportNext(Trial& t) {
   t.next++;
   if (t.next < t.points.size()) {
     t.due += std::chrono::microseconds(static_cast<int64_t>(
-        (t.points[t.next] - p) * options_.batch_ms * 1000.0));
+        (t.points[t.next] - p) * t.batch_ms * 1000.0));
   }
 }
 

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,6 +47,10 @@ struct SimOptions {
   SimMode mode = SimMode::kScale;
   int slots = 8;
   double batch_ms = 1.0;       // scale: simulated time per batch
+  // scale: each trial's batch time is batch_ms * U(1 - jitter, 1 + jitter),
+  // as real trials differ in speed (so their validations do not all land on
+  // the master at the same instant).
+  double jitter = 0.0;
   bool checkpoints = true;     // scale: report a checkpoint before each exit
   int window = 256;            // ingest: max unacknowledged messages
   bool validation = false;     // ingest: report validation (else training)
@@ -98,6 +103,7 @@ class SimWorker {
     int64_t steps = 0;            // last steps reported
     Clock::time_point due;        // when the next point is reached
     double x = 0.5, y = 0.5;
+    double batch_ms = 0;          // this trial's time per batch
   };
   struct Sent {
     int64_t seq;
@@ -141,6 +147,7 @@ class SimWorker {
   // Driver-only state.
   std::map<int64_t, Trial> trials_;
   std::vector<Clock::time_point> slot_freed_;  // epoch() = never used
+  std::mt19937_64 rng_;
 };
 
 }  // namespace det::bench
