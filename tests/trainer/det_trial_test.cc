@@ -1,7 +1,10 @@
 // det-trial as a user runs it by hand: standalone, JSON lines on stdout.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +38,10 @@ std::string ReadFile(const std::string& path) {
 // when the object goes away, so a failing test never leaves it behind.
 class Child {
  public:
-  Child(const TempDir& dir, std::vector<std::string> args) : dir_(dir) {
+  Child(const TempDir& dir, std::vector<std::string> args,
+        const std::vector<std::string>& extra_env = {},
+        const std::string& tag = "")
+      : dir_(dir), tag_(tag) {
     args.insert(args.begin(), std::string(DET_BIN_DIR) + "/det-trial");
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -48,6 +54,7 @@ class Child {
       env_store.push_back(kv);
     }
     env_store.push_back("DET_NUM_THREADS=1");
+    env_store.insert(env_store.end(), extra_env.begin(), extra_env.end());
     std::vector<char*> envp;
     for (auto& kv : env_store) envp.push_back(kv.data());
     envp.push_back(nullptr);
@@ -67,8 +74,8 @@ class Child {
       waitpid(pid_, nullptr, 0);
     }
   }
-  std::string out() const { return dir_.File("stdout"); }
-  std::string err() const { return dir_.File("stderr"); }
+  std::string out() const { return dir_.File("stdout" + tag_); }
+  std::string err() const { return dir_.File("stderr" + tag_); }
   pid_t pid() const { return pid_; }
 
   // Exit status, or -1 (after killing it) if it runs past `limit`.
@@ -101,6 +108,7 @@ class Child {
 
  private:
   const TempDir& dir_;
+  const std::string tag_;
   pid_t pid_ = 0;
 };
 
@@ -168,6 +176,35 @@ TEST_F(DetTrialTest, SigtermFinishesTheBatchCheckpointsAndExitsZero) {
   EXPECT_EQ(c.Wait(), 0) << ReadFile(c.err());
   EXPECT_THAT(ReadFile(c.out()), HasSubstr("\"kind\":\"checkpoint\""));
   EXPECT_THAT(ReadFile(c.err()), HasSubstr("stopped on request"));
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST_F(DetTrialTest, TwoProcessesTrainDataParallelAndOnlyRankZeroReports) {
+  const std::string rendezvous = "127.0.0.1:" + std::to_string(FreePort());
+  std::vector<std::string> args = {
+      "--hparams",    kSmallModel, "--data",           data_.path(),
+      "--batches",    "4",         "--checkpoint-dir", checkpoints_.path(),
+      "--rendezvous", rendezvous};
+  Child r0(work_, args, {"DET_RANK=0", "DET_WORLD_SIZE=2"}, "0");
+  Child r1(work_, args, {"DET_RANK=1", "DET_WORLD_SIZE=2"}, "1");
+  ASSERT_EQ(r0.Wait(), 0) << ReadFile(r0.err());
+  ASSERT_EQ(r1.Wait(), 0) << ReadFile(r1.err());
+  EXPECT_THAT(ReadFile(r0.err()), HasSubstr("rank 0/2"));
+  EXPECT_THAT(ReadFile(r1.err()), HasSubstr("rank 1/2"));
+  EXPECT_THAT(ReadFile(r0.out()), HasSubstr("validation_accuracy"));
+  EXPECT_THAT(ReadFile(r0.out()), HasSubstr("\"kind\":\"checkpoint\""));
+  EXPECT_EQ(ReadFile(r1.out()), "");
 }
 
 }  // namespace

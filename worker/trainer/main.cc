@@ -5,6 +5,8 @@
 // JSON lines:
 //   det-trial --hparams '{"learning_rate":0.01}' --data DIR --batches 500
 //             --validate-every 100 [--checkpoint-dir D] [--restore UUID]
+// Data parallel by hand: start one process per rank with DET_RANK=r,
+// DET_WORLD_SIZE=n and the same --rendezvous HOST:PORT (rank 0 hosts it).
 //
 // Exit status: 0 finished or stopped on request, 3 invalid hyperparameters,
 // 1 any other failure (the message is on stderr).
@@ -38,6 +40,7 @@ struct Flags {
   int64_t checkpoint_period = 0;
   std::string checkpoint_dir;
   std::string restore;
+  std::string rendezvous;
   uint64_t seed = 1;
 };
 
@@ -74,7 +77,8 @@ absl::StatusOr<v1::TrialSpec> StandaloneSpec(const Flags& f) {
   spec.set_checkpoint_period(f.checkpoint_period);
   spec.set_checkpoint_dir(f.checkpoint_dir);
   spec.set_restore_uuid(f.restore);
-  spec.set_world_size(1);
+  spec.set_world_size(1);  // DET_WORLD_SIZE overrides it
+  spec.set_rendezvous(f.rendezvous);
   return spec;
 }
 
@@ -130,6 +134,9 @@ int Main(int argc, char** argv) {
   app.add_option("--restore", f.restore,
                  "checkpoint UUID under --checkpoint-dir to resume");
   app.add_option("--seed", f.seed, "trial seed");
+  app.add_option("--rendezvous", f.rendezvous,
+                 "host:port of rank 0's store, for DET_WORLD_SIZE > 1 "
+                 "(each process sets DET_RANK)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
