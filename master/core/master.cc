@@ -124,18 +124,26 @@ absl::Status Master::Load() {
           cfg.status().message()));
     }
     e->config = std::move(*cfg);
-    auto s = searcher::NewSearchMethod(e->config);
-    if (!s.ok()) return s.status();
-    e->searcher = std::move(*s);
+    Value snap;
     if (!rec.searcher_snapshot.empty()) {
-      auto snap = ParseJson(rec.searcher_snapshot);
-      if (!snap.ok() || !(*snap)["searcher"].is_string()) {
+      auto parsed = ParseJson(rec.searcher_snapshot);
+      if (!parsed.ok() || !(*parsed)["searcher"].is_string()) {
         return absl::DataLossError(absl::StrCat(
             "experiment ", id, ": stored searcher snapshot is unreadable"));
       }
-      DET_RETURN_IF_ERROR(e->searcher->Restore((*snap)["searcher"].as_string()));
-      e->searcher_done = (*snap)["done"] == Value(true);
-      e->searcher_failed = (*snap)["failed"] == Value(true);
+      snap = std::move(*parsed);
+      if (snap["seed"].is_int()) {
+        e->config.experiment_seed = static_cast<uint64_t>(snap["seed"].as_int());
+        e->config.has_experiment_seed = true;
+      }
+    }
+    auto s = searcher::NewSearchMethod(e->config);
+    if (!s.ok()) return s.status();
+    e->searcher = std::move(*s);
+    if (snap.is_map()) {
+      DET_RETURN_IF_ERROR(e->searcher->Restore(snap["searcher"].as_string()));
+      e->searcher_done = snap["done"] == Value(true);
+      e->searcher_failed = snap["failed"] == Value(true);
     }
     e->rec = std::move(rec);
     e->order = id;
@@ -228,6 +236,8 @@ absl::Status Master::SaveExperiment(ExperimentState* e) {
   e->rec.searcher_snapshot =
       Value(ValueMap{{"done", Value(e->searcher_done)},
                      {"failed", Value(e->searcher_failed)},
+                     {"seed", Value(static_cast<int64_t>(
+                                  e->config.experiment_seed))},
                      {"searcher", Value(e->searcher->Snapshot())}})
           .ToJson();
   return store_->SaveSearcherSnapshot(e->rec.experiment.id(),
@@ -486,20 +496,13 @@ absl::StatusOr<v1::Experiment> Master::CreateExperiment(
     bool validate_only, std::vector<std::string>* warnings) {
   auto cfg = ParseExperimentConfig(yaml);
   if (!cfg.ok()) return cfg.status();
-  std::string stored_yaml = yaml;
   if (!cfg->has_experiment_seed) {
-    // Unseeded searches must not all sample the same trials; the seed
-    // chosen is written into the stored YAML, so a restarted master (and
-    // the user) sees the same search.
+    // Unseeded searches must not all sample the same trials. The seed is
+    // kept with the searcher's snapshot (the user's YAML is stored as
+    // written), so a restarted master continues the same search.
     absl::BitGen gen;
-    uint32_t seed = absl::Uniform<uint32_t>(gen, 0, 1u << 31);
-    auto seeded = ApplyConfigOverrides(
-        yaml, {absl::StrCat("reproducibility.experiment_seed=", seed)});
-    if (!seeded.ok()) return seeded.status();
-    auto reparsed = ParseExperimentConfig(*seeded);
-    if (!reparsed.ok()) return reparsed.status();
-    stored_yaml = *seeded;
-    cfg = std::move(reparsed);
+    cfg->experiment_seed = absl::Uniform<uint32_t>(gen, 0, 1u << 31);
+    cfg->has_experiment_seed = true;
   }
   if (warnings != nullptr) {
     for (const ConfigError& w : cfg->warnings) warnings->push_back(w.ToString());
@@ -519,7 +522,7 @@ absl::StatusOr<v1::Experiment> Master::CreateExperiment(
   x.set_searcher(SearcherNameString(e->config.searcher.name));
   x.set_metric(e->config.searcher.metric);
   x.set_smaller_is_better(e->config.searcher.smaller_is_better);
-  x.set_config_yaml(stored_yaml);
+  x.set_config_yaml(yaml);
   x.set_start_time_us(NowUs());
   x.set_priority(static_cast<int32_t>(e->config.resources.priority));
   e->rec.context = context;
@@ -611,6 +614,13 @@ absl::StatusOr<std::vector<v1::MetricReport>> Master::GetTrialMetrics(
   auto t = GetTrial(trial_id);
   if (!t.ok()) return t.status();
   return store_->GetMetricReports(trial_id, group);
+}
+
+absl::StatusOr<std::vector<v1::Checkpoint>> Master::ListCheckpoints(
+    int64_t trial_id) {
+  auto t = GetTrial(trial_id);
+  if (!t.ok()) return t.status();
+  return store_->ListCheckpoints(trial_id);
 }
 
 absl::StatusOr<std::vector<v1::TrialLogLine>> Master::GetTrialLogs(
@@ -813,7 +823,7 @@ absl::StatusOr<v1::Welcome> Master::AgentConnected(
   a.incarnation = hello.incarnation();
   a.outbox = std::move(outbox);
   a.last_seen = absl::Now();
-  a.host = hello.host().empty() ? peer : hello.host();
+  a.host = hello.host().empty() ? HostOfPeer(peer) : hello.host();
   a.lost = false;
   v1::Agent& ag = a.agent;
   ag.set_id(id);

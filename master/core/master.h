@@ -87,6 +87,9 @@ class Master {
   absl::StatusOr<v1::Trial> GetTrial(int64_t trial_id);
   absl::StatusOr<std::vector<v1::MetricReport>> GetTrialMetrics(
       int64_t trial_id, v1::MetricGroup group);
+  // Every stored checkpoint of the trial; NOT_FOUND for an unknown trial.
+  absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
+      int64_t trial_id);
   absl::StatusOr<std::vector<v1::TrialLogLine>> GetTrialLogs(
       int64_t trial_id, int64_t after_id, int limit);
   absl::StatusOr<v1::Experiment> PauseExperiment(int64_t id);

@@ -23,6 +23,19 @@ std::string SeqKey(const std::string& worker_id,
   return absl::StrCat(worker_id, "/", incarnation);
 }
 
+std::string HostOfPeer(const std::string& peer) {
+  std::string p = peer;
+  for (const char* prefix : {"ipv4:", "ipv6:"}) {
+    if (p.rfind(prefix, 0) == 0) p = p.substr(std::string(prefix).size());
+  }
+  if (!p.empty() && p.front() == '[') {
+    size_t close = p.find(']');
+    return close == std::string::npos ? p : p.substr(1, close - 1);
+  }
+  size_t colon = p.rfind(':');
+  return colon == std::string::npos ? p : p.substr(0, colon);
+}
+
 int RendezvousPort(int64_t trial_id, int32_t run_id) {
   return 20000 + static_cast<int>((trial_id * 7919 + run_id * 104729) % 20000);
 }

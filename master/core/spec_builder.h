@@ -19,6 +19,10 @@ namespace det::master {
 std::string SeqKey(const std::string& worker_id,
                    const std::string& incarnation);
 
+// The host part of a gRPC peer string ("ipv4:10.0.0.5:41234" -> "10.0.0.5",
+// "ipv6:[::1]:41234" -> "::1"), for addresses other workers can reach.
+std::string HostOfPeer(const std::string& peer);
+
 // A rendezvous port for a multi-slot trial's run, spread over 20000-39999
 // so that successive runs of one trial use different ports.
 int RendezvousPort(int64_t trial_id, int32_t run_id);
