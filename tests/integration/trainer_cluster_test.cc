@@ -109,9 +109,11 @@ searcher:
   auto trials = cluster_.Trials(id);
   ASSERT_EQ(trials.size(), 1u);
   EXPECT_EQ(trials[0].state(), v1::STATE_COMPLETED) << trials[0].message();
-  // Both ranks ran: the worker logged two processes for the trial.
+  // Both ranks ran, in one group of two: each logged its rank.
   auto logs = cluster_.Cli({"trial", "logs", std::to_string(trials[0].id())});
   EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_THAT(logs.out, HasSubstr("rank 0/2"));
+  EXPECT_THAT(logs.out, HasSubstr("rank 1/2"));
   auto reports = cluster_.Metrics(trials[0].id(), v1::METRIC_GROUP_VALIDATION);
   ASSERT_FALSE(reports.empty());
   EXPECT_EQ(reports.back().steps_completed(), 6);
