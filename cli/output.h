@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/value.h"
 #include "det/v1/api.pb.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/struct.pb.h"
@@ -36,8 +37,6 @@ absl::StatusOr<std::string> AddJsonMember(absl::string_view object,
 // A JSON array of the given JSON texts.
 std::string JsonArray(const std::vector<std::string>& elements);
 
-// `text` as a JSON string literal, quotes included.
-std::string JsonQuote(absl::string_view text);
 
 // Re-indents valid compact JSON with two spaces per level, for people who
 // read --json without jq. Keeps member order and every value's text.

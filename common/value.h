@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace google::protobuf {
 class Value;
@@ -71,6 +72,11 @@ class Value {
                ValueMap>
       v_;
 };
+
+// `text` as a JSON string literal, quotes included. Control characters,
+// '<' and DEL are escaped as \u00XX, so the result is also safe to embed
+// in an HTML page.
+std::string JsonQuote(absl::string_view text);
 
 // JSON text -> Value. Integral numbers become ints, others doubles.
 absl::StatusOr<Value> ParseJson(const std::string& text);

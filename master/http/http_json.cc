@@ -20,38 +20,6 @@ std::string ToJson(const google::protobuf::Message& m) {
   return out;
 }
 
-std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        // '<' too, so a message echoed into a page can never close a tag.
-        if (c < 0x20 || c == '<' || c == 0x7f) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
-
 int HttpStatusFor(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kOk:

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/value.h"
 #include "google/protobuf/message.h"
 
 namespace det::http {
@@ -17,8 +18,6 @@ namespace det::http {
 // 64-bit integers as strings (the proto3 JSON mapping).
 std::string ToJson(const google::protobuf::Message& m);
 
-// `s` as a JSON string literal, quotes included.
-std::string JsonQuote(absl::string_view s);
 
 // The HTTP status for an absl status: NOT_FOUND 404, INVALID_ARGUMENT and
 // OUT_OF_RANGE 400, FAILED_PRECONDITION and ALREADY_EXISTS 409,
