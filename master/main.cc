@@ -32,6 +32,8 @@ ABSL_FLAG(std::string, token, "",
           "token workers and clients must present (default: $DET_TOKEN)");
 ABSL_FLAG(std::string, tls_cert, "", "TLS certificate (PEM) for gRPC");
 ABSL_FLAG(std::string, tls_key, "", "TLS private key (PEM) for gRPC");
+ABSL_FLAG(int64_t, searcher_snapshot_every, 0,
+          "searcher snapshot every N journaled events (0: 1 + trials/32)");
 ABSL_FLAG(double, agent_timeout_s, 0, "declare a silent worker lost after this");
 ABSL_FLAG(double, heartbeat_interval_s, 0, "worker heartbeat interval");
 
@@ -119,6 +121,7 @@ int main(int argc, char** argv) {
       [&metrics](absl::Duration d) { metrics.ObserveStoreWrite(d); });
   det::master::MasterOptions opts;
   opts.metrics = &metrics;
+  opts.snapshot_every = absl::GetFlag(FLAGS_searcher_snapshot_every);
   opts.checkpoint_root = cfg.checkpoint_root;
   opts.heartbeat_interval = cfg.heartbeat_interval;
   opts.agent_timeout = cfg.agent_timeout;

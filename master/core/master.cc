@@ -23,6 +23,30 @@ int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
 bool IsLiveTrialState(v1::State s) { return !IsTerminal(s); }
 
+// One searcher call, written as a journal entry so it can be replayed on
+// the restored snapshot after a restart. Pure: the same event on the same
+// searcher state gives the same operations.
+searcher::Operations ApplySearcherEvent(searcher::SearchMethod* s,
+                                        const Value& ev) {
+  const std::string& kind = ev["e"].as_string();
+  int64_t r = ev["r"].is_number() ? static_cast<int64_t>(ev["r"].as_number())
+                                  : 0;
+  if (kind == "init") return s->InitialOperations();
+  if (kind == "created") return s->TrialCreated(r);
+  if (kind == "val") {
+    return s->ValidationCompleted(r, ev["m"].as_number(),
+                                  static_cast<int64_t>(ev["l"].as_number()));
+  }
+  if (kind == "closed") return s->TrialClosed(r);
+  return s->TrialExitedEarly(
+      r, static_cast<searcher::ExitedReason>(
+             static_cast<int>(ev["why"].as_number())));
+}
+
+Value SearcherEvent(const char* kind, int64_t request_id = 0) {
+  return Value(ValueMap{{"e", Value(kind)}, {"r", Value(request_id)}});
+}
+
 std::string StateName(v1::State s) {
   std::string n = v1::State_Name(s);
   return n.rfind("STATE_", 0) == 0 ? n.substr(6) : n;
@@ -145,6 +169,26 @@ absl::Status Master::Load() {
       e->searcher_done = snap["done"] == Value(true);
       e->searcher_failed = snap["failed"] == Value(true);
     }
+    // Events after the snapshot: their effects (trials created, stopped)
+    // are in the store already; replaying them brings the searcher to the
+    // state it had.
+    auto events = store_->ListSearcherEvents(id);
+    if (!events.ok()) return events.status();
+    for (const std::string& text : *events) {
+      auto ev = ParseJson(text);
+      if (!ev.ok() || !(*ev)["e"].is_string()) {
+        return absl::DataLossError(absl::StrCat(
+            "experiment ", id, ": unreadable searcher journal entry: ", text));
+      }
+      for (const searcher::Operation& op :
+           ApplySearcherEvent(e->searcher.get(), *ev)) {
+        if (auto* sd = std::get_if<searcher::Shutdown>(&op)) {
+          e->searcher_done = true;
+          e->searcher_failed = sd->failure;
+        }
+      }
+    }
+    e->events_since_snapshot = static_cast<int64_t>(events->size());
     e->rec = std::move(rec);
     e->order = id;
     auto trials = store_->ListTrials(id);
@@ -228,9 +272,26 @@ void Master::SetTrialState(ExperimentState* e, TrialState* t, v1::State s) {
 
 // ---------------------------------------------------------------- saving
 
-absl::Status Master::SaveExperiment(ExperimentState* e) {
+absl::StatusOr<searcher::Operations> Master::Feed(ExperimentState* e,
+                                                  const Value& event) {
+  searcher::Operations ops = ApplySearcherEvent(e->searcher.get(), event);
+  DET_RETURN_IF_ERROR(
+      store_->AppendSearcherEvent(e->rec.experiment.id(), event.ToJson()));
+  e->events_since_snapshot++;
+  return ops;
+}
+
+absl::Status Master::SaveExperiment(ExperimentState* e, bool force) {
   e->rec.experiment = Describe(*e);
   DET_RETURN_IF_ERROR(store_->UpdateExperiment(e->rec.experiment));
+  // A snapshot costs time in proportion to the trials; the journal makes
+  // it safe to take one only every so many events, so that cost stays
+  // constant per event however large the search grows.
+  int64_t every = options_.snapshot_every > 0
+                      ? options_.snapshot_every
+                      : 1 + static_cast<int64_t>(e->trials.size()) / 32;
+  if (!force && e->events_since_snapshot < every) return absl::OkStatus();
+  e->events_since_snapshot = 0;
   // The searcher's own state, plus whether it has shut down (it says so
   // only once, so that must survive a restart too).
   e->rec.searcher_snapshot =
@@ -272,7 +333,9 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops) {
       e->trial_by_request[c->request_id] = *id;
       e->trial_counts[v1::STATE_QUEUED]++;
       e->trials.emplace(*id, std::move(t));
-      more = e->searcher->TrialCreated(c->request_id);
+      auto fed = Feed(e, SearcherEvent("created", c->request_id));
+      if (!fed.ok()) return fed.status();
+      more = std::move(*fed);
     } else if (auto* v = std::get_if<searcher::ValidateAfter>(&op)) {
       auto rit = e->trial_by_request.find(v->request_id);
       if (rit == e->trial_by_request.end()) continue;
@@ -297,7 +360,9 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops) {
         SetTrialState(e, &t, v1::STATE_COMPLETED);
         t.rec.trial.set_end_time_us(NowUs());
         DET_RETURN_IF_ERROR(SaveTrial(e, &t));
-        more = e->searcher->TrialClosed(cl->request_id);
+        auto fed = Feed(e, SearcherEvent("closed", cl->request_id));
+        if (!fed.ok()) return fed.status();
+        more = std::move(*fed);
       }
     } else if (auto* sd = std::get_if<searcher::Shutdown>(&op)) {
       e->searcher_done = true;
@@ -457,15 +522,21 @@ absl::Status Master::MaybeFinish(ExperimentState* e) {
   v1::Experiment& x = e->rec.experiment;
   v1::State s = x.state();
   if (IsTerminal(s)) return absl::OkStatus();
-  bool any_running = false, any_live = false, any_completed = false;
-  for (auto& [id, t] : e->trials) {
-    if (t.running) any_running = true;
-    if (IsLiveTrialState(t.rec.trial.state())) any_live = true;
-    if (t.rec.trial.state() == v1::STATE_COMPLETED) any_completed = true;
-  }
+  // From the counts: this runs after every event, so no walk over trials.
+  auto count = [&](v1::State st) {
+    auto it = e->trial_counts.find(st);
+    return it == e->trial_counts.end() ? 0 : it->second;
+  };
+  int completed = count(v1::STATE_COMPLETED);
+  bool any_live = static_cast<int>(e->trials.size()) - completed -
+                      count(v1::STATE_ERROR) - count(v1::STATE_CANCELED) >
+                  0;
+  bool any_completed = completed > 0;
   v1::State final_state = v1::STATE_UNSPECIFIED;
   if (s == v1::STATE_STOPPING_CANCELED || s == v1::STATE_STOPPING_KILLED) {
-    if (any_running) return absl::OkStatus();
+    for (auto& [id, t] : e->trials) {
+      if (t.running) return absl::OkStatus();
+    }
     for (auto& [id, t] : e->trials) {
       if (IsLiveTrialState(t.rec.trial.state())) {
         scheduler_.Dequeue(id);
@@ -484,7 +555,7 @@ absl::Status Master::MaybeFinish(ExperimentState* e) {
   x.set_state(final_state);
   x.set_end_time_us(NowUs());
   if (final_state == v1::STATE_ERROR) x.set_message("every trial failed");
-  DET_RETURN_IF_ERROR(SaveExperiment(e));
+  DET_RETURN_IF_ERROR(SaveExperiment(e, /*force=*/true));
   Touch(e);
   return absl::OkStatus();
 }
@@ -537,9 +608,13 @@ absl::StatusOr<v1::Experiment> Master::CreateExperiment(
     ep->order = *id;
     experiments_[*id] = std::move(e);
     if (activate) {
-      return ProcessOps(ep, ep->searcher->InitialOperations());
+      auto fed = Feed(ep, SearcherEvent("init"));
+      if (!fed.ok()) return fed.status();
+      DET_RETURN_IF_ERROR(ProcessOps(ep, std::move(*fed)));
     }
-    return SaveExperiment(ep);
+    // The first snapshot carries the experiment seed; it must exist before
+    // any journal entry is replayed.
+    return SaveExperiment(ep, /*force=*/true);
   });
   if (!st.ok()) {
     experiments_.erase(ep->rec.experiment.id());
@@ -718,7 +793,9 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
         if (cur != v1::STATE_PAUSED) return illegal("activate");
         x.set_state(v1::STATE_ACTIVE);
         if (e->trials.empty() && !e->searcher_done) {
-          return ProcessOps(e, e->searcher->InitialOperations());
+          auto fed = Feed(e, SearcherEvent("init"));
+          if (!fed.ok()) return fed.status();
+          return ProcessOps(e, std::move(*fed));
         }
         for (auto& [tid, t] : e->trials) {
           if (t.rec.trial.state() == v1::STATE_PAUSED && !t.running) {
@@ -1121,7 +1198,12 @@ absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
       }
       pt.set_rung(rung);
     }
-    ops = e->searcher->ValidationCompleted(t->rec.request_id, v, uit->second);
+    Value ev = SearcherEvent("val", t->rec.request_id);
+    ev.as_map()["m"] = Value(v);
+    ev.as_map()["l"] = Value(uit->second);
+    auto fed = Feed(e, ev);
+    if (!fed.ok()) return fed.status();
+    ops = std::move(*fed);
   }
   DET_RETURN_IF_ERROR(SaveTrial(e, t));
   return ProcessOps(e, std::move(ops));
@@ -1151,7 +1233,9 @@ absl::Status Master::OnExit(ExperimentState* e, TrialState* t,
              (t->closing && (x.reason() == v1::EXIT_REASON_STOPPED ||
                              x.reason() == v1::EXIT_REASON_KILLED))) {
     finish(v1::STATE_COMPLETED, x.reason());
-    ops = e->searcher->TrialClosed(t->rec.request_id);
+    auto fed = Feed(e, SearcherEvent("closed", t->rec.request_id));
+    if (!fed.ok()) return fed.status();
+    ops = std::move(*fed);
   } else if (x.reason() == v1::EXIT_REASON_STOPPED) {
     // Stopped for a pause, or by its worker shutting down: not a failure.
     if (es == v1::STATE_ACTIVE) {
@@ -1163,8 +1247,11 @@ absl::Status Master::OnExit(ExperimentState* e, TrialState* t,
   } else if (x.reason() == v1::EXIT_REASON_INVALID_HP) {
     finish(v1::STATE_ERROR, x.reason());
     pt.set_message(absl::StrCat("invalid hyperparameters: ", x.message()));
-    ops = e->searcher->TrialExitedEarly(t->rec.request_id,
-                                        searcher::ExitedReason::kInvalidHP);
+    Value ev = SearcherEvent("exited", t->rec.request_id);
+    ev.as_map()["why"] = Value(static_cast<int64_t>(searcher::ExitedReason::kInvalidHP));
+    auto fed = Feed(e, ev);
+    if (!fed.ok()) return fed.status();
+    ops = std::move(*fed);
   } else {
     return OnTrialLost(e, t, x.message().empty()
                                  ? absl::StrCat("exited with code ",
@@ -1194,7 +1281,9 @@ absl::Status Master::OnTrialLost(ExperimentState* e, TrialState* t,
     // The searcher had already decided to stop it.
     SetTrialState(e, t, v1::STATE_COMPLETED);
     pt.set_end_time_us(NowUs());
-    ops = e->searcher->TrialClosed(t->rec.request_id);
+    auto fed = Feed(e, SearcherEvent("closed", t->rec.request_id));
+    if (!fed.ok()) return fed.status();
+    ops = std::move(*fed);
   } else if (pt.restarts() < e->config.max_restarts) {
     pt.set_restarts(pt.restarts() + 1);
     pt.set_message(absl::StrCat("restart ", pt.restarts(), " of ",
@@ -1211,8 +1300,11 @@ absl::Status Master::OnTrialLost(ExperimentState* e, TrialState* t,
     pt.set_end_time_us(NowUs());
     pt.set_message(absl::StrCat("failed after ", pt.restarts(),
                                 " restarts: ", why));
-    ops = e->searcher->TrialExitedEarly(t->rec.request_id,
-                                        searcher::ExitedReason::kErrored);
+    Value ev = SearcherEvent("exited", t->rec.request_id);
+    ev.as_map()["why"] = Value(static_cast<int64_t>(searcher::ExitedReason::kErrored));
+    auto fed = Feed(e, ev);
+    if (!fed.ok()) return fed.status();
+    ops = std::move(*fed);
   }
   DET_RETURN_IF_ERROR(SaveTrial(e, t));
   return ProcessOps(e, std::move(ops));

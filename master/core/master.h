@@ -51,6 +51,9 @@ struct MasterOptions {
   int64_t default_records_per_epoch = 50000;
   std::string grpc_address;  // for MasterInfo only
   std::string http_address;  // for MasterInfo only
+  // Take a searcher snapshot every this many journaled events; 0 picks
+  // 1 + trials/32 (tests set it high to exercise journal replay).
+  int64_t snapshot_every = 0;
   // Counters for /metrics; not owned, may be null.
   http::MetricsRegistry* metrics = nullptr;
 };
@@ -147,6 +150,7 @@ class Master {
     // Trials by state, kept by SetTrialState so describing is O(1).
     std::map<v1::State, int> trial_counts;
     bool searcher_done = false;
+    int64_t events_since_snapshot = 0;
     bool searcher_failed = false;
     int64_t order = 0;  // scheduling order
     int64_t version = 0;
@@ -172,7 +176,13 @@ class Master {
   // Carries out searcher operations (and those they lead to).
   absl::Status ProcessOps(ExperimentState* e, searcher::Operations ops)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status SaveExperiment(ExperimentState* e)
+  // Writes the experiment's record; the searcher snapshot too when `force`
+  // or enough events have been journaled since the last one.
+  absl::Status SaveExperiment(ExperimentState* e, bool force = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls the searcher with a journaled event (see ApplySearcherEvent).
+  absl::StatusOr<searcher::Operations> Feed(ExperimentState* e,
+                                            const Value& event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SaveTrial(ExperimentState* e, TrialState* t)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -78,6 +78,16 @@ CREATE TABLE worker_seqs (
   seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 2: the searcher's events since its last snapshot, replayed on restart
+    // (so the whole snapshot need not be rewritten on every event).
+    R"sql(
+CREATE TABLE searcher_events (
+  experiment_id INTEGER NOT NULL REFERENCES experiments (id),
+  seq INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  PRIMARY KEY (experiment_id, seq)
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,

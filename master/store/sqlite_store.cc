@@ -36,6 +36,14 @@ constexpr const char kUpdateExperiment[] =
     "UPDATE experiments SET state = ?, proto = ? WHERE id = ?";
 constexpr const char kUpdateSnapshot[] =
     "UPDATE experiments SET searcher_snapshot = ? WHERE id = ?";
+constexpr const char kInsertSearcherEvent[] =
+    "INSERT INTO searcher_events (experiment_id, seq, event) VALUES (?, "
+    "(SELECT IFNULL(MAX(seq), 0) + 1 FROM searcher_events "
+    "WHERE experiment_id = ?), ?)";
+constexpr const char kSelectSearcherEvents[] =
+    "SELECT event FROM searcher_events WHERE experiment_id = ? ORDER BY seq";
+constexpr const char kDeleteSearcherEvents[] =
+    "DELETE FROM searcher_events WHERE experiment_id = ?";
 constexpr const char kSelectExperiment[] =
     "SELECT id, proto, context, searcher_snapshot FROM experiments "
     "WHERE id = ?";
@@ -454,8 +462,43 @@ absl::Status SqliteStore::SaveSearcherSnapshot(int64_t experiment_id,
       return absl::NotFoundError(
           absl::StrCat("experiment ", experiment_id, " not found"));
     }
-    return absl::OkStatus();
+    absl::StatusOr<Statement> del = statements_->Get(kDeleteSearcherEvents);
+    if (!del.ok()) return del.status();
+    del->BindInt(experiment_id);
+    return del->Run(absl::StrCat("clearing the searcher journal of experiment ",
+                                 experiment_id));
   });
+}
+
+absl::Status SqliteStore::AppendSearcherEvent(int64_t experiment_id,
+                                              const std::string& event) {
+  return Write([&]() -> absl::Status {
+    absl::StatusOr<Statement> st = statements_->Get(kInsertSearcherEvent);
+    if (!st.ok()) return st.status();
+    st->BindInt(experiment_id).BindInt(experiment_id).BindText(event);
+    return st->Run(absl::StrCat("journaling a searcher event of experiment ",
+                                experiment_id));
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::ListSearcherEvents(
+    int64_t experiment_id) {
+  std::vector<std::string> out;
+  absl::Status s = Read([&]() -> absl::Status {
+    absl::StatusOr<Statement> st = statements_->Get(kSelectSearcherEvents);
+    if (!st.ok()) return st.status();
+    st->BindInt(experiment_id);
+    std::string what =
+        absl::StrCat("reading the searcher journal of experiment ", experiment_id);
+    while (true) {
+      absl::StatusOr<bool> row = st->Step(what);
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      out.emplace_back(st->ColumnText(0));
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 absl::StatusOr<ExperimentRecord> SqliteStore::GetExperiment(int64_t id) {

@@ -69,6 +69,10 @@ class SqliteStore final : public Store {
   absl::Status UpdateExperiment(const v1::Experiment& e) override;
   absl::Status SaveSearcherSnapshot(int64_t experiment_id,
                                     const std::string& snapshot) override;
+  absl::Status AppendSearcherEvent(int64_t experiment_id,
+                                   const std::string& event) override;
+  absl::StatusOr<std::vector<std::string>> ListSearcherEvents(
+      int64_t experiment_id) override;
   absl::StatusOr<ExperimentRecord> GetExperiment(int64_t id) override;
   absl::StatusOr<std::vector<v1::Experiment>> ListExperiments() override;
   absl::StatusOr<std::vector<ExperimentRecord>> ListNonTerminalExperiments()

@@ -62,8 +62,16 @@ class Store {
   // Replaces the v1::Experiment part (state, progress, best, ...) of the
   // experiment e.id(); NOT_FOUND when absent.
   virtual absl::Status UpdateExperiment(const v1::Experiment& e) = 0;
+  // Replaces the snapshot and empties the experiment's event journal.
   virtual absl::Status SaveSearcherSnapshot(int64_t experiment_id,
                                             const std::string& snapshot) = 0;
+  // The searcher's events since its last snapshot, in order: the master
+  // appends one per searcher call (in the event's transaction) and replays
+  // them after restoring the snapshot.
+  virtual absl::Status AppendSearcherEvent(int64_t experiment_id,
+                                           const std::string& event) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ListSearcherEvents(
+      int64_t experiment_id) = 0;
   // NOT_FOUND when absent.
   virtual absl::StatusOr<ExperimentRecord> GetExperiment(int64_t id) = 0;
   // Without context blobs and snapshots, ordered by id.

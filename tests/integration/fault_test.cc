@@ -218,7 +218,11 @@ TEST_F(FaultTest, KilledWorkersTrialsMoveToAnotherWorker) {
 }
 
 TEST_F(FaultTest, MasterKilledMidSearchResumesFromItsStore) {
-  cluster_.StartMaster();
+  // No snapshot after the first: the restarted master must rebuild the
+  // searcher by replaying its journal.
+  const std::vector<std::string> flags = {"--searcher_snapshot_every",
+                                          "100000"};
+  cluster_.StartMaster(flags);
   cluster_.StartWorker("w1", 2);
   int64_t id = cluster_.CreateExperiment(Config(R"(
 name: survive-master
@@ -240,7 +244,7 @@ min_checkpoint_period: {batches: 10}
   cluster_.StopMaster(SIGKILL);
   // Reports made while the master is down are kept by the worker.
   absl::SleepFor(absl::Seconds(1));
-  cluster_.StartMaster();
+  cluster_.StartMaster(flags);
   auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
   ASSERT_TRUE(x.ok()) << x.status();
   EXPECT_EQ(x->state(), v1::STATE_COMPLETED);
