@@ -192,6 +192,23 @@ def main():
             f"{100 * det * train_flops / 1e9 / gflops:.0f}% of the measured matmul rate.",
             "",
         ]
+    lines += [
+        "## Reading these numbers",
+        "",
+        "- All runs use the same libtorch (Debian's libtorch_cpu.so, oneDNN convolutions, "
+        "OpenBLAS for the fully connected layers) in the same process layout, so the ratios "
+        "measure what each loop does around the kernels: det-trial's data pipeline is a few "
+        "batched uint8 tensor ops (gather, pad, crop/flip by index, one fused "
+        "multiply-add to normalise), it runs pool before ReLU and folds batch norm into the "
+        "convolution for evaluation, and has no interpreter between the ops.",
+        "- OMP_WAIT_POLICY: det-trial sets PASSIVE for itself unless told otherwise; the "
+        "ACTIVE row shows what spinning OpenMP threads cost on a machine whose cores are "
+        "shared. The peers run with PASSIVE too so that the ratios compare the loops, "
+        "not the policy.",
+        "- The fraction of the matmul rate counts 3x the forward FLOPs per trained image "
+        "(forward, input gradient, weight gradient); it is a rough utilisation figure.",
+        "",
+    ]
     text = "\n".join(lines)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
