@@ -102,6 +102,11 @@ def run_size(bdir, sim, args, n, perf_out=None):
             time.sleep(0.1)
         c.wait_agents(args.workers, timeout=60)
         time.sleep(1.0)
+        # What the connected workers cost the master with nothing to run
+        # (heartbeats), so it can be told apart from the per-trial cost.
+        idle0, t_idle = db.cpu_seconds(c.master.pid), time.time()
+        time.sleep(args.idle_seconds)
+        idle_rate = (db.cpu_seconds(c.master.pid) - idle0) / (time.time() - t_idle)
         rss0 = db.rss_kib(c.master.pid)
         cpu0 = db.cpu_seconds(c.master.pid)
         sim_cpu0 = db.cpu_seconds(sim_p.pid)
@@ -160,6 +165,9 @@ def run_size(bdir, sim, args, n, perf_out=None):
             "rss_per_trial_bytes": (peak[0] - rss0) * 1024 / max(1, created),
             "master_cpu_s": cpu, "master_cpu_share": cpu / wall,
             "master_cpu_ms_per_trial": 1000 * cpu / max(1, created),
+            "master_idle_cpu_share": idle_rate,
+            "master_cpu_ms_per_trial_net": 1000 * max(0.0, cpu - idle_rate * wall)
+            / max(1, created),
             "sim_cpu_s": sim_cpu,
             "slot_idle_ms": s["slot_idle_ms"], "ack_ms": s["ack_ms"],
             "sim": {k: s[k] for k in ("starts", "stops_received", "exits_completed",
@@ -214,11 +222,13 @@ def report(res):
             f"{si['p50']:.1f}" if si.get("count") else "–",
             f"{si['p99']:.1f}" if si.get("count") else "–",
             f"≤{r['master_sched_p99_le']}" if r["master_sched_p99_le"] is not None else "–",
-            f"{100 * r['master_cpu_share']:.0f}%"])
+            f"{100 * r['master_cpu_share']:.0f}%",
+            f"{r.get('master_cpu_ms_per_trial_net', r['master_cpu_ms_per_trial']):.1f}"])
     L += [db.md_table(["trials", "done", "wall (s)", "trials/s", "master RSS before (MiB)",
                        "peak (MiB)", "KiB per trial", "slot reuses",
                        "idle p50 (ms)", "idle p99 (ms)", "master histogram p99 (s)",
-                       "master CPU"], rows), ""]
+                       "master CPU (share of one core)", "master CPU ms per trial"],
+                      rows), ""]
     L += ["- *slot idle*: measured by the simulator, from writing a trial's exit on a slot "
           "to the next StartTrial for that slot: the time a freed slot waits, which is what "
           "scheduling latency costs a user (it includes the master's queue of messages from "
@@ -228,7 +238,12 @@ def report(res):
           "StartTrial put on the worker's outbox); its buckets are 1, 10, 50, 100 ms..., so it "
           "can only say which bucket holds the p99.",
           "- *KiB per trial*: (peak RSS − RSS with the workers connected and no experiment) / "
-          "trials created.", ""]
+          "trials created.",
+          "- *master CPU ms per trial*: the master's CPU time over the run / trials, less what "
+          "it spends with the workers connected and nothing to run (heartbeats; measured for "
+          f"{a.get('idle_seconds', 0):g} s before each experiment) when that was measured. "
+          "Constant per-trial work would keep it flat; it grows with the experiment's size "
+          "when each event costs O(trials).", ""]
     big = [r for r in res["sizes"] if not r["timed_out"]]
     verdicts = []
     if big:
@@ -306,6 +321,8 @@ def main():
     ap.add_argument("--max-length", type=int, default=16)
     ap.add_argument("--divisor", type=int, default=4)
     ap.add_argument("--max-rungs", type=int, default=3)
+    ap.add_argument("--idle-seconds", type=float, default=5,
+                    help="measure the master's idle CPU (heartbeats) this long")
     ap.add_argument("--timeout", type=float, default=1800,
                     help="seconds per size before giving up")
     ap.add_argument("--perf", action="store_true",
@@ -317,7 +334,20 @@ def main():
     ap.add_argument("--master-env", action="append", default=[],
                     help="KEY=VALUE for the master's environment (repeatable)")
     ap.add_argument("--out", default=os.path.join(db.RESULTS, "scale"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="re-render OUT.md and OUT.png from OUT.json")
     args = ap.parse_args()
+    if args.report_only:
+        with open(args.out + ".json") as f:
+            res = json.load(f)
+        res["args"].setdefault("jitter", 0)
+        res["args"].setdefault("master_env", [])
+        res.setdefault("master_bin", "det-master")
+        res.setdefault("master_built", "unknown")
+        res["plot"] = plot(res, args.out + ".png")
+        with open(args.out + ".md", "w") as f:
+            f.write(report(res))
+        return
     bdir = db.build_dir(args.build_dir)
     sim = db.binary(bdir, "det-bench-sim")
     sizes = [int(s) for s in args.trials.split(",") if s]
