@@ -157,6 +157,8 @@ int main(int argc, char** argv) {
     all.reports_sent += s.reports_sent;
     all.reports_acked += s.reports_acked;
     all.messages_sent += s.messages_sent;
+    all.slot_conflicts += s.slot_conflicts;
+    all.duplicate_starts += s.duplicate_starts;
     if (all.acked_per_bucket.size() < s.acked_per_bucket.size()) {
       all.acked_per_bucket.resize(s.acked_per_bucket.size(), 0);
     }
@@ -182,6 +184,8 @@ int main(int argc, char** argv) {
       ",\"reports_sent\":", all.reports_sent,
       ",\"reports_acked\":", all.reports_acked,
       ",\"messages_sent\":", all.messages_sent,
+      ",\"slot_conflicts\":", all.slot_conflicts,
+      ",\"duplicate_starts\":", all.duplicate_starts,
       ",\"slot_idle_ms\":", Summary(idle), ",\"ack_ms\":", Summary(all.ack_ms),
       ",\"acked_reports_per_100ms\":[", absl::StrJoin(all.acked_per_bucket, ","),
       "],\"errors\":[", absl::StrJoin(errors, ","), "]}\n");

@@ -51,6 +51,7 @@ SimWorker::SimWorker(std::string id, SimOptions options,
                                        grpc::InsecureChannelCredentials(), args);
   stub_ = v1::AgentService::NewStub(channel_);
   slot_freed_.assign(options_.slots, Clock::time_point());
+  slot_trial_.assign(options_.slots, 0);
   rng_.seed(std::hash<std::string>()(id_));
 }
 
@@ -157,8 +158,14 @@ bool SimWorker::Send(v1::WorkerMessage m, bool report) {
 void SimWorker::OnStart(const v1::StartTrial& s) {
   Clock::time_point now = Clock::now();
   stats_.starts++;
+  if (trials_.count(s.spec().trial_id())) {
+    stats_.duplicate_starts++;
+    return;
+  }
   for (int32_t slot : s.slot_ids()) {
     if (slot < 0 || slot >= options_.slots) continue;
+    if (slot_trial_[slot] != 0) stats_.slot_conflicts++;
+    slot_trial_[slot] = s.spec().trial_id();
     if (slot_freed_[slot] != Clock::time_point()) {
       stats_.idle_ms.emplace_back(Ms(now - epoch_) / 1000.0,
                                   Ms(now - slot_freed_[slot]));
@@ -251,10 +258,15 @@ void SimWorker::Exit(int64_t trial_id, v1::ExitReason reason) {
   x->set_reason(reason);
   x->set_exit_code(0);
   x->set_steps_completed(t.steps);
-  Send(std::move(m), false);
+  // The slot is free from the moment the exit is handed to gRPC: a Write
+  // can return after the master has already answered (this thread may be
+  // descheduled in between on a busy machine).
   Clock::time_point now = Clock::now();
+  Send(std::move(m), false);
   for (int32_t slot : t.slot_ids) {
-    if (slot >= 0 && slot < options_.slots) slot_freed_[slot] = now;
+    if (slot < 0 || slot >= options_.slots) continue;
+    slot_freed_[slot] = now;
+    if (slot_trial_[slot] == trial_id) slot_trial_[slot] = 0;
   }
   if (reason == v1::EXIT_REASON_COMPLETED) {
     stats_.exits_completed++;

@@ -71,6 +71,10 @@ struct SimStats {
   int64_t reports_sent = 0;
   int64_t reports_acked = 0;
   int64_t messages_sent = 0;
+  // Sanity: a StartTrial naming a slot another trial of ours still holds,
+  // or a trial that is already running here.
+  int64_t slot_conflicts = 0;
+  int64_t duplicate_starts = 0;
   // ingest: acked reports per 100 ms bucket since the epoch.
   std::vector<int64_t> acked_per_bucket;
   std::string error;  // why the stream ended early, if it did
@@ -147,6 +151,7 @@ class SimWorker {
   // Driver-only state.
   std::map<int64_t, Trial> trials_;
   std::vector<Clock::time_point> slot_freed_;  // epoch() = never used
+  std::vector<int64_t> slot_trial_;            // 0 = free
   std::mt19937_64 rng_;
 };
 
