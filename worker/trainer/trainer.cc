@@ -8,6 +8,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace det::trainer {
 namespace {
@@ -110,8 +111,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
   std::unique_ptr<Trainer> t(new Trainer(std::move(options), std::move(data)));
   const TrainerOptions& o = t->options_;
   absl::Status built = Guard("building the model", [&] {
-    torch::manual_seed(MixSeed(o.seed, kInitStream));
-    t->model_ = Cnn(hp);
+    {
+      // Initial weights come from libtorch's process-wide generator: two
+      // trainers built at once in one process (ranks as threads in tests)
+      // would interleave their draws, so seeding and drawing go together.
+      static absl::Mutex init_mu(absl::kConstInit);
+      absl::MutexLock lock(&init_mu);
+      torch::manual_seed(MixSeed(o.seed, kInitStream));
+      t->model_ = Cnn(hp);
+    }
     t->model_->to(o.device);
     // Channels-last weights let oneDNN's convolutions run without layout
     // conversions (the batches come channels-last from NHWC storage).
