@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -16,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/checksum/sha256.h"
 
 namespace det::fake {
 namespace {
@@ -32,16 +32,6 @@ std::string NewUuid() {
   w[2] = (w[2] & 0x3fffffffu) | 0x80000000u;  // variant 1
   return absl::StrFormat("%08x-%04x-%04x-%04x-%04x%08x", w[0], w[1] >> 16,
                          w[1] & 0xffff, w[2] >> 16, w[2] & 0xffff, w[3]);
-}
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i)
-    absl::StrAppendFormat(&out, "%02x", md[i]);
-  return out;
 }
 
 absl::Status WriteSynced(const fs::path& path, const std::string& data) {
