@@ -122,13 +122,16 @@ def main():
     t, b, w, n = a.threads, a.batch, a.warmup, a.timed
     cpu, cores, mem_gib, blas = machine()
     load = os.getloadavg()[0]
-    gflops = max(peer("matmul", a.data, {}, t, b, w, n, "PASSIVE") for _ in range(a.rounds))
+    gflops = 0.0
 
     results = {}
     for name in a.models.split(","):
         hp = MODELS[name]
         best = {}
         for _ in range(a.rounds):
+            # Measured in every round too: a single sample taken while the
+            # machine was busy would understate the peak.
+            gflops = max(gflops, peer("matmul", a.data, {}, t, b, w, n, "PASSIVE"))
             rows = {
                 "det-trial": None,
                 "det-trial (OMP_WAIT_POLICY=ACTIVE)": None,
@@ -161,7 +164,8 @@ def main():
         f"(Debian), BLAS: {blas}",
         f"- Threads {t}, batch {b}, {w} warm-up + {n} timed batches, best of {a.rounds} "
         "interleaved rounds; every run with OMP_WAIT_POLICY=PASSIVE unless said otherwise",
-        f"- Single-precision matmul (2048x2048, torch.mm, {t} threads): {gflops:.1f} GFLOP/s",
+        f"- Single-precision matmul (2048x2048, torch.mm, {t} threads, best of all rounds): "
+        f"{gflops:.1f} GFLOP/s",
         f"- Command: `/usr/bin/python3 bench/trainer/bench.py --threads {t} --batch {b} "
         f"--rounds {a.rounds}`",
         "",
@@ -201,10 +205,12 @@ def main():
         "batched uint8 tensor ops (gather, pad, crop/flip by index, one fused "
         "multiply-add to normalise), it runs pool before ReLU and folds batch norm into the "
         "convolution for evaluation, and has no interpreter between the ops.",
-        "- OMP_WAIT_POLICY: det-trial sets PASSIVE for itself unless told otherwise; the "
-        "ACTIVE row shows what spinning OpenMP threads cost on a machine whose cores are "
-        "shared. The peers run with PASSIVE too so that the ratios compare the loops, "
-        "not the policy.",
+        "- OMP_WAIT_POLICY: det-trial sets PASSIVE for itself unless the environment says "
+        "otherwise. Spinning (ACTIVE) threads win on an idle machine (about 13% in a quiet "
+        "run) but collapse when cores are shared: at a load average of 7-8 the same runs "
+        "gave 142-566 images/s spinning against 323-990 passive, and a worker shares its "
+        "cores between trials. Set OMP_WAIT_POLICY=ACTIVE for a dedicated machine. The peers "
+        "run with PASSIVE too so that the ratios compare the loops, not the policy.",
         "- The fraction of the matmul rate counts 3x the forward FLOPs per trained image "
         "(forward, input gradient, weight gradient); it is a rough utilisation figure.",
         "",
