@@ -1,7 +1,6 @@
 #include "worker/trainer/checkpoint_files.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
@@ -47,28 +46,6 @@ std::string NewUuid() {
     absl::StrAppendFormat(&s, "%02x", b[i]);
   }
   return s;
-}
-
-absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), buf.size());
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx, buf.data(), in.gcount());
-  }
-  const bool failed = in.bad();
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  if (failed) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i)
-    absl::StrAppendFormat(&hex, "%02x", md[i]);
-  return hex;
 }
 
 absl::StatusOr<CheckpointInfo> WriteCheckpoint(

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/checksum/sha256.h"
 
 namespace det::trainer {
 
@@ -34,8 +35,8 @@ struct CheckpointInfo {
 // A random (version 4) UUID.
 std::string NewUuid();
 
-// Hex SHA-256 of a file's contents.
-absl::StatusOr<std::string> Sha256OfFile(const std::string& path);
+// Checksums come from common/checksum (det::Sha256OfFile).
+using ::det::Sha256OfFile;
 
 // Creates <checkpoint_dir>/<new uuid>/: calls `write_files` with a fresh
 // empty temporary directory, checksums every regular file it left there,
