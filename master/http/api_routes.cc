@@ -1,5 +1,7 @@
 #include "master/http/api_routes.h"
 
+#include <algorithm>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -203,6 +205,25 @@ void AddApiRoutes(master::Master* m, Router* router) {
                   v1::GetTrialMetricsResponse out;
                   for (auto& r : *list) *out.add_reports() = std::move(r);
                   SendJson(res, ToJson(out));
+                });
+              });
+  router->Add("GET", kTrial + "/checkpoints",
+              [m](const Request&, Response& res, const Args& a) {
+                WithId(res, a, "trial id", [&](int64_t id) {
+                  auto list = m->ListCheckpoints(id);
+                  if (!list.ok()) return SendError(res, list.status());
+                  // Newest first; {"checkpoints": [Checkpoint, ...]}.
+                  std::sort(list->begin(), list->end(),
+                            [](const v1::Checkpoint& x, const v1::Checkpoint& y) {
+                              return x.steps_completed() > y.steps_completed();
+                            });
+                  std::string body = "{\"checkpoints\":[";
+                  for (size_t i = 0; i < list->size(); ++i) {
+                    if (i > 0) body += ",";
+                    body += ToJson((*list)[i]);
+                  }
+                  body += "]}";
+                  SendJson(res, body);
                 });
               });
   router->Add("GET", kTrial + "/logs",

@@ -229,6 +229,21 @@ TEST_F(HttpServerTest, TrialMetricsLogsCheckpointsAndAgents) {
   ASSERT_EQ(train.reports_size(), 1);
   EXPECT_DOUBLE_EQ(train.reports(0).metrics().at("loss"), 2.0);
 
+  // Every checkpoint, newest first.
+  ASSERT_TRUE(worker.Checkpoint(spec, "ckpt-2", 80).ok());
+  auto ckpts = Parse<google::protobuf::Struct>(
+      GetOk(absl::StrCat("/api/v1/trials/", tid, "/checkpoints")));
+  const auto& list = ckpts.fields().at("checkpoints").list_value();
+  ASSERT_EQ(list.values_size(), 2);
+  EXPECT_EQ(list.values(0).struct_value().fields().at("uuid").string_value(),
+            "ckpt-2");
+  EXPECT_EQ(list.values(1).struct_value().fields().at("uuid").string_value(),
+            "ckpt-1");
+  auto missing = client_->Get("/api/v1/trials/999/checkpoints");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(ErrorStatus(missing->body), "NOT_FOUND");
+
   // The experiment's learning curves: every trial's validation reports.
   auto curves = Parse<v1::GetTrialMetricsResponse>(
       GetOk(absl::StrCat("/api/v1/experiments/", id, "/metrics")));

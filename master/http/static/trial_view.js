@@ -21,7 +21,7 @@ function stat(label, ...value) {
 export function trialView(id) {
   const memo = {};
   const el = {};
-  let t, reports = [];
+  let t, reports = [], checkpoints = [];
   let afterId = 0, logsLive = true, logCount = 0;
 
   // One chart per group, its metric chosen from what the trial reported.
@@ -62,14 +62,14 @@ export function trialView(id) {
         h('thead', {}, h('tr', {}, h('th', {}, 'Metric'), h('th', { class: 'num' }, 'At best'), h('th', { class: 'num' }, 'Latest'))),
         h('tbody', {}, names.map((n) => h('tr', {}, h('td', {}, n),
           h('td', { class: 'num' }, fmtNum(t.best_validation_metrics[n])), h('td', { class: 'num' }, fmtNum(t.latest_validation_metrics[n])))))));
-    const c = t.latest_checkpoint;
-    fill(el.checkpoint, c && c.uuid ? kv([
-      ['UUID', h('code', {}, c.uuid)],
-      ['Batches', String(c.steps_completed)],
-      ['Taken', fmtTime(c.time_us)],
-      ['Size', fmtBytes(c.size_bytes)],
-      ['Files', String(Object.keys(c.file_sha256 || {}).length)],
-    ]) : h('p', { class: 'muted' }, 'No checkpoint yet.'));
+    fill(el.checkpoint, checkpoints.length === 0 ? h('p', { class: 'muted' }, 'No checkpoint yet.')
+      : h('table', { class: 'data compact', id: 'checkpoints' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'UUID'), h('th', { class: 'num' }, 'Batches'), h('th', {}, 'Taken'), h('th', { class: 'num' }, 'Size'))),
+        h('tbody', {}, checkpoints.map((c) => h('tr', {},
+          h('td', {}, h('code', { title: c.uuid }, c.uuid.slice(0, 8))),
+          h('td', { class: 'num' }, String(c.steps_completed)),
+          h('td', {}, fmtTime(c.time_us)),
+          h('td', { class: 'num' }, fmtBytes(c.size_bytes)))))));
     fill(el.run, kv([
       ['Experiment', h('a', { href: `#/experiments/${t.experiment_id}` }, t.experiment_id)],
       ['Seed', String(t.seed)],
@@ -124,14 +124,14 @@ export function trialView(id) {
         h('div', { class: 'grid-3' },
           h('section', { class: 'card' }, h('h2', {}, 'Hyperparameters'), el.hparams),
           h('section', { class: 'card' }, h('h2', {}, 'Validation metrics'), el.validation),
-          h('section', { class: 'card' }, h('h2', {}, 'Latest checkpoint'), el.checkpoint, h('h2', {}, 'Run'), el.run)),
+          h('section', { class: 'card' }, h('h2', {}, 'Checkpoints'), el.checkpoint, h('h2', {}, 'Run'), el.run)),
         h('section', { class: 'card' },
           h('div', { class: 'card-head' }, h('h2', {}, 'Logs ', el.logState),
             h('label', { class: 'check' }, el.follow, ' Follow')),
           el.logs));
     },
     async update() {
-      [t, { reports }] = await Promise.all([get(`/api/v1/trials/${id}`), get(`/api/v1/trials/${id}/metrics`)]);
+      [t, { reports }, { checkpoints }] = await Promise.all([get(`/api/v1/trials/${id}`), get(`/api/v1/trials/${id}/metrics`), get(`/api/v1/trials/${id}/checkpoints`)]);
       whenChanged(memo, 'info', [t, Math.floor(Date.now() / 10000)], renderInfo);
       renderChart('METRIC_GROUP_VALIDATION', el.valMetric, el.valChart, 'validation_accuracy');
       renderChart('METRIC_GROUP_TRAINING', el.trainMetric, el.trainChart, 'loss');
