@@ -349,7 +349,14 @@ void Agent::StartTrial(const v1::StartTrial& start) {
     }
     argv = {options_.trial_binary};
   } else {
-    argv = {"/bin/sh", "-c", spec.entrypoint()};
+    // A plain command is exec'ed by the shell, so the trial itself is the
+    // process the worker watches and signals: a shell in between would die
+    // of the stop signal while the trial was still writing its checkpoint.
+    const bool simple = spec.entrypoint().find_first_of(";&|<>()`$\n") ==
+                        std::string::npos;
+    argv = {"/bin/sh", "-c",
+            simple ? absl::StrCat("exec ", spec.entrypoint())
+                   : spec.entrypoint()};
   }
 
   const std::string token = api_->RegisterRun(spec);
