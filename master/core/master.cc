@@ -920,6 +920,7 @@ absl::StatusOr<v1::Welcome> Master::AgentConnected(
   w.set_cluster_id(cluster_id_);
   w.set_heartbeat_interval_ms(
       absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  w.set_agent_timeout_ms(absl::ToInt64Milliseconds(options_.agent_timeout));
   auto seq = store_->GetWorkerSeq(SeqKey(id, a.incarnation));
   if (!seq.ok()) return seq.status();
   w.set_last_seq(*seq);

@@ -280,6 +280,34 @@ TEST_F(FaultTest, BrokenNetworkHealsWithoutLosingReports) {
   EXPECT_GE(proxy.connections(), 2);
 }
 
+TEST_F(FaultTest, WorkerCutOffStopsItsTrialsSoNoneRunsTwice) {
+  cluster_.StartMaster({"--agent_timeout_s", "2", "--heartbeat_interval_s",
+                        "0.5"});
+  TcpProxy proxy(cluster_.master_address());
+  int w1 = cluster_.StartWorker("w1", 1, {"--master", proxy.address()});
+  int64_t id = cluster_.CreateExperiment(Config(LongTrial(60)));
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(Cluster::WaitFor([&] { return TrialHasCheckpointPast(id, 15); },
+                               absl::Seconds(30)));
+  pid_t w1_pid = cluster_.worker(w1)->pid();
+  ASSERT_FALSE(ChildrenOf(w1_pid).empty());
+  // w1 is cut off from the master for 15 s; it is still alive.
+  proxy.Refuse(absl::Seconds(15));
+  proxy.CutAll();
+  cluster_.StartWorker("w2", 1);
+  // The master gives the trial to w2, and w1 stops its own copy on its
+  // own, while it still cannot reach the master.
+  EXPECT_TRUE(Cluster::WaitFor([&] { return ChildrenOf(w1_pid).empty(); },
+                               absl::Seconds(10)));
+  EXPECT_TRUE(cluster_.worker(w1)->Running());
+  auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(x->state(), v1::STATE_COMPLETED);
+  v1::Trial t = OnlyTrial(id);
+  EXPECT_EQ(t.restarts(), 1);
+  EXPECT_EQ(ValidationSteps(t.id()), kAllValidations);
+}
+
 TEST_F(FaultTest, PauseCheckpointsAndActivateResumes) {
   cluster_.StartMaster();
   int w = cluster_.StartWorker("w1", 1);

@@ -467,7 +467,33 @@ void Agent::ReapFinished() {
   }
 }
 
+void Agent::StopTrialsIfMasterLost() {
+  absl::Time now = absl::Now();
+  if (link_->welcomed()) {
+    last_with_master_ = now;
+    stopped_for_lost_master_ = false;
+    return;
+  }
+  if (stopped_for_lost_master_ || master_lost_after_ <= absl::ZeroDuration() ||
+      now - last_with_master_ <= master_lost_after_) {
+    return;
+  }
+  stopped_for_lost_master_ = true;
+  bool any = false;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, entry] : runs_) any = any || !entry.run->done();
+  }
+  if (!any) return;
+  // The master has declared this worker lost by now and restarts its trials
+  // elsewhere; running on would make two copies of each.
+  WorkerLog("no master for %s: stopping every trial (checkpoint and exit)",
+            absl::FormatDuration(now - last_with_master_));
+  StopAll(/*kill=*/false);
+}
+
 absl::Status Agent::Run() {
+  last_with_master_ = absl::Now();
   MasterLink::Options lo;
   lo.target = options_.master;
   lo.token = options_.token;
@@ -529,6 +555,9 @@ absl::Status Agent::Run() {
           break;
         }
         case Command::Kind::kWelcome:
+          if (c.welcome.agent_timeout_ms() > 0) {
+            master_lost_after_ = absl::Milliseconds(c.welcome.agent_timeout_ms());
+          }
           for (int64_t id : c.welcome.stop_trial_ids()) {
             StopTrial(id, /*kill=*/false, options_.stop_timeout);
           }
@@ -544,6 +573,7 @@ absl::Status Agent::Run() {
       }
     }
     ReapFinished();
+    StopTrialsIfMasterLost();
   }
 
   StopAll(/*kill=*/false);

@@ -100,6 +100,9 @@ class Agent {
   void StopTrial(int64_t trial_id, bool kill, absl::Duration timeout);
   void ReapFinished();
   void StopAll(bool kill);
+  // Control thread: stops every trial once the master has been away longer
+  // than its agent timeout (it has restarted them elsewhere by then).
+  void StopTrialsIfMasterLost();
   // A run that failed before any process started.
   void ReportStartFailure(const v1::TrialSpec& spec, const std::string& why);
   void Emit(v1::TrialEvent event, bool force);
@@ -114,6 +117,12 @@ class Agent {
   Outbox outbox_;
   std::unique_ptr<TrialApiServer> api_;
   std::unique_ptr<MasterLink> link_;
+  // Control thread only: when the worker last had a welcomed stream, the
+  // master's agent timeout (from Welcome; 60 s until one arrives) and
+  // whether the trials were already stopped for this absence.
+  absl::Time last_with_master_;
+  absl::Duration master_lost_after_ = absl::Seconds(60);
+  bool stopped_for_lost_master_ = false;
 
   absl::Mutex mu_;
   std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
