@@ -5,7 +5,8 @@ cores, one after the other on this machine.
 
     bench/search/run.py --budget-min 60                  # the full run
     bench/search/run.py --smoke                          # 3 min per method,
-                                                         # a small subset
+                                                         # a small subset,
+                                                         # 200-batch trials
 
 The search space is configs/cifar10/adaptive.yaml's (--config), with its
 searcher settings for det's ASHA; det's random search and Optuna get the
@@ -158,6 +159,7 @@ def run_optuna(base, args, data_dir, workdir):
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     events, starts, outcomes = [], set(), {}
     t0 = None
+    finished = None
     with open(log) as f:
         for line in f:
             e = json.loads(line)
@@ -170,11 +172,15 @@ def run_optuna(base, args, data_dir, workdir):
                                "acc": e["validation_accuracy"]})
             elif e["event"] in ("pruned", "completed", "abandoned"):
                 outcomes[e["event"]] = outcomes.get(e["event"], 0) + 1
+            elif e["event"] == "end" and t0 is not None:
+                # The workers stop early once the study has max_trials.
+                if e["t"] - t0 < args.budget_min * 60 - 1:
+                    finished = e["t"] - t0
     events = [e for e in events if e["t"] <= args.budget_min * 60]
     events.sort(key=lambda e: e["t"])
     return {"method": "optuna", "events": events, "trials_started": len(starts),
             "trials_created": len(starts), "trial_states": outcomes,
-            "finished_early_s": None, "rungs": rungs,
+            "finished_early_s": finished, "rungs": rungs,
             "validation_points": sorted(points)}
 
 
@@ -212,9 +218,17 @@ def plot(res, path):
         curve = best_curve(r["events"])
         if not curve:
             continue
-        xs = [t / 60 for t, _ in curve] + [budget / 60]
+        end = r["finished_early_s"] if r.get("finished_early_s") else budget
+        xs = [t / 60 for t, _ in curve] + [end / 60]
         ys = [v for _, v in curve] + [curve[-1][1]]
-        ax.step(xs, ys, where="post", label=LABELS.get(r["method"], r["method"]))
+        label = LABELS.get(r["method"], r["method"])
+        if r.get("finished_early_s"):
+            label += f" (all {res['max_trials']} trials done at {end / 60:.1f} min)"
+        line = ax.step(xs, ys, where="post", label=label)[0]
+        if r.get("finished_early_s"):
+            ax.plot([end / 60, budget / 60], [ys[-1], ys[-1]], ls=":",
+                    color=line.get_color())
+            ax.plot([end / 60], [ys[-1]], "x", color=line.get_color())
     ax.set_xlabel("wall time (minutes)")
     ax.set_ylabel("best validation accuracy so far")
     ax.set_xlim(0, budget / 60)
@@ -297,15 +311,29 @@ def main():
     ap.add_argument("--train-limit", type=int, default=0)
     ap.add_argument("--validation-limit", type=int, default=0)
     ap.add_argument("--smoke", action="store_true",
-                    help="3 min per method, 5,000/1,000 images, 100-batch trials")
+                    help="3 min per method, 5,000/1,000 images, 200-batch trials, "
+                         "at most 64 trials")
     ap.add_argument("--label", default=None)
+    ap.add_argument("--report-only", action="store_true",
+                    help="re-render LABEL.md and LABEL.png from LABEL.json")
     args = ap.parse_args()
+    if args.report_only:
+        out = os.path.join(db.RESULTS, args.label or ("search-smoke" if args.smoke
+                                                     else "search"))
+        with open(out + ".json") as f:
+            res = json.load(f)
+        res["plot"] = plot(res, out + ".png")
+        with open(out + ".md", "w") as f:
+            f.write(report(res))
+        return
     with open(args.config) as f:
         base = yaml.safe_load(f)
     if args.smoke:
         args.budget_min = args.budget_min if "--budget-min" in sys.argv else 3
-        args.max_length = args.max_length or 100
-        args.validation_period = args.validation_period or 25
+        args.max_length = args.max_length or 200
+        args.validation_period = args.validation_period or 50
+        # Enough trials that the budget, not the trial cap, ends the search.
+        args.max_trials = args.max_trials or 64
         args.train_limit = args.train_limit or 5000
         args.validation_limit = args.validation_limit or 1000
     args.max_length = args.max_length or int(base["searcher"]["max_length"]["batches"])
