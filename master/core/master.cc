@@ -814,7 +814,13 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
         }
         x.set_state(target);
         for (auto& [tid, t] : e->trials) {
-          if (t.running) StopTrialProcess(&t, kill);
+          if (t.running) {
+            StopTrialProcess(&t, kill);
+          } else {
+            // Queued trials must not be placed on the slots the stopped
+            // ones free; MaybeFinish marks them CANCELED.
+            scheduler_.Dequeue(tid);
+          }
         }
         DET_RETURN_IF_ERROR(SaveExperiment(e));
         return MaybeFinish(e);
