@@ -384,6 +384,42 @@ TEST_F(FaultTest, CorruptCheckpointFallsBackToThePreviousOne) {
   EXPECT_THAT(logs.out, HasSubstr("is unusable"));
 }
 
+TEST_F(FaultTest, CancelStartsNoQueuedTrial) {
+  cluster_.StartMaster();
+  cluster_.StartWorker("w1", 1);
+  int64_t id = cluster_.CreateExperiment(Config(R"(
+name: queued
+hyperparameters:
+  x: {type: double, minval: 0.0, maxval: 1.0, count: 3}
+  sleep_ms: 100
+searcher:
+  name: grid
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_length: {batches: 100}
+)"));
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(Cluster::WaitFor(
+      [&] {
+        for (const auto& t : cluster_.Trials(id)) {
+          if (t.state() == v1::STATE_ACTIVE) return true;
+        }
+        return false;
+      },
+      absl::Seconds(30)));
+  ASSERT_EQ(cluster_.Cli({"experiment", "cancel", std::to_string(id)}).exit_code,
+            0);
+  auto x = cluster_.WaitTerminal(id, absl::Seconds(60));
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(x->state(), v1::STATE_CANCELED);
+  int started = 0;
+  for (const auto& t : cluster_.Trials(id)) {
+    EXPECT_EQ(t.state(), v1::STATE_CANCELED);
+    if (t.start_time_us() != 0) started++;
+  }
+  EXPECT_EQ(started, 1);  // only the one already running
+}
+
 TEST_F(FaultTest, CancelAndKillEndPromptlyAndLeaveNoProcess) {
   cluster_.StartMaster();
   int w = cluster_.StartWorker("w1", 2);
