@@ -178,6 +178,18 @@ absl::StatusOr<std::vector<int64_t>> DecodePoints(absl::string_view text,
   return points;
 }
 
+// Steps through every row of `st`, calling `on_row` for each; stops at the
+// first error from either.
+absl::Status ForEachRow(Statement& st, absl::string_view what,
+                        absl::FunctionRef<absl::Status()> on_row) {
+  while (true) {
+    absl::StatusOr<bool> row = st.Step(what);
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+    if (absl::Status s = on_row(); !s.ok()) return s;
+  }
+}
+
 }  // namespace
 
 // Holds the connection for one call, unless this thread already holds it
@@ -488,14 +500,12 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::ListSearcherEvents(
     absl::StatusOr<Statement> st = statements_->Get(kSelectSearcherEvents);
     if (!st.ok()) return st.status();
     st->BindInt(experiment_id);
-    std::string what =
-        absl::StrCat("reading the searcher journal of experiment ", experiment_id);
-    while (true) {
-      absl::StatusOr<bool> row = st->Step(what);
-      if (!row.ok()) return row.status();
-      if (!*row) return absl::OkStatus();
+    std::string what = absl::StrCat(
+        "reading the searcher journal of experiment ", experiment_id);
+    return ForEachRow(*st, what, [&] {
       out.emplace_back(st->ColumnText(0));
-    }
+      return absl::OkStatus();
+    });
   });
   if (!s.ok()) return s;
   return out;
@@ -735,17 +745,10 @@ absl::StatusOr<std::vector<v1::MetricReport>> SqliteStore::GetMetricReports(
     st->BindInt(trial_id);
     if (!all) st->BindInt(group);
     std::string what = absl::StrCat("reading the metrics of trial ", trial_id);
-    while (true) {
-      absl::StatusOr<bool> row = st->Step(what);
-      if (!row.ok()) return row.status();
-      if (!*row) return absl::OkStatus();
-      if (absl::Status s =
-              Parse(st->ColumnBlob(0), &out.emplace_back(),
-                    absl::StrCat("a metric report of trial ", trial_id));
-          !s.ok()) {
-        return s;
-      }
-    }
+    return ForEachRow(*st, what, [&] {
+      return Parse(st->ColumnBlob(0), &out.emplace_back(),
+                   absl::StrCat("a metric report of trial ", trial_id));
+    });
   });
   if (!s.ok()) return s;
   return out;
@@ -783,17 +786,10 @@ absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpoints(
     st->BindInt(trial_id);
     std::string what =
         absl::StrCat("listing the checkpoints of trial ", trial_id);
-    while (true) {
-      absl::StatusOr<bool> row = st->Step(what);
-      if (!row.ok()) return row.status();
-      if (!*row) return absl::OkStatus();
-      if (absl::Status s =
-              Parse(st->ColumnBlob(0), &out.emplace_back(),
-                    absl::StrCat("a checkpoint of trial ", trial_id));
-          !s.ok()) {
-        return s;
-      }
-    }
+    return ForEachRow(*st, what, [&] {
+      return Parse(st->ColumnBlob(0), &out.emplace_back(),
+                   absl::StrCat("a checkpoint of trial ", trial_id));
+    });
   });
   if (!s.ok()) return s;
   return out;
@@ -842,17 +838,15 @@ absl::StatusOr<std::vector<v1::TrialLogLine>> SqliteStore::GetLogs(
     if (!st.ok()) return st.status();
     st->BindInt(trial_id).BindInt(after_id).BindInt(limit);
     std::string what = absl::StrCat("reading the logs of trial ", trial_id);
-    while (true) {
-      absl::StatusOr<bool> row = st->Step(what);
-      if (!row.ok()) return row.status();
-      if (!*row) return absl::OkStatus();
+    return ForEachRow(*st, what, [&] {
       v1::TrialLogLine& l = out.emplace_back();
       l.set_id(st->ColumnInt(0));
       l.set_trial_id(trial_id);
       l.set_time_us(st->ColumnInt(1));
       l.set_source(std::string(st->ColumnText(2)));
       l.set_line(std::string(st->ColumnText(3)));
-    }
+      return absl::OkStatus();
+    });
   });
   if (!s.ok()) return s;
   return out;
