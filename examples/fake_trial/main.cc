@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     }
   }
   absl::Status s = validate();
-  if (s.ok()) s = checkpoint();
+  if (s.ok() && hp.checkpoint_at_end) s = checkpoint();
   if (!s.ok()) return Fail(s.ToString());
   std::printf("done: %lld steps, validation_accuracy %.6f\n",
               static_cast<long long>(steps),

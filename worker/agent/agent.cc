@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -44,6 +45,12 @@ bool Inherited(absl::string_view entry) {
          !absl::StartsWith(entry, "CUDA_VISIBLE_DEVICES=") &&
          !absl::StartsWith(entry, "CUDA_DEVICE_ORDER=") &&
          !absl::StartsWith(entry, "OMP_NUM_THREADS=");
+}
+
+// The PATH trials inherit from the worker ("" when unset).
+absl::string_view PathVariable() {
+  const char* p = std::getenv("PATH");
+  return p == nullptr ? absl::string_view() : absl::string_view(p);
 }
 
 }  // namespace
@@ -338,6 +345,7 @@ void Agent::StartTrial(const v1::StartTrial& start) {
   }
 
   std::vector<std::string> argv;
+  bool direct = false;
   if (spec.entrypoint().empty()) {
     if (options_.trial_binary.empty() ||
         access(options_.trial_binary.c_str(), X_OK) != 0) {
@@ -348,6 +356,13 @@ void Agent::StartTrial(const v1::StartTrial& start) {
                              "worker with --trial-binary"));
     }
     argv = {options_.trial_binary};
+  } else if (std::optional<std::vector<std::string>> words = PlainCommandArgv(
+                 spec.entrypoint(), PathVariable());
+             words.has_value()) {
+    // Plain words: exec'ed directly, as the shell would after splitting
+    // them, without paying for a shell per trial.
+    argv = std::move(*words);
+    direct = true;
   } else {
     // A plain command is exec'ed by the shell, so the trial itself is the
     // process the worker watches and signals: a shell in between would die
@@ -367,6 +382,7 @@ void Agent::StartTrial(const v1::StartTrial& start) {
         world > 1 ? std::vector<int32_t>{slot_ids[i]} : slot_ids;
     ChildSpec cs;
     cs.argv = argv;
+    cs.shell_on_noexec = direct;
     cs.env = ChildEnvironment(spec, token, rank, mine);
     cs.cwd = dir;
     absl::StatusOr<Child> child = SpawnChild(cs);

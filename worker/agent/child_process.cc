@@ -4,12 +4,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace det::worker {
 namespace {
@@ -20,7 +24,8 @@ void CloseIf(int fd) {
 
 // Runs in the child between fork and exec: async-signal-safe calls only.
 [[noreturn]] void ExecChild(const ChildSpec& spec, char* const* argv,
-                            char* const* envp, pid_t parent, int out_w,
+                            char* const* shell_argv, char* const* envp,
+                            pid_t parent, int out_w,
                             int err_w, int status_w) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -47,6 +52,10 @@ void CloseIf(int fd) {
     close_range(status_w + 1, ~0U, 0);
     execve(argv[0], argv, envp);
     err = errno;
+    if (err == ENOEXEC && shell_argv != nullptr) {
+      execve(shell_argv[0], shell_argv, envp);
+      err = errno;
+    }
   }
   // Tell the parent why; it reports the failure rather than an exit code.
   ssize_t ignored = write(status_w, &err, sizeof(err));
@@ -65,6 +74,15 @@ absl::StatusOr<Child> SpawnChild(const ChildSpec& spec) {
   for (const std::string& a : spec.argv)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // /bin/sh PROGRAM ARGS..., for an executable without a #! line.
+  const std::string shell = "/bin/sh";
+  std::vector<char*> shell_argv;
+  if (spec.shell_on_noexec) {
+    shell_argv.push_back(const_cast<char*>(shell.c_str()));
+    for (const std::string& a : spec.argv)
+      shell_argv.push_back(const_cast<char*>(a.c_str()));
+    shell_argv.push_back(nullptr);
+  }
   std::vector<char*> envp;
   for (const std::string& e : spec.env)
     envp.push_back(const_cast<char*>(e.c_str()));
@@ -83,8 +101,9 @@ absl::StatusOr<Child> SpawnChild(const ChildSpec& spec) {
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
-    ExecChild(spec, argv.data(), envp.data(), parent, out[1], err[1],
-              status[1]);
+    ExecChild(spec, argv.data(),
+              spec.shell_on_noexec ? shell_argv.data() : nullptr, envp.data(),
+              parent, out[1], err[1], status[1]);
   }
   const int fork_errno = errno;
   CloseIf(out[1]);
@@ -123,6 +142,43 @@ absl::StatusOr<Child> SpawnChild(const ChildSpec& spec) {
   child.stdout_fd = out[0];
   child.stderr_fd = err[0];
   return child;
+}
+
+std::optional<std::vector<std::string>> PlainCommandArgv(
+    const std::string& command, absl::string_view path_var) {
+  auto plain = [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           std::strchr("/._+,:@%=-", c) != nullptr;
+  };
+  std::vector<std::string> words;
+  for (absl::string_view w :
+       absl::StrSplit(command, absl::ByAnyChar(" \t"), absl::SkipEmpty())) {
+    for (char c : w) {
+      if (!plain(c)) return std::nullopt;
+    }
+    words.emplace_back(w);
+  }
+  if (words.empty() || absl::StrContains(words[0], '=')) return std::nullopt;
+  auto runnable = [](const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           access(path.c_str(), X_OK) == 0;
+  };
+  if (absl::StrContains(words[0], '/')) {
+    if (words[0][0] != '/' || !runnable(words[0])) return std::nullopt;
+    return words;
+  }
+  for (absl::string_view dir : absl::StrSplit(path_var, ':')) {
+    // An empty or relative entry means the trial's working directory to the
+    // shell: leave those to it.
+    if (dir.empty() || dir[0] != '/') return std::nullopt;
+    std::string candidate = absl::StrCat(dir, "/", words[0]);
+    if (runnable(candidate)) {
+      words[0] = std::move(candidate);
+      return words;
+    }
+  }
+  return std::nullopt;
 }
 
 void SignalGroup(pid_t pid, int sig) {

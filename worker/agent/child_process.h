@@ -9,10 +9,12 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace det::worker {
 
@@ -23,7 +25,22 @@ struct ChildSpec {
   std::vector<std::string> env;
   // Working directory.
   std::string cwd;
+  // When exec fails with ENOEXEC (an executable text file without a #!
+  // line), run it with /bin/sh as execvp and the shell do.
+  bool shell_on_noexec = false;
 };
+
+// The argv that runs `command` without a shell, when the shell would only
+// split it into words and exec the first one (what `/bin/sh -c "exec
+// COMMAND"` does): plain words of [A-Za-z0-9/._+,:@%=-] separated by
+// spaces or tabs, the first without '=' and either an absolute path or a
+// name found in the absolute directories of `path_var` (the PATH the trial
+// gets; a relative or empty entry sends the command to the shell), as an
+// executable regular file. nullopt for anything else (quotes, variables,
+// globs, redirections, a relative or unknown program): run it with the
+// shell. Saves a shell's fork-free exec and start-up per trial.
+std::optional<std::vector<std::string>> PlainCommandArgv(
+    const std::string& command, absl::string_view path_var);
 
 struct Child {
   pid_t pid = -1;      // also the process group id
