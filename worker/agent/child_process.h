@@ -1,7 +1,8 @@
-// Starting one trial process: fork + exec with its stdout and stderr on
-// pipes, in its own process group, set to die with the worker.
+// Starting one trial process: clone (CLONE_VM | CLONE_VFORK) + exec, with
+// its stdout and stderr on pipes, in its own process group, set to die with
+// the worker.
 //
-// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not
+// PR_SET_PDEATHSIG fires when the *thread* that started the child exits, not
 // the process: call SpawnChild only from a thread that lives as long as the
 // worker (the agent's control thread does).
 #ifndef DET_WORKER_AGENT_CHILD_PROCESS_H_
@@ -38,7 +39,7 @@ struct ChildSpec {
 // gets; a relative or empty entry sends the command to the shell), as an
 // executable regular file. nullopt for anything else (quotes, variables,
 // globs, redirections, a relative or unknown program): run it with the
-// shell. Saves a shell's fork-free exec and start-up per trial.
+// shell. Saves starting a shell for every trial.
 std::optional<std::vector<std::string>> PlainCommandArgv(
     const std::string& command, absl::string_view path_var);
 
@@ -49,7 +50,7 @@ struct Child {
 };
 
 // Starts the process. Fails (nothing left running, no fds leaked) when the
-// pipes cannot be made, fork fails, or exec fails (e.g. no such program:
+// pipes cannot be made, clone fails, or exec fails (e.g. no such program:
 // the message names the program and the reason).
 absl::StatusOr<Child> SpawnChild(const ChildSpec& spec);
 
