@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Fail(s.ToString());
     std::printf("stopping at step %lld as asked\n",
                 static_cast<long long>(steps));
-    return det::kExitOk;
+    det::ExitNow(det::kExitOk);
   };
 
   size_t next_validation = 0;
@@ -199,5 +199,7 @@ int main(int argc, char** argv) {
   std::printf("done: %lld steps, validation_accuracy %.6f\n",
               static_cast<long long>(steps),
               fake::ValidationAccuracy(hp, steps));
-  return det::kExitOk;
+  // Everything is reported and acknowledged: leave without tearing down
+  // gRPC (see ExitNow).
+  det::ExitNow(det::kExitOk);
 }
