@@ -505,7 +505,7 @@ def report(res):
                   ["`/bin/true` exec'ed directly",
                    fmt(s.get("true_direct_ms"), 2), fmt(s.get("true_direct_cpu_ms"), 2)],
                   ["`/bin/sh -c det-fake-trial ...` standalone: 5 validations, a checkpoint "
-                   "(how the worker ran trials before)",
+                   "(how the worker ran it before: a shell, a final checkpoint)",
                    fmt(s["fake_trial_ms"], 2), fmt(s["fake_trial_cpu_ms"], 2)],
                   ["`det-fake-trial ...` exec'ed directly: 5 validations, no checkpoint "
                    "(how the benchmark's trials run now)",
