@@ -81,10 +81,9 @@ class AgentBatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           absl::StrCat("det-agent-batch-", getpid(), "-",
-                        ::testing::UnitTest::GetInstance()
-                            ->current_test_info()
-                            ->name());
+           absl::StrCat(
+               "det-agent-batch-", getpid(), "-",
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     OpenMaster();
@@ -121,8 +120,8 @@ class AgentBatchTest : public ::testing::Test {
   // (Re)connects worker w0; returns the seq the master says it stored.
   int64_t Connect() {
     outbox_ = std::make_shared<AgentOutbox>();
-    auto welcome = master_->AgentConnected(MakeHello("w0"), "ipv4:127.0.0.1:1",
-                                           outbox_);
+    auto welcome =
+        master_->AgentConnected(MakeHello("w0"), "ipv4:127.0.0.1:1", outbox_);
     EXPECT_TRUE(welcome.ok()) << welcome.status();
     return welcome.ok() ? welcome->last_seq() : -1;
   }
@@ -278,8 +277,7 @@ TEST_F(AgentBatchTest, StreamAcksBatchesOverGrpc) {
 
   constexpr int kN = 2000;
   for (int i = 1; i <= kN; ++i) {
-    ASSERT_TRUE(
-        stream->Write(Report(base + i, trial_id_, run_id_, base + i)));
+    ASSERT_TRUE(stream->Write(Report(base + i, trial_id_, run_id_, base + i)));
   }
   int acks = 0;
   int64_t last = base;

@@ -275,8 +275,8 @@ TEST(SpawnChildTest, ChildHasItsOwnProcessGroup) {
 TEST(PlainCommandTest, PlainWordsAreExecedWithoutAShell) {
   auto argv = PlainCommandArgv("/bin/true --a=1  b,c\tx.y", "/usr/bin:/bin");
   ASSERT_TRUE(argv.has_value());
-  EXPECT_EQ(*argv, (std::vector<std::string>{"/bin/true", "--a=1", "b,c",
-                                             "x.y"}));
+  EXPECT_EQ(*argv,
+            (std::vector<std::string>{"/bin/true", "--a=1", "b,c", "x.y"}));
   // A bare name is looked up on PATH, in order.
   argv = PlainCommandArgv("sh -x", "/nonexistent:/bin:/usr/bin");
   ASSERT_TRUE(argv.has_value());

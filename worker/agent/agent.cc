@@ -363,8 +363,8 @@ void Agent::StartTrial(const v1::StartTrial& start) {
                              "worker with --trial-binary"));
     }
     argv = {options_.trial_binary};
-  } else if (std::optional<std::vector<std::string>> words = PlainCommandArgv(
-                 spec.entrypoint(), PathVariable());
+  } else if (std::optional<std::vector<std::string>> words =
+                 PlainCommandArgv(spec.entrypoint(), PathVariable());
              words.has_value()) {
     // Plain words: exec'ed directly, as the shell would after splitting
     // them, without paying for a shell per trial.
