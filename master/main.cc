@@ -11,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/version.h"
 #include "det/v1/agent.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -60,6 +61,10 @@ std::string ReadFile(const std::string& path, bool* ok) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built with mutex deadlock detection on: a lock-order
+  // graph updated on every lock, a debugging aid that costs CPU on every
+  // event here. Tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "det-master [--config master.yaml] [--grpc_address HOST:PORT] ...");
   absl::ParseCommandLine(argc, argv);

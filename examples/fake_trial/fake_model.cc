@@ -66,6 +66,7 @@ absl::StatusOr<FakeHParams> ParseHParams(const ValueMap& hp) {
            Integer(hp, "fail_at_step", 0, int64_t{1} << 40, &out.fail_at_step),
            Bool(hp, "invalid", &out.invalid),
            Bool(hp, "ignore_stop", &out.ignore_stop),
+           Bool(hp, "checkpoint_at_end", &out.checkpoint_at_end),
        }) {
     if (!s.ok()) return s;
   }

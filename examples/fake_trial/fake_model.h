@@ -23,6 +23,9 @@ struct FakeHParams {
   int64_t fail_at_step = 0;   // ...once this many batches are done
   bool invalid = false;       // exit 3 at once
   bool ignore_stop = false;   // never look at ShouldStop (to test kills)
+  // Write and report a checkpoint when done; false skips that last one
+  // (periodic and stop checkpoints are still written).
+  bool checkpoint_at_end = true;
 };
 
 // Reads the hyperparameters it knows; others are ignored (configs made for

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/value.h"
 #include "examples/fake_trial/fake_checkpoint.h"
@@ -79,6 +80,10 @@ absl::StatusOr<det::v1::TrialSpec> StandaloneSpec(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built with mutex deadlock detection on: a lock-order
+  // graph updated on every lock, a debugging aid that costs CPU on every
+  // event here. Tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::StatusOr<det::v1::TrialSpec> standalone = StandaloneSpec(argc, argv);
   if (!standalone.ok()) return Fail(std::string(standalone.status().message()));
   auto ctx_or = TrialContext::FromEnvironment(*standalone);
@@ -155,7 +160,7 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Fail(s.ToString());
     std::printf("stopping at step %lld as asked\n",
                 static_cast<long long>(steps));
-    return det::kExitOk;
+    det::ExitNow(det::kExitOk);
   };
 
   size_t next_validation = 0;
@@ -189,10 +194,12 @@ int main(int argc, char** argv) {
     }
   }
   absl::Status s = validate();
-  if (s.ok()) s = checkpoint();
+  if (s.ok() && hp.checkpoint_at_end) s = checkpoint();
   if (!s.ok()) return Fail(s.ToString());
   std::printf("done: %lld steps, validation_accuracy %.6f\n",
               static_cast<long long>(steps),
               fake::ValidationAccuracy(hp, steps));
-  return det::kExitOk;
+  // Everything is reported and acknowledged: leave without tearing down
+  // gRPC (see ExitNow).
+  det::ExitNow(det::kExitOk);
 }

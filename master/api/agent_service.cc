@@ -2,12 +2,65 @@
 
 #include <atomic>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <thread>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "master/api/auth.h"
 
 namespace det::master {
+
+// Messages read off a worker's stream and not yet handled. Bounded, so a
+// worker that sends faster than the master stores is held back by gRPC's
+// flow control rather than by the master's memory.
+class AgentService::Inbox {
+ public:
+  explicit Inbox(size_t capacity) : capacity_(capacity) {}
+
+  // Blocks while full; false once closed.
+  bool Push(v1::WorkerMessage m) {
+    absl::MutexLock l(&mu_);
+    auto room = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return closed_ || queue_.size() < capacity_;
+    };
+    mu_.Await(absl::Condition(&room));
+    if (closed_) return false;
+    queue_.push_back(std::move(m));
+    return true;
+  }
+
+  // Blocks until a message is there or the inbox is closed; then moves up
+  // to `max` messages, oldest first, into *out (cleared first). False when
+  // closed and empty.
+  bool PopBatch(size_t max, std::vector<v1::WorkerMessage>* out) {
+    out->clear();
+    absl::MutexLock l(&mu_);
+    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return closed_ || !queue_.empty();
+    };
+    mu_.Await(absl::Condition(&ready));
+    while (!queue_.empty() && out->size() < max) {
+      out->push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    return !out->empty();
+  }
+
+  // No more messages will be pushed (the reader saw the stream end) or
+  // taken (the handler gave up); wakes both sides.
+  void Close() {
+    absl::MutexLock l(&mu_);
+    closed_ = true;
+  }
+
+ private:
+  const size_t capacity_;
+  absl::Mutex mu_;
+  std::deque<v1::WorkerMessage> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 grpc::Status AgentService::Connect(
     grpc::ServerContext* ctx,
@@ -46,21 +99,45 @@ grpc::Status AgentService::Connect(
     if (outbox->closed()) ctx->TryCancel();
   });
 
-  v1::WorkerMessage m;
-  while (stream->Read(&m)) {
-    auto seq = master_->AgentMessage(worker_id, m);
-    if (!seq.ok()) {
-      // Not acknowledged: the worker keeps the message and resends it
+  // The reader takes messages off the network as they come; this thread
+  // stores whatever has arrived since its last batch in one transaction
+  // and acknowledges the batch with one ack (the highest seq stored). A
+  // message is acknowledged only after its transaction committed.
+  Inbox inbox(kInboxCapacity);
+  std::atomic<bool> read_ended{false};
+  std::thread reader([&] {
+    v1::WorkerMessage m;
+    while (stream->Read(&m)) {
+      if (!inbox.Push(std::move(m))) break;
+      m.Clear();
+    }
+    read_ended.store(true);
+    inbox.Close();
+  });
+
+  std::vector<v1::WorkerMessage> batch;
+  while (inbox.PopBatch(kMaxBatch, &batch)) {
+    // A stream the master has replaced or given up on stores nothing more:
+    // its worker resends on the new stream.
+    if (outbox->closed()) break;
+    Master::AgentBatchResult r = master_->AgentMessages(worker_id, batch);
+    if (r.ack_seq > 0) {
+      v1::MasterMessage ack;
+      ack.mutable_ack()->set_seq(r.ack_seq);
+      outbox->Push(std::move(ack));
+    }
+    if (!r.status.ok()) {
+      // The rest is not acknowledged: the worker keeps it and resends it
       // after reconnecting.
-      std::fprintf(stderr, "master: worker %s message %lld: %s\n",
-                   worker_id.c_str(), static_cast<long long>(m.seq()),
-                   std::string(seq.status().message()).c_str());
+      std::fprintf(stderr, "master: worker %s: %s\n", worker_id.c_str(),
+                   std::string(r.status.message()).c_str());
       break;
     }
-    v1::MasterMessage ack;
-    ack.mutable_ack()->set_seq(*seq);
-    outbox->Push(std::move(ack));
   }
+  inbox.Close();
+  // A Read still waiting on the network returns once the call is ended.
+  if (!read_ended.load()) ctx->TryCancel();
+  reader.join();
   master_->AgentDisconnected(worker_id, outbox);
   done.store(true);
   outbox->Close();

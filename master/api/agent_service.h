@@ -1,11 +1,14 @@
-// det.v1.AgentService over gRPC: one long-lived stream per worker. The
-// handler thread reads the worker's messages and hands them to the Master;
-// a writer thread per stream sends what the Master puts on the outbox
-// (welcome, acks, start/stop trial), so the Master never blocks on the
-// network.
+// det.v1.AgentService over gRPC: one long-lived stream per worker. A
+// reader thread per stream takes the worker's messages off the network into
+// a bounded inbox; the handler thread hands everything that has arrived (up
+// to kMaxBatch messages) to the Master as one batch, stored in one
+// transaction and acknowledged with one ack; a writer thread per stream
+// sends what the Master puts on the outbox (welcome, acks, start/stop
+// trial), so the Master never blocks on the network.
 #ifndef DET_MASTER_API_AGENT_SERVICE_H_
 #define DET_MASTER_API_AGENT_SERVICE_H_
 
+#include <cstddef>
 #include <string>
 
 #include "det/v1/agent.grpc.pb.h"
@@ -23,7 +26,14 @@ class AgentService final : public v1::AgentService::Service {
       grpc::ServerReaderWriter<v1::MasterMessage, v1::WorkerMessage>* stream)
       override;
 
+  // At most this many messages per transaction: bounds how long one
+  // stream's batch holds the master's lock.
+  static constexpr size_t kMaxBatch = 256;
+  // Messages read ahead of the one being stored, per stream.
+  static constexpr size_t kInboxCapacity = 1024;
+
  private:
+  class Inbox;
   Master* master_;
   const std::string token_;
 };

@@ -1074,31 +1074,76 @@ void Master::Tick() {
 
 absl::StatusOr<int64_t> Master::AgentMessage(const std::string& worker_id,
                                              const v1::WorkerMessage& m) {
+  AgentBatchResult r = AgentMessages(worker_id, absl::MakeConstSpan(&m, 1));
+  if (!r.status.ok()) return r.status;
+  return r.ack_seq;
+}
+
+Master::AgentBatchResult Master::AgentMessages(
+    const std::string& worker_id, absl::Span<const v1::WorkerMessage> batch) {
+  AgentBatchResult result;
   absl::MutexLock l(&mu_);
   auto ait = agents_.find(worker_id);
   if (ait == agents_.end()) {
-    return absl::FailedPreconditionError("worker is not registered");
+    result.status = absl::FailedPreconditionError("worker is not registered");
+    return result;
   }
   AgentState& a = ait->second;
   a.last_seen = absl::Now();
   a.agent.set_last_heartbeat_us(NowUs());
-  if (m.seq() <= a.last_seq) return m.seq();  // resent; already stored
-  if (m.has_heartbeat()) {
-    // Heartbeats change nothing that must survive a restart; not writing
-    // their seq is safe because a later stored seq covers them.
-    a.last_seq = m.seq();
-    return m.seq();
-  }
-  absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
-    if (m.has_trial_event()) {
-      DET_RETURN_IF_ERROR(OnTrialEvent(worker_id, m.trial_event()));
+  // Resent messages (already stored) and heartbeats (nothing to keep; a
+  // later stored seq covers them) need no transaction.
+  bool any_event = false;
+  for (const v1::WorkerMessage& m : batch) {
+    if (m.seq() > a.last_seq && !m.has_heartbeat()) {
+      any_event = true;
+      break;
     }
-    return store_->SetWorkerSeq(SeqKey(worker_id, a.incarnation), m.seq());
+  }
+  if (!any_event) {
+    for (const v1::WorkerMessage& m : batch) {
+      a.last_seq = std::max(a.last_seq, m.seq());
+      result.ack_seq = std::max(result.ack_seq, m.seq());
+    }
+    return result;
+  }
+  // One transaction for the batch; each event in its own savepoint, so a
+  // failing one is undone alone and the ones before it still commit (and
+  // are acknowledged). The failing one and those after it are not: the
+  // stream ends and the worker resends them after reconnecting.
+  int64_t done_seq = a.last_seq;
+  int64_t ack_seq = 0;
+  absl::Status failed;
+  absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
+    for (const v1::WorkerMessage& m : batch) {
+      if (m.seq() <= done_seq) {  // resent; already stored
+        ack_seq = std::max(ack_seq, m.seq());
+        continue;
+      }
+      if (m.has_trial_event()) {
+        absl::Status s = store_->RunInTransaction(
+            [&] { return OnTrialEvent(worker_id, m.trial_event()); });
+        if (!s.ok()) {
+          failed = absl::Status(
+              s.code(), absl::StrCat("message ", m.seq(), ": ", s.message()));
+          break;
+        }
+      }
+      done_seq = m.seq();
+      ack_seq = done_seq;
+    }
+    if (done_seq == a.last_seq) return absl::OkStatus();
+    return store_->SetWorkerSeq(SeqKey(worker_id, a.incarnation), done_seq);
   });
-  if (!st.ok()) return st;
-  a.last_seq = m.seq();
+  if (!st.ok()) {
+    result.status = st;  // nothing of the batch is stored
+    return result;
+  }
+  a.last_seq = done_seq;
+  result.ack_seq = ack_seq;
+  result.status = failed;
   ScheduleLocked();
-  return m.seq();
+  return result;
 }
 
 absl::Status Master::OnTrialEvent(const std::string& worker_id,

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "common/config.h"
 #include "det/v1/agent.pb.h"
 #include "det/v1/api.pb.h"
@@ -121,6 +122,20 @@ class Master {
   // One message from a connected worker; returns the seq to acknowledge.
   absl::StatusOr<int64_t> AgentMessage(const std::string& worker_id,
                                        const v1::WorkerMessage& m);
+  // Messages from one worker stream, in the order received, stored in ONE
+  // transaction (with the worker's sequence number) and scheduled once.
+  // Resent messages (seq already stored) are skipped but acknowledged.
+  // Each event runs in its own savepoint: when one fails, it alone is
+  // rolled back, the ones before it commit, and `status` says why it
+  // failed; it and the ones after it are not acknowledged (the worker
+  // resends them after reconnecting). When the commit itself fails,
+  // nothing of the batch is stored or acknowledged.
+  struct AgentBatchResult {
+    int64_t ack_seq = 0;  // highest seq durably stored; 0 = none
+    absl::Status status;  // OK, or why the batch stopped early
+  };
+  AgentBatchResult AgentMessages(const std::string& worker_id,
+                                 absl::Span<const v1::WorkerMessage> batch);
   // The stream ended (the worker stays registered until agent_timeout).
   void AgentDisconnected(const std::string& worker_id,
                          const std::shared_ptr<AgentOutbox>& outbox);

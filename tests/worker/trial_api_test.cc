@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "det/v1/trial.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -201,6 +203,20 @@ TEST_F(TrialApiTest, ShouldStopFollowsTheRunsFlag) {
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_TRUE((*after)->ShouldStop());
   EXPECT_TRUE((*after)->ShouldStop());  // sticky, no second poll needed
+}
+
+TEST_F(TrialApiTest, SpecFetchCountsAsTheFirstShouldStopPoll) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  PointEnvAt(*server, server->RegisterRun(MakeSpec(8, 1)));
+  auto ctx = TrialContext::FromEnvironment(v1::TrialSpec());
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  // GetSpec said "no stop": no poll until a poll period has passed (a
+  // worker that stops a trial also sends it SIGTERM at once).
+  ASSERT_TRUE(server->RequestStop(8, 1));
+  EXPECT_FALSE((*ctx)->ShouldStop());
+  absl::SleepFor(absl::Seconds(1.1));
+  EXPECT_TRUE((*ctx)->ShouldStop());
 }
 
 TEST_F(TrialApiTest, ReportsAreRetriedWhileTheWorkerIsUnavailable) {

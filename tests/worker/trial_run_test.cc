@@ -2,7 +2,9 @@
 // classification, stop and kill.
 #include "worker/agent/trial_run.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -268,6 +270,63 @@ TEST(SpawnChildTest, ChildHasItsOwnProcessGroup) {
   EXPECT_TRUE(WIFSIGNALED(status));
   close(c.stdout_fd);
   close(c.stderr_fd);
+}
+
+TEST(PlainCommandTest, PlainWordsAreExecedWithoutAShell) {
+  auto argv = PlainCommandArgv("/bin/true --a=1  b,c\tx.y", "/usr/bin:/bin");
+  ASSERT_TRUE(argv.has_value());
+  EXPECT_EQ(*argv,
+            (std::vector<std::string>{"/bin/true", "--a=1", "b,c", "x.y"}));
+  // A bare name is looked up on PATH, in order.
+  argv = PlainCommandArgv("sh -x", "/nonexistent:/bin:/usr/bin");
+  ASSERT_TRUE(argv.has_value());
+  EXPECT_EQ((*argv)[0], "/bin/sh");
+}
+
+TEST(PlainCommandTest, AnythingTheShellWouldInterpretGoesToTheShell) {
+  for (const char* cmd :
+       {"/bin/echo $HOME", "/bin/echo 'a b'", "/bin/echo \"a\"",
+        "/bin/echo a\\ b", "/bin/echo *", "/bin/echo ~", "/bin/true; x",
+        "/bin/true && x", "/bin/true | x", "/bin/true > f", "/bin/echo #c",
+        "/bin/echo {a,b}", "/bin/echo `x`", "X=1 /bin/true", "", "   "}) {
+    EXPECT_FALSE(PlainCommandArgv(cmd, "/bin").has_value()) << cmd;
+  }
+  // Not found, relative, a directory, or a PATH entry the shell would take
+  // relative to the trial's directory.
+  EXPECT_FALSE(PlainCommandArgv("no-such-program-here", "/bin").has_value());
+  EXPECT_FALSE(PlainCommandArgv("./run.sh", "/bin").has_value());
+  EXPECT_FALSE(PlainCommandArgv("/bin", "/bin").has_value());
+  EXPECT_FALSE(PlainCommandArgv("sh", ":/bin").has_value());
+  EXPECT_FALSE(PlainCommandArgv("sh", "").has_value());
+}
+
+TEST(SpawnChildTest, ExecutableWithoutShebangRunsWithTheShell) {
+  char dir[] = "/tmp/det-noexec.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string script = std::string(dir) + "/script";
+  {
+    std::ofstream f(script);
+    f << "echo from-script \"$1\"\n";
+  }
+  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
+  ChildSpec spec;
+  spec.argv = {script, "arg1"};
+  spec.cwd = "/";
+  spec.shell_on_noexec = true;
+  absl::StatusOr<Child> child = SpawnChild(spec);
+  ASSERT_TRUE(child.ok()) << child.status();
+  int status = 0;
+  ASSERT_EQ(waitpid(child->pid, &status, 0), child->pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char buf[128] = {};
+  fcntl(child->stdout_fd, F_SETFL, 0);
+  ssize_t n = read(child->stdout_fd, buf, sizeof(buf) - 1);
+  EXPECT_GT(n, 0);
+  EXPECT_EQ(std::string(buf), "from-script arg1\n");
+  close(child->stdout_fd);
+  close(child->stderr_fd);
+  unlink(script.c_str());
+  rmdir(dir);
 }
 
 }  // namespace

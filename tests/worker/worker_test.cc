@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/archive/context_archive.h"
 #include "common/value.h"
 #include "examples/fake_trial/fake_model.h"
@@ -383,6 +384,25 @@ TEST_F(WorkerTest, ShellEntrypointGetsContextAndEnvironment) {
         << line << " (cores " << cores << ")";
   }
   EXPECT_TRUE(found);
+}
+
+// Finished runs' directories are emptied and reused for the next runs
+// (renamed into place): a trial never sees what an earlier one left.
+TEST_F(WorkerTest, EveryTrialStartsInAnEmptyDirectory) {
+  StartWorker(1);
+  for (int64_t id = 71; id <= 74; ++id) {
+    v1::TrialSpec spec = Spec(id, {}, 10);
+    spec.set_entrypoint(
+        "echo files=[$(ls -A | tr '\\n' ' ')] pwd=$(basename $PWD); "
+        "mkdir -p sub/deeper; echo x > sub/deeper/left-behind; "
+        "echo y > left-behind");
+    Start(spec);
+    v1::TrialExited exited = master_.WaitExited(id);
+    ASSERT_EQ(exited.reason(), v1::EXIT_REASON_COMPLETED) << exited.message();
+    EXPECT_TRUE(LogsContain(
+        id, absl::StrCat("stdout: files=[] pwd=trial-", id, "-run-0")))
+        << absl::StrJoin(Logs(id), "\n");
+  }
 }
 
 TEST_F(WorkerTest, DistributedTrialGetsOneProcessPerSlot) {

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -46,6 +47,12 @@ bool Inherited(absl::string_view entry) {
          !absl::StartsWith(entry, "OMP_NUM_THREADS=");
 }
 
+// The PATH trials inherit from the worker ("" when unset).
+absl::string_view PathVariable() {
+  const char* p = std::getenv("PATH");
+  return p == nullptr ? absl::string_view() : absl::string_view(p);
+}
+
 }  // namespace
 
 Agent::Agent(WorkerOptions options)
@@ -70,6 +77,14 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(WorkerOptions options) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot use work directory '", options.work_dir,
                      "': ", ec ? ec.message() : "not a directory"));
+  }
+  // Spare trial directories a previous worker left (see spare_dirs_).
+  for (fs::directory_iterator it(options.work_dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (absl::StartsWith(it->path().filename().string(), ".spare-")) {
+      std::error_code rec;
+      fs::remove_all(it->path(), rec);
+    }
   }
   std::unique_ptr<Agent> agent(new Agent(std::move(options)));
   Agent* self = agent.get();
@@ -319,8 +334,7 @@ void Agent::StartTrial(const v1::StartTrial& start) {
       (fs::path(options_.work_dir) /
        absl::StrCat("trial-", spec.trial_id(), "-run-", spec.run_id()))
           .string();
-  fs::remove_all(dir, ec);
-  fs::create_directories(dir, ec);
+  ec = MakeTrialDir(dir);
   if (ec) {
     return ReportStartFailure(
         spec, absl::StrCat("cannot create trial directory '", dir,
@@ -338,6 +352,7 @@ void Agent::StartTrial(const v1::StartTrial& start) {
   }
 
   std::vector<std::string> argv;
+  bool direct = false;
   if (spec.entrypoint().empty()) {
     if (options_.trial_binary.empty() ||
         access(options_.trial_binary.c_str(), X_OK) != 0) {
@@ -348,6 +363,13 @@ void Agent::StartTrial(const v1::StartTrial& start) {
                              "worker with --trial-binary"));
     }
     argv = {options_.trial_binary};
+  } else if (std::optional<std::vector<std::string>> words =
+                 PlainCommandArgv(spec.entrypoint(), PathVariable());
+             words.has_value()) {
+    // Plain words: exec'ed directly, as the shell would after splitting
+    // them, without paying for a shell per trial.
+    argv = std::move(*words);
+    direct = true;
   } else {
     // A plain command is exec'ed by the shell, so the trial itself is the
     // process the worker watches and signals: a shell in between would die
@@ -367,6 +389,7 @@ void Agent::StartTrial(const v1::StartTrial& start) {
         world > 1 ? std::vector<int32_t>{slot_ids[i]} : slot_ids;
     ChildSpec cs;
     cs.argv = argv;
+    cs.shell_on_noexec = direct;
     cs.env = ChildEnvironment(spec, token, rank, mine);
     cs.cwd = dir;
     absl::StatusOr<Child> child = SpawnChild(cs);
@@ -462,9 +485,52 @@ void Agent::ReapFinished() {
   }
   for (RunEntry& e : finished) {
     e.run.reset();  // joins its supervisor, which is finishing
-    std::error_code ec;
-    fs::remove_all(e.dir, ec);
+    RecycleTrialDir(e.dir);
   }
+}
+
+std::error_code Agent::MakeTrialDir(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  while (!spare_dirs_.empty()) {
+    const std::string spare = std::move(spare_dirs_.back());
+    spare_dirs_.pop_back();
+    fs::rename(spare, dir, ec);
+    if (!ec) return ec;
+    fs::remove_all(spare, ec);
+  }
+  fs::create_directories(dir, ec);
+  return ec;
+}
+
+void Agent::RecycleTrialDir(const std::string& dir) {
+  std::error_code ec;
+  const size_t keep = std::max<size_t>(4, options_.slots.size());
+  if (spare_dirs_.size() < keep && fs::is_directory(dir, ec)) {
+    // Empty it, keeping the directory itself.
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      std::error_code rec;
+      fs::remove_all(it->path(), rec);
+    }
+    const std::string spare =
+        (fs::path(options_.work_dir) / absl::StrCat(".spare-", spares_made_++))
+            .string();
+    if (!ec && fs::is_empty(dir, ec) && !ec) {
+      fs::rename(dir, spare, ec);
+      if (!ec) {
+        spare_dirs_.push_back(spare);
+        return;
+      }
+    }
+  }
+  fs::remove_all(dir, ec);
+}
+
+void Agent::RemoveSpareDirs() {
+  std::error_code ec;
+  for (const std::string& d : spare_dirs_) fs::remove_all(d, ec);
+  spare_dirs_.clear();
 }
 
 void Agent::StopTrialsIfMasterLost() {
@@ -589,6 +655,7 @@ absl::Status Agent::Run() {
     }
   }
   ReapFinished();
+  RemoveSpareDirs();
   if (result.ok() && link_->welcomed() &&
       !outbox_.WaitAllAcked(options_.final_ack_timeout)) {
     WorkerLog("the master did not acknowledge %d message(s) before shutdown",

@@ -18,6 +18,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/slots.h"
 #include "worker/agent/worker_log.h"
@@ -101,6 +102,10 @@ std::string Hostname() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built with mutex deadlock detection on: a lock-order
+  // graph updated on every lock, a debugging aid that costs CPU on every
+  // event here. Tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "det-worker --master HOST:PORT [--slots N] [--name ID]: runs trials "
       "for a det master on this machine's slots");

@@ -61,6 +61,14 @@ absl::StatusOr<std::unique_ptr<TrialContext>> RemoteTrialContext::Connect(
   auto ctx_out = std::unique_ptr<RemoteTrialContext>(
       new RemoteTrialContext(std::move(stub), token, rank, world_size));
   ctx_out->spec_ = std::move(spec);
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  if (auto it = trailers.find(kStopHintMetadata); it != trailers.end()) {
+    // The worker said whether a stop is requested as of the spec fetch:
+    // that was this client's first poll.
+    absl::MutexLock lock(&ctx_out->mu_);
+    ctx_out->stop_seen_ = it->second == "1";
+    ctx_out->last_poll_ = absl::Now();
+  }
   return std::unique_ptr<TrialContext>(std::move(ctx_out));
 }
 

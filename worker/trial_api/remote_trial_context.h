@@ -21,6 +21,11 @@ namespace det {
 inline constexpr absl::Duration kGetSpecTimeout = absl::Seconds(30);
 // How long one report may be retried on UNAVAILABLE before giving up.
 inline constexpr absl::Duration kReportRetryBudget = absl::Seconds(30);
+// Trailing metadata of GetSpec: "1" when a stop is already requested for
+// the run, "0" otherwise. A hint on top of the gRPC API (ShouldStop stays
+// the way to ask): a client that has it counts the spec fetch as its first
+// ShouldStop poll, which saves a round trip when every trial starts.
+inline constexpr char kStopHintMetadata[] = "x-det-stop";
 
 class RemoteTrialContext : public TrialContext {
  public:

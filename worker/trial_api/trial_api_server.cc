@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "det/v1/trial.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "worker/trial_api/remote_trial_context.h"
 
 namespace det {
 namespace {
@@ -46,8 +47,10 @@ class TrialApiServer::Service final : public v1::TrialService::Service {
   grpc::Status GetSpec(grpc::ServerContext* ctx, const v1::GetSpecRequest*,
                        v1::TrialSpec* out) override {
     RunKey key;
-    bool stop;
-    return Authenticate(ctx, &key, out, &stop);
+    bool stop = false;
+    grpc::Status s = Authenticate(ctx, &key, out, &stop);
+    if (s.ok()) ctx->AddTrailingMetadata(kStopHintMetadata, stop ? "1" : "0");
+    return s;
   }
 
   grpc::Status ReportMetrics(grpc::ServerContext* ctx,

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <mutex>
 
 #include "absl/strings/numbers.h"
@@ -54,6 +56,13 @@ absl::StatusOr<int> IntFromEnv(const char* name, int fallback) {
 
 bool StopRequestedBySignal() {
   return g_stop_requested.load(std::memory_order_relaxed);
+}
+
+void ExitNow(int code) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
 }
 
 absl::StatusOr<std::unique_ptr<TrialContext>> TrialContext::FromEnvironment(

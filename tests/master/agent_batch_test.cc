@@ -1,0 +1,301 @@
+// The master stores the messages of a worker stream in batches: everything
+// received since the last batch goes into ONE transaction and is
+// acknowledged with ONE ack (the highest seq stored). These tests would
+// fail if a batch were split into a transaction per message, if a resent
+// batch were stored twice, if a bad message lost the good ones before it,
+// or if an ack ran ahead of what was committed.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/version.h"
+#include "det/v1/agent.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "master/api/agent_service.h"
+#include "master/core/master.h"
+#include "master/store/sqlite_store.h"
+
+namespace det::master {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kYaml[] = R"(name: batch
+entrypoint: /bin/true
+hyperparameters:
+  x: {type: double, minval: 0.0, maxval: 1.0}
+searcher:
+  name: random
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_trials: 1
+  max_length: {batches: 1000000}
+max_restarts: 0
+)";
+
+v1::Hello MakeHello(const std::string& id) {
+  v1::Hello hello;
+  hello.set_worker_id(id);
+  hello.set_protocol_version(kProtocolVersion);
+  hello.set_version(kVersion);
+  hello.set_host("127.0.0.1");
+  hello.set_incarnation(id + "-1");
+  v1::Slot* s = hello.add_slots();
+  s->set_id(0);
+  s->set_type("cpu");
+  s->set_device("cpu");
+  return hello;
+}
+
+v1::WorkerMessage Report(int64_t seq, int64_t trial_id, int32_t run_id,
+                         int64_t steps,
+                         v1::MetricGroup group = v1::METRIC_GROUP_TRAINING) {
+  v1::WorkerMessage m;
+  m.set_seq(seq);
+  v1::TrialEvent* ev = m.mutable_trial_event();
+  ev->set_trial_id(trial_id);
+  ev->set_run_id(run_id);
+  v1::MetricReport* r = ev->mutable_metrics();
+  r->set_trial_id(trial_id);
+  r->set_group(group);
+  r->set_steps_completed(steps);
+  r->set_time_us(absl::ToUnixMicros(absl::Now()));
+  (*r->mutable_metrics())["loss"] = 1.0 / static_cast<double>(steps + 1);
+  return m;
+}
+
+v1::WorkerMessage Heartbeat(int64_t seq) {
+  v1::WorkerMessage m;
+  m.set_seq(seq);
+  m.mutable_heartbeat();
+  return m;
+}
+
+class AgentBatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           absl::StrCat(
+               "det-agent-batch-", getpid(), "-",
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    OpenMaster();
+    std::vector<std::string> warnings;
+    auto x = master_->CreateExperiment(kYaml, "", /*activate=*/true,
+                                       /*validate_only=*/false, &warnings);
+    ASSERT_TRUE(x.ok()) << x.status();
+    Connect();
+    // The one trial is placed on the one slot at once.
+    std::optional<v1::MasterMessage> m;
+    while ((m = outbox_->Pop(absl::Seconds(5))) && !m->has_start_trial()) {
+    }
+    ASSERT_TRUE(m.has_value()) << "no StartTrial";
+    trial_id_ = m->start_trial().spec().trial_id();
+    run_id_ = m->start_trial().spec().run_id();
+  }
+
+  void TearDown() override {
+    master_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void OpenMaster() {
+    auto store = store::SqliteStore::Open((dir_ / "master.db").string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    (*store)->SetWriteObserver([this](absl::Duration) { writes_++; });
+    MasterOptions opts;
+    opts.checkpoint_root = (dir_ / "checkpoints").string();
+    auto m = Master::Create(std::move(*store), opts);
+    ASSERT_TRUE(m.ok()) << m.status();
+    master_ = std::move(*m);
+  }
+
+  // (Re)connects worker w0; returns the seq the master says it stored.
+  int64_t Connect() {
+    outbox_ = std::make_shared<AgentOutbox>();
+    auto welcome =
+        master_->AgentConnected(MakeHello("w0"), "ipv4:127.0.0.1:1", outbox_);
+    EXPECT_TRUE(welcome.ok()) << welcome.status();
+    return welcome.ok() ? welcome->last_seq() : -1;
+  }
+
+  size_t Stored() {
+    auto r = master_->GetTrialMetrics(trial_id_, v1::METRIC_GROUP_TRAINING);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->size() : 0;
+  }
+
+  std::vector<v1::WorkerMessage> Reports(int64_t first_seq, int n) {
+    std::vector<v1::WorkerMessage> v;
+    for (int i = 0; i < n; ++i) {
+      v.push_back(Report(first_seq + i, trial_id_, run_id_, first_seq + i));
+    }
+    return v;
+  }
+
+  fs::path dir_;
+  std::atomic<int> writes_{0};  // outermost transactions and lone writes
+  std::unique_ptr<Master> master_;
+  std::shared_ptr<AgentOutbox> outbox_;
+  int64_t trial_id_ = 0;
+  int32_t run_id_ = 0;
+};
+
+TEST_F(AgentBatchTest, BatchIsStoredInOneTransactionAndAckedOnce) {
+  std::vector<v1::WorkerMessage> batch = Reports(1, 200);
+  const int before = writes_.load();
+  Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 200);
+  EXPECT_EQ(writes_.load() - before, 1) << "one transaction for the batch";
+  EXPECT_EQ(Stored(), 200u);
+}
+
+TEST_F(AgentBatchTest, HeartbeatsInABatchAreCoveredByTheAck) {
+  std::vector<v1::WorkerMessage> batch = Reports(1, 3);
+  batch.push_back(Heartbeat(4));
+  batch.push_back(Report(5, trial_id_, run_id_, 5));
+  batch.push_back(Heartbeat(6));
+  const int before = writes_.load();
+  Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 6);
+  EXPECT_EQ(writes_.load() - before, 1);
+  EXPECT_EQ(Stored(), 4u);
+  // Heartbeats alone need no transaction.
+  Master::AgentBatchResult h =
+      master_->AgentMessages("w0", std::vector{Heartbeat(7), Heartbeat(8)});
+  EXPECT_TRUE(h.status.ok());
+  EXPECT_EQ(h.ack_seq, 8);
+  EXPECT_EQ(writes_.load() - before, 1);
+}
+
+TEST_F(AgentBatchTest, UnackedBatchResentAfterReconnectIsStoredOnce) {
+  std::vector<v1::WorkerMessage> batch = Reports(1, 50);
+  ASSERT_TRUE(master_->AgentMessages("w0", batch).status.ok());
+  // The ack was lost with the stream: the worker reconnects, and resends
+  // the batch (plus more) as its outbox still holds it.
+  master_->AgentDisconnected("w0", outbox_);
+  EXPECT_EQ(Connect(), 50);
+  std::vector<v1::WorkerMessage> again = Reports(1, 80);
+  const int before = writes_.load();
+  Master::AgentBatchResult r = master_->AgentMessages("w0", again);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 80);
+  EXPECT_EQ(writes_.load() - before, 1);
+  EXPECT_EQ(Stored(), 80u);
+  // All of it again: nothing new, no transaction, still acknowledged.
+  r = master_->AgentMessages("w0", again);
+  EXPECT_TRUE(r.status.ok());
+  EXPECT_EQ(r.ack_seq, 80);
+  EXPECT_EQ(writes_.load() - before, 1);
+  EXPECT_EQ(Stored(), 80u);
+}
+
+TEST_F(AgentBatchTest, BatchSurvivesAMasterRestartAndIsNotStoredTwice) {
+  ASSERT_TRUE(master_->AgentMessages("w0", Reports(1, 100)).status.ok());
+  master_.reset();  // the master dies after the commit, before the ack
+  OpenMaster();
+  EXPECT_EQ(Connect(), 100) << "the stored seq survives the restart";
+  Master::AgentBatchResult r = master_->AgentMessages("w0", Reports(1, 120));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 120);
+  EXPECT_EQ(Stored(), 120u);
+  auto all = master_->GetTrialMetrics(trial_id_, v1::METRIC_GROUP_TRAINING);
+  ASSERT_TRUE(all.ok());
+  for (size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].steps_completed(), static_cast<int64_t>(i) + 1);
+  }
+}
+
+TEST_F(AgentBatchTest, BadMessageKeepsTheGoodOnesBeforeIt) {
+  std::vector<v1::WorkerMessage> batch = Reports(1, 10);
+  // Message 6 reports no metric group: the store refuses it.
+  batch[5] = Report(6, trial_id_, run_id_, 6, v1::METRIC_GROUP_UNSPECIFIED);
+  const int before = writes_.load();
+  Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_NE(r.status.message().find("message 6"), std::string_view::npos)
+      << r.status;
+  EXPECT_EQ(r.ack_seq, 5) << "acknowledged up to the message before it";
+  EXPECT_EQ(writes_.load() - before, 1);
+  EXPECT_EQ(Stored(), 5u) << "the good ones before it are committed, the "
+                             "bad one and those after it are not";
+  // The stream ends; after reconnecting, the worker resends from 6 on.
+  master_->AgentDisconnected("w0", outbox_);
+  EXPECT_EQ(Connect(), 5);
+  r = master_->AgentMessages("w0", Reports(6, 5));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 10);
+  EXPECT_EQ(Stored(), 10u);
+}
+
+TEST_F(AgentBatchTest, FirstMessageBadStoresAndAcksNothing) {
+  std::vector<v1::WorkerMessage> batch = Reports(1, 3);
+  batch[0] = Report(1, trial_id_, run_id_, 1, v1::METRIC_GROUP_UNSPECIFIED);
+  Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_EQ(r.ack_seq, 0);
+  EXPECT_EQ(Stored(), 0u);
+  master_->AgentDisconnected("w0", outbox_);
+  EXPECT_EQ(Connect(), 0);
+}
+
+// Over gRPC: a worker that sends many messages without waiting gets them
+// all stored and acknowledged with fewer acks than messages, the last
+// covering the highest seq, and acks that never run ahead of the store.
+TEST_F(AgentBatchTest, StreamAcksBatchesOverGrpc) {
+  master_->AgentDisconnected("w0", outbox_);
+  AgentService service(master_.get(), "");
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(port, 0);
+
+  auto stub = v1::AgentService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stub->Connect(&ctx);
+  v1::WorkerMessage hello;
+  *hello.mutable_hello() = MakeHello("w0");
+  ASSERT_TRUE(stream->Write(hello));
+  v1::MasterMessage in;
+  ASSERT_TRUE(stream->Read(&in));
+  ASSERT_TRUE(in.has_welcome());
+  const int64_t base = in.welcome().last_seq();
+
+  constexpr int kN = 2000;
+  for (int i = 1; i <= kN; ++i) {
+    ASSERT_TRUE(stream->Write(Report(base + i, trial_id_, run_id_, base + i)));
+  }
+  int acks = 0;
+  int64_t last = base;
+  while (last < base + kN && stream->Read(&in)) {
+    if (!in.has_ack()) continue;
+    ++acks;
+    EXPECT_GT(in.ack().seq(), last) << "acks only move forward";
+    last = in.ack().seq();
+    // Acknowledged means stored.
+    EXPECT_GE(static_cast<int64_t>(Stored()), last - base);
+  }
+  EXPECT_EQ(last, base + kN);
+  EXPECT_LT(acks, kN) << "one ack per message: the stream is not batched";
+  EXPECT_EQ(Stored(), static_cast<size_t>(kN));
+  stream->WritesDone();
+  stream->Finish().IgnoreError();  // the master ends the call when done
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace det::master
