@@ -12,8 +12,9 @@ reports a validation at each rung, a checkpoint and an exit, and stops at
 once when ASHA stops it), and an adaptive_asha experiment of N trials with
 max_concurrent_trials = W*S. Measures master RSS (/proc), slot idle time
 between trials on the client side (exit written -> next StartTrial for that
-slot), the master's own scheduling-latency histogram (/metrics), master
-CPU, and wall time. Writes bench/results/scale.md, scale.json, scale.png.
+slot), the scheduling latency as the issue defines it (trial ready ->
+StartTrial sent) from the master's own histogram on /metrics, master CPU,
+and wall time. Writes bench/results/scale.md, scale.json, scale.png.
 """
 import argparse
 import json
@@ -25,6 +26,52 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import detbench as db  # noqa: E402
+
+
+SCHED_TARGET_S = 0.020  # p99 scheduling latency target; a histogram bound
+
+
+def hist_quantile_ms(buckets, q):
+    """Quantile q of a Prometheus histogram in ms, interpolated linearly
+    inside the bucket that holds it (as Prometheus' histogram_quantile does;
+    the first bucket starts at 0). None without observations."""
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    target = q * buckets[-1][1]
+    lo, below = 0.0, 0
+    for le, c in buckets:
+        if c >= target:
+            if le == float("inf"):
+                return 1000 * lo
+            share = (target - below) / max(1, c - below)
+            return 1000 * (lo + (le - lo) * share)
+        lo, below = le, c
+    return 1000 * lo
+
+
+def hist_share_within(buckets, bound):
+    """Share of observations <= bound; exact when bound is a bucket bound."""
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    for le, c in buckets:
+        if abs(le - bound) < 1e-12:
+            return c / buckets[-1][1]
+    return None
+
+
+def hist_minus(a, b):
+    """Bucket-wise a - b of two cumulative histograms with the same bounds."""
+    bb = dict(b)
+    return [(le, c - bb.get(le, 0)) for le, c in a]
+
+
+def sched_summary(buckets):
+    if not buckets or buckets[-1][1] == 0:
+        return {"count": 0}
+    return {"count": buckets[-1][1], "p50_ms": hist_quantile_ms(buckets, 0.5),
+            "p99_ms": hist_quantile_ms(buckets, 0.99),
+            "share_within_target": hist_share_within(buckets, SCHED_TARGET_S),
+            "max_le_ms": 1000 * next(le for le, c in buckets if c >= buckets[-1][1])}
 
 
 def asha_config(n, concurrent, max_length, divisor, max_rungs):
@@ -116,6 +163,17 @@ def run_size(bdir, sim, args, n, perf_out=None):
         eid = c.create_experiment(asha_config(
             n, args.workers * args.slots, args.max_length, args.divisor,
             args.max_rungs))
+        # The experiment's first trials (as many as its brackets may run at
+        # once) are all created and queued inside its creation transaction
+        # and started when it commits, before the create call returns; no
+        # slot frees before its trial's first batch (batch_ms * (1 - jitter))
+        # is done. So /metrics read now holds exactly the creation burst, and
+        # the rest of the run's starts are the steady state (a freed slot, a
+        # new trial).
+        create_s = time.time() - t0
+        burst_hist = db.histogram(c.prometheus(), "det_scheduling_latency_seconds")
+        burst_created = int(c.experiment(eid).get("num_trials", 0))
+        burst_read_s = time.time() - t0
         perf_thread = None
         if perf_out:
             def later():
@@ -187,6 +245,16 @@ def run_size(bdir, sim, args, n, perf_out=None):
             "master_sched_hist": hist,
             "master_sched_p50_le": db.histogram_quantile(hist, 0.5),
             "master_sched_p99_le": db.histogram_quantile(hist, 0.99),
+            "sched_count": hist[-1][1] if hist else 0,
+            "sched_p50_ms": hist_quantile_ms(hist, 0.5),
+            "sched_p99_ms": hist_quantile_ms(hist, 0.99),
+            "sched_share_within_target": hist_share_within(hist, SCHED_TARGET_S),
+            "sched_burst": dict(sched_summary(burst_hist), read_after_s=burst_read_s,
+                                create_call_s=create_s, trials_created=burst_created,
+                                clean=(burst_read_s < args.batch_ms * (1 - args.jitter) / 1000
+                                       and bool(burst_hist)
+                                       and burst_hist[-1][1] == burst_created)),
+            "sched_steady": sched_summary(hist_minus(hist, burst_hist)),
             "timeline": timeline,
             "idle_samples": samples[:: max(1, len(samples) // 4000)],
             "db_bytes": os.path.getsize(os.path.join(c.dir, "master.db"))
@@ -198,6 +266,19 @@ def run_size(bdir, sim, args, n, perf_out=None):
 
 def kb(v):
     return f"{v / 1024:,.1f}"
+
+
+def sched_cell(r, key):
+    v = r.get(key)
+    if v is None:  # a run from before the fine buckets
+        le = r.get("master_sched_p99_le") if key == "sched_p99_ms" else None
+        return f"≤{1000 * le:g}" if le is not None else "–"
+    return f"{v:.1f}"
+
+
+def within_cell(r):
+    w = r.get("sched_share_within_target")
+    return f"{100 * w:.2f}%" if w is not None else "–"
 
 
 def report(res):
@@ -224,33 +305,61 @@ def report(res):
          ""]
     rows = []
     for r in res["sizes"]:
-        si = r["slot_idle_ms"]
         rows.append([
             f"{r['trials']:,}" + (" (timed out)" if r["timed_out"] else ""),
             f"{r['trials_done']:,}", f"{r['wall_s']:.1f}", f"{r['trials_per_s']:.0f}",
             kb(r["rss_baseline_kib"]), kb(r["rss_peak_kib"]),
             f"{r['rss_per_trial_bytes'] / 1024:.1f}",
-            f"{si.get('count', 0):,}",
-            f"{si['p50']:.1f}" if si.get("count") else "–",
-            f"{si['p99']:.1f}" if si.get("count") else "–",
-            f"≤{r['master_sched_p99_le']}" if r["master_sched_p99_le"] is not None else "–",
             f"{100 * r['master_cpu_share']:.0f}%",
             f"{r.get('master_cpu_ms_per_trial_net', r['master_cpu_ms_per_trial']):.1f}",
             f"{r['trials_restarted']:,}" if "trials_restarted" in r else "–"])
-    L += [db.md_table(["trials", "done", "wall (s)", "trials/s", "master RSS before (MiB)",
-                       "peak (MiB)", "KiB per trial", "slot reuses",
-                       "idle p50 (ms)", "idle p99 (ms)", "master histogram p99 (s)",
-                       "master CPU (share of one core)", "master CPU ms per trial",
-                       "trials restarted"],
-                      rows), ""]
-    L += ["- *slot idle*: measured by the simulator, from writing a trial's exit on a slot "
+    L += ["### Memory, CPU, throughput", "",
+          db.md_table(["trials", "done", "wall (s)", "trials/s", "master RSS before (MiB)",
+                       "peak (MiB)", "KiB per trial", "master CPU (share of one core)",
+                       "master CPU ms per trial", "trials restarted"], rows), ""]
+    rows = []
+    for r in res["sizes"]:
+        si = r["slot_idle_ms"]
+        b, st = r.get("sched_burst", {}), r.get("sched_steady", {})
+        rows.append([
+            f"{r['trials']:,}",
+            f"{int(r.get('sched_count', 0)):,}",
+            f"{sched_cell(r, 'sched_p50_ms')} / {sched_cell(r, 'sched_p99_ms')}",
+            within_cell(r),
+            f"{int(b['count']):,}" + ("" if b.get("clean") else " (!)")
+            + (f" (create call {b['create_call_s']:.2f} s)" if "create_call_s" in b else "")
+            if b.get("count") else "–",
+            f"{b['p50_ms']:.1f} / {b['p99_ms']:.1f}" if b.get("count") else "–",
+            f"{int(st['count']):,}" if st.get("count") else "0",
+            f"{st['p50_ms']:.2f} / {st['p99_ms']:.2f}" if st.get("count") else "–",
+            f"{100 * st['share_within_target']:.2f}%" if st.get("count") else "–",
+            f"{si['p50']:.1f} / {si['p99']:.1f}" if si.get("count") else "–"])
+    L += ["### Scheduling latency (trial ready → StartTrial sent)", "",
+          db.md_table(["trials", "starts", "all: p50 / p99 (ms)", "all: ≤ 20 ms",
+                       "creation burst: starts", "burst p50 / p99 (ms)",
+                       "steady state: starts", "steady p50 / p99 (ms)", "steady: ≤ 20 ms",
+                       "slot idle p50 / p99 (ms), simulator"], rows), ""]
+    L += ["- *slot idle* (simulator side): measured by the simulator, from writing a trial's exit on a slot "
           "to the next StartTrial for that slot: the time a freed slot waits, which is what "
           "scheduling latency costs a user (it includes the master's queue of messages from "
           "the other workers, gRPC and loopback). Only slots that got a next trial count: "
           "with fewer trials than slots no slot is ever reused (–).",
-          "- *master histogram*: det_scheduling_latency_seconds on /metrics (trial queued → "
-          "StartTrial put on the worker's outbox); its buckets are 1, 10, 50, 100 ms..., so it "
-          "can only say which bucket holds the p99.",
+          "- *ready → start*: the scheduling latency as the issue defines it, from the "
+          "master's det_scheduling_latency_seconds on /metrics: from a trial being queued "
+          "(created by the searcher and ready to run) to its StartTrial being put on the "
+          "worker's stream, one observation per start. Its buckets are 0.5, 1, 2, 5, 10, 20, "
+          "50, 100 ms...; p50/p99 are interpolated inside their bucket (as Prometheus' "
+          "histogram_quantile does), and *starts ≤ 20 ms* is exact (20 ms is a bucket bound): "
+          "the p99 target is met when it is at least 99%. It does not include the time the "
+          "event that made the trial ready (the previous trial's exit) waited to be read: "
+          "slot idle does.",
+          "- *creation burst*: the experiment's first trials (as many as its ASHA brackets "
+          "may run at once), all created "
+          "and queued inside the experiment's creation transaction and started when it "
+          "commits (read from /metrics as soon as the create call returns, before any slot "
+          "can free; (!) marks a read that was late or saw another count). *Steady state*: "
+          "every later start, a trial created when an earlier one ended and started on the "
+          "slot it freed.",
           "- *trials restarted*: trials the master restarted because it declared their "
           "worker lost (no heartbeat processed within agent_timeout, 30 s): with a backlog "
           "of messages, healthy workers' heartbeats wait in the queue too.",
@@ -265,11 +374,24 @@ def report(res):
           "size when each event costs O(trials).", ""]
     verdicts = []
     for r in res["sizes"]:
+        w = r.get("sched_share_within_target")
+        if r["timed_out"] or w is None:
+            continue
+        st = r.get("sched_steady", {})
+        steady = (f"; steady state: p99 {st['p99_ms']:,.2f} ms, "
+                  f"{100 * st['share_within_target']:.2f}% of {int(st['count']):,} within "
+                  f"20 ms ({'met' if st['share_within_target'] >= 0.99 else 'MISSED'})"
+                  if st.get("count") else "; no steady-state start (fewer trials than slots)")
+        verdicts.append(f"scheduling latency (ready → start sent) at {r['trials']:,} trials, "
+                        f"all starts: p99 {r['sched_p99_ms']:,.1f} ms, {100 * w:.2f}% of "
+                        f"{int(r['sched_count']):,} within 20 ms → target p99 ≤ 20 ms "
+                        f"{'met' if w >= 0.99 else 'MISSED'}" + steady)
+    for r in res["sizes"]:
         if r["timed_out"] or not r["slot_idle_ms"].get("count"):
             continue
         p99 = r["slot_idle_ms"]["p99"]
-        verdicts.append(f"p99 slot idle at {r['trials']:,} trials: {p99:,.1f} ms → target "
-                        f"≤ 20 ms {'met' if p99 <= 20 else 'MISSED'}")
+        verdicts.append(f"p99 slot idle (client side, exit → next start) at {r['trials']:,} "
+                        f"trials: {p99:,.1f} ms {'(within' if p99 <= 20 else '(over'} 20 ms)")
     for r in res["sizes"][-1:]:
         kib = r["rss_per_trial_bytes"] / 1024
         verdicts.append(f"master memory at {r['trials']:,} trials: {kib:.1f} KiB per trial → "
@@ -322,14 +444,22 @@ def plot(res, path):
     a = ax[0][1]
     reused = [r for r in sizes if r["slot_idle_ms"].get("count")]
     a.plot([r["trials"] for r in reused], [r["slot_idle_ms"]["p50"] for r in reused],
-           "o-", label="p50")
+           "o-", label="slot idle p50 (simulator)")
     a.plot([r["trials"] for r in reused], [r["slot_idle_ms"]["p99"] for r in reused],
-           "s-", label="p99")
+           "s-", label="slot idle p99 (simulator)")
+    sched = [r for r in sizes if r.get("sched_p99_ms") is not None]
+    a.plot([r["trials"] for r in sched], [r["sched_p50_ms"] for r in sched],
+           "^--", label="ready → start sent p50, all starts (master)")
+    a.plot([r["trials"] for r in sched], [r["sched_p99_ms"] for r in sched],
+           "v--", label="ready → start sent p99, all starts (master)")
+    steady = [r for r in sched if r.get("sched_steady", {}).get("count")]
+    a.plot([r["trials"] for r in steady], [r["sched_steady"]["p99_ms"] for r in steady],
+           "D-", label="ready → start sent p99, steady state (master)")
     a.axhline(20, color="r", ls="--", label="target p99 20 ms")
     a.set_yscale("log")
     a.set_xlabel("trials in the experiment")
-    a.set_ylabel("slot idle between trials (ms)")
-    a.legend()
+    a.set_ylabel("latency (ms)")
+    a.legend(fontsize="small")
     a = ax[1][0]
     a.plot(n, [r.get("master_cpu_ms_per_trial_net", r["master_cpu_ms_per_trial"])
                for r in sizes], "o-", label="master CPU per trial")
@@ -414,6 +544,9 @@ def main():
         print(f"  {r['trials_done']} done in {r['wall_s']:.1f} s, "
               f"{r['rss_per_trial_bytes'] / 1024:.1f} KiB/trial, idle p50 "
               f"{si.get('p50', float('nan')):.1f} p99 {si.get('p99', float('nan')):.1f} ms, "
+              f"ready->start p50 {r['sched_p50_ms'] or float('nan'):.1f} p99 "
+              f"{r['sched_p99_ms'] or float('nan'):.1f} ms "
+              f"({100 * (r['sched_share_within_target'] or 0):.2f}% <= 20 ms), "
               f"master CPU {100 * r['master_cpu_share']:.0f}%", flush=True)
         # Partial results survive an interrupted run.
         with open(args.out + ".json", "w") as f:

@@ -8,10 +8,13 @@
 namespace det::http {
 namespace {
 
-// Scheduling waits for free slots, so it spans milliseconds to minutes.
+// Scheduling waits for free slots, so it spans milliseconds to minutes;
+// the fine steps below 0.1 s tell a start sent at once (a free slot) to
+// within a few milliseconds.
 const std::vector<double>& SchedulingBounds() {
   static const auto* b = new std::vector<double>{
-      0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800};
+      0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
+      0.5,    1,     5,     10,    30,   60,   300,  1800};
   return *b;
 }
 

@@ -46,8 +46,23 @@ TournamentSearch::TournamentSearch(TournamentOptions options)
   }
 }
 
+void TournamentSearch::Account(const Trial& t, int sign) {
+  switch (t.state) {
+    case TrialState::kRunning:
+      progress_units_ +=
+          sign * std::min(t.length, std::max<int64_t>(options_.max_length, 1));
+      break;
+    case TrialState::kInvalid:
+      break;  // replaced; its replacement carries the progress
+    default:
+      progress_whole_ += sign;
+  }
+}
+
 void TournamentSearch::End(Trial* t, TrialState state) {
+  Account(*t, -1);
   t->state = state;
+  Account(*t, 1);
   --brackets_[t->bracket].active;
 }
 
@@ -135,7 +150,9 @@ Operations TournamentSearch::ValidationCompleted(RequestId id, double metric,
     return ops;  // unknown, or already told to stop: its fate is decided
   }
   Trial& t = it->second;
+  Account(t, -1);
   t.length = std::max(t.length, length);
+  Account(t, 1);
   const AshaBracket& spec = options_.brackets[t.bracket];
   Bracket& bracket = brackets_[t.bracket];
   const double value = Normalize(metric);
@@ -157,7 +174,9 @@ Operations TournamentSearch::ValidationCompleted(RequestId id, double metric,
                                              options_.divisor),
                          1);
     if (rank >= keep) {
+      Account(t, -1);
       t.state = TrialState::kClosing;
+      Account(t, 1);
       ops.push_back(Close{id});
       break;
     }
@@ -184,20 +203,20 @@ Operations TournamentSearch::TrialExitedEarly(RequestId id,
   Bracket& bracket = brackets_[t.bracket];
   switch (reason) {
     case ExitedReason::kErrored:
-      // A trial already told to stop is ranked where it stopped.
+      // A trial already told to stop is ranked where it stopped. No value
+      // exceeds kWorst (Normalize clamps), so the end of the sorted rung is
+      // after every equal value, where a stable sort would put it.
       if (t.state == TrialState::kRunning &&
           t.next_rung < static_cast<int>(bracket.rungs.size())) {
         bracket.rungs[t.next_rung].push_back(Entry{kWorst, id});
-        std::stable_sort(
-            bracket.rungs[t.next_rung].begin(),
-            bracket.rungs[t.next_rung].end(),
-            [](const Entry& a, const Entry& b) { return a.first < b.first; });
       }
       End(&t, TrialState::kErrored);
       ++failed_;
       break;
     case ExitedReason::kInvalidHP:
-      for (std::vector<Entry>& rung : bracket.rungs) {
+      // An active trial has entries only in the rungs it has entered.
+      for (int r = 0; r < t.next_rung; ++r) {
+        std::vector<Entry>& rung = bracket.rungs[r];
         rung.erase(
             std::remove_if(rung.begin(), rung.end(),
                            [id](const Entry& e) { return e.second == id; }),
@@ -223,20 +242,12 @@ double TournamentSearch::Progress() const {
     total += static_cast<double>(b.max_trials);
   }
   if (total <= 0) return 0;
-  double done = 0;
-  for (const auto& [id, t] : trials_) {
-    switch (t.state) {
-      case TrialState::kRunning:
-        done += std::min(1.0, static_cast<double>(t.length) /
-                                  static_cast<double>(std::max<int64_t>(
-                                      options_.max_length, 1)));
-        break;
-      case TrialState::kInvalid:
-        break;  // replaced; its replacement carries the progress
-      default:
-        done += 1;
-    }
-  }
+  // Each trial counts 0..1: whole when told to stop or ended (except with
+  // invalid hyperparameters: 0), else its validated share of max_length.
+  double done =
+      static_cast<double>(progress_whole_) +
+      static_cast<double>(progress_units_) /
+          static_cast<double>(std::max<int64_t>(options_.max_length, 1));
   return std::clamp(done / total, 0.0, 1.0);
 }
 
@@ -388,6 +399,9 @@ absl::Status TournamentSearch::Restore(const std::string& snapshot) {
   }
   brackets_ = std::move(brackets);
   trials_ = std::move(trials);
+  progress_whole_ = 0;
+  progress_units_ = 0;
+  for (const auto& [id, t] : trials_) Account(t, 1);
   next_id_ = next_id;
   closed_ = closed;
   failed_ = failed;

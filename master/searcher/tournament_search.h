@@ -104,6 +104,10 @@ class TournamentSearch : public SearchMethod {
   static bool Active(TrialState s) {
     return s == TrialState::kRunning || s == TrialState::kClosing;
   }
+  // Adds (sign 1) or takes away (sign -1) a trial's share of Progress():
+  // every change to a trial's state or length is bracketed by the two, so
+  // Progress() needs no walk over the trials.
+  void Account(const Trial& t, int sign);
   // Moves an active trial to an ended state.
   void End(Trial* t, TrialState state);
   bool CanCreate(int bracket) const;
@@ -122,6 +126,12 @@ class TournamentSearch : public SearchMethod {
   bool canceled_ = false;
   int64_t closed_ = 0;  // trials that ended with TrialClosed
   int64_t failed_ = 0;  // errored or invalid
+  // Progress() in integers, kept by Account() and rebuilt by Restore(), not
+  // snapshotted: trials that count whole (told to stop, or ended other than
+  // with invalid hyperparameters), and the sum over running trials of their
+  // validated length capped at max_length (in units).
+  int64_t progress_whole_ = 0;
+  int64_t progress_units_ = 0;
 };
 
 }  // namespace det::searcher

@@ -88,6 +88,17 @@ CREATE TABLE searcher_events (
   PRIMARY KEY (experiment_id, seq)
 ) WITHOUT ROWID;
 )sql",
+    // 3: the searcher's snapshot in a row of its own. An UPDATE rewrites
+    // the whole row, so in the experiment's row (experiments.searcher_snapshot,
+    // still read when this table has no row for the experiment) it made
+    // every per-event update of the experiment cost in proportion to the
+    // trials.
+    R"sql(
+CREATE TABLE searcher_snapshots (
+  experiment_id INTEGER PRIMARY KEY REFERENCES experiments (id),
+  snapshot BLOB NOT NULL
+);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,

@@ -35,7 +35,9 @@ constexpr const char kInsertExperiment[] =
 constexpr const char kUpdateExperiment[] =
     "UPDATE experiments SET state = ?, proto = ? WHERE id = ?";
 constexpr const char kUpdateSnapshot[] =
-    "UPDATE experiments SET searcher_snapshot = ? WHERE id = ?";
+    "INSERT INTO searcher_snapshots (snapshot, experiment_id) "
+    "SELECT ?, id FROM experiments WHERE id = ? "
+    "ON CONFLICT (experiment_id) DO UPDATE SET snapshot = excluded.snapshot";
 constexpr const char kInsertSearcherEvent[] =
     "INSERT INTO searcher_events (experiment_id, seq, event) VALUES (?, "
     "(SELECT IFNULL(MAX(seq), 0) + 1 FROM searcher_events "
@@ -45,12 +47,16 @@ constexpr const char kSelectSearcherEvents[] =
 constexpr const char kDeleteSearcherEvents[] =
     "DELETE FROM searcher_events WHERE experiment_id = ?";
 constexpr const char kSelectExperiment[] =
-    "SELECT id, proto, context, searcher_snapshot FROM experiments "
+    "SELECT id, proto, context, IFNULL((SELECT snapshot FROM "
+    "searcher_snapshots WHERE experiment_id = experiments.id), "
+    "searcher_snapshot) FROM experiments "
     "WHERE id = ?";
 constexpr const char kListExperiments[] =
     "SELECT id, proto FROM experiments ORDER BY id";
 constexpr const char kListNonTerminal[] =
-    "SELECT id, proto, context, searcher_snapshot FROM experiments "
+    "SELECT id, proto, context, IFNULL((SELECT snapshot FROM "
+    "searcher_snapshots WHERE experiment_id = experiments.id), "
+    "searcher_snapshot) FROM experiments "
     "WHERE state NOT IN (?, ?, ?) ORDER BY id";
 
 constexpr const char kInsertTrial[] =

@@ -1,8 +1,12 @@
 // Properties every search method keeps under random event orders: no trial
 // created or stopped twice, limits on trials and concurrency never exceeded,
-// and the search always finishes. Also: snapshot -> restore gives the same
-// future operations, and the same seed gives the same search.
+// and the search always finishes; Progress(), kept incrementally, always
+// equals the sum over the trials recomputed here from the events, also across
+// snapshot -> restore. Also: snapshot -> restore gives the same future
+// operations, and the same seed gives the same search.
+#include <algorithm>
 #include <random>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/config_hparams.h"
@@ -99,6 +103,31 @@ int RunRandomly(const ExperimentConfig& cfg, Random& r, bool allow_cancel,
   d.Start();
   int64_t invalid = 0;
   std::map<RequestId, int64_t> lengths;
+  // For the reference progress: the longest length validated while a trial
+  // was running and not told to stop, and the trials that ended invalid.
+  std::map<RequestId, int64_t> validated;
+  std::set<RequestId> invalid_ids;
+  // Progress recomputed from scratch: each trial counts 1 once told to stop
+  // or ended, 0 once ended invalid (it is replaced), and its share of
+  // max_length while it runs.
+  auto reference_progress = [&]() {
+    if (d.shut_down()) return 1.0;
+    const double max_length = static_cast<double>(
+        std::max<int64_t>(cfg.searcher.max_length.value, 1));
+    double done = 0;
+    for (const auto& [id, t] : d.trials()) {
+      if (invalid_ids.count(id) > 0) continue;
+      if (t.ended || t.closing) {
+        done += 1;
+      } else {
+        auto v = validated.find(id);
+        if (v != validated.end()) {
+          done += std::min(1.0, static_cast<double>(v->second) / max_length);
+        }
+      }
+    }
+    return std::clamp(done / static_cast<double>(max_trials), 0.0, 1.0);
+  };
   int steps = 0;
   for (; !d.shut_down() && steps < 100000; ++steps) {
     std::vector<RequestId> live = d.Live();
@@ -114,6 +143,9 @@ int RunRandomly(const ExperimentConfig& cfg, Random& r, bool allow_cancel,
       int64_t& len = lengths[id];
       len = r.Chance(0.9) ? std::min(max_length, len + r.Int(1, max_length))
                           : r.Int(1, max_length);
+      if (!d.trials().at(id).closing) {
+        validated[id] = std::max(validated[id], len);
+      }
       d.Validate(id, r.Uniform(), len);
     } else if (p < 0.8) {
       d.Closed(id);
@@ -121,6 +153,7 @@ int RunRandomly(const ExperimentConfig& cfg, Random& r, bool allow_cancel,
       d.Exited(id, ExitedReason::kErrored);
     } else if (p < 0.98) {
       d.Exited(id, ExitedReason::kInvalidHP);
+      invalid_ids.insert(id);
       ++invalid;
     } else if (allow_cancel && p < 0.985) {
       d.Exited(id, ExitedReason::kUserCanceled);
@@ -138,6 +171,7 @@ int RunRandomly(const ExperimentConfig& cfg, Random& r, bool allow_cancel,
     double progress = d.method().Progress();
     EXPECT_GE(progress, 0);
     EXPECT_LE(progress, 1);
+    EXPECT_NEAR(progress, reference_progress(), 1e-12) << "step " << steps;
     // Trials that were not replaced after invalid hyperparameters.
     EXPECT_LE(d.created() - invalid, max_trials);
     if (restore_sometimes && r.Chance(0.05)) {
@@ -145,7 +179,10 @@ int RunRandomly(const ExperimentConfig& cfg, Random& r, bool allow_cancel,
       std::unique_ptr<SearchMethod> fresh = MustCreate(cfg);
       EXPECT_TRUE(fresh->Restore(snap).ok());
       EXPECT_EQ(fresh->Snapshot(), snap);
+      // Progress is not in the snapshot: Restore rebuilds it.
+      EXPECT_EQ(fresh->Progress(), d.method().Progress());
       d.Replace(std::move(fresh));
+      EXPECT_NEAR(d.method().Progress(), reference_progress(), 1e-12);
     }
   }
   EXPECT_TRUE(d.shut_down()) << "the search did not finish";

@@ -127,6 +127,31 @@ TEST_F(SqliteStoreFilesTest, EverythingSurvivesARestart) {
   EXPECT_EQ(*store->AddExperiment(next), 2);
 }
 
+// Schema 3 keeps the searcher snapshot out of the experiment's row (an
+// UPDATE of that row rewrites all of it): a store from schema 2, with the
+// snapshot in the row, still reads it, and new snapshots leave the row alone.
+TEST_F(SqliteStoreFilesTest, SnapshotInTheExperimentRowOfSchemaTwoIsRead) {
+  {
+    std::unique_ptr<SqliteStore> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    ASSERT_EQ(*store->AddExperiment(ExperimentRecord{}), 1);
+  }
+  RawSql("DROP TABLE searcher_snapshots");
+  RawSql("UPDATE experiments SET searcher_snapshot = 'from schema 2'");
+  RawSql("PRAGMA user_version = 2");
+
+  std::unique_ptr<SqliteStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(store->GetExperiment(1)->searcher_snapshot, "from schema 2");
+  ASSERT_TRUE(store->SaveSearcherSnapshot(1, "new").ok());
+  EXPECT_EQ(store->GetExperiment(1)->searcher_snapshot, "new");
+  EXPECT_EQ((*store->ListNonTerminalExperiments())[0].searcher_snapshot, "new");
+  EXPECT_EQ(RawSql("SELECT searcher_snapshot FROM experiments"),
+            "from schema 2");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM searcher_snapshots"), "1");
+}
+
 TEST_F(SqliteStoreFilesTest, NewerSchemaIsRefused) {
   { ASSERT_NE(OpenOrDie(), nullptr); }
   RawSql("PRAGMA user_version = " + std::to_string(kSchemaVersion + 1));
