@@ -1,10 +1,13 @@
 #include "master/core/master.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -24,6 +27,24 @@ int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
 bool IsLiveTrialState(v1::State s) { return !IsTerminal(s); }
 
+// A metric value for the journal. The journal is JSON, which has no NaN or
+// infinities (det::Value writes them as null, which reads back as no
+// number at all): those are kept as strings.
+Value JournalNumber(double d) {
+  if (std::isfinite(d)) return Value(d);
+  return Value(std::isnan(d) ? "nan" : d > 0 ? "inf" : "-inf");
+}
+
+// Reads back what JournalNumber wrote. A null (a NaN or infinity journaled
+// before they were kept as strings) reads as NaN, which every searcher
+// ranks last.
+double JournalNumberValue(const Value& v) {
+  if (v.is_number()) return v.as_number();
+  double d = 0;
+  if (v.is_string() && absl::SimpleAtod(v.as_string(), &d)) return d;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
 // One searcher call, written as a journal entry so it can be replayed on
 // the restored snapshot after a restart. Pure: the same event on the same
 // searcher state gives the same operations.
@@ -35,7 +56,7 @@ searcher::Operations ApplySearcherEvent(searcher::SearchMethod* s,
   if (kind == "init") return s->InitialOperations();
   if (kind == "created") return s->TrialCreated(r);
   if (kind == "val") {
-    return s->ValidationCompleted(r, ev["m"].as_number(),
+    return s->ValidationCompleted(r, JournalNumberValue(ev["m"]),
                                   static_cast<int64_t>(ev["l"].as_number()));
   }
   if (kind == "closed") return s->TrialClosed(r);
@@ -1333,7 +1354,7 @@ absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
       pt.set_rung(rung);
     }
     Value ev = SearcherEvent("val", t->rec.request_id);
-    ev.as_map()["m"] = Value(v);
+    ev.as_map()["m"] = JournalNumber(v);
     ev.as_map()["l"] = Value(uit->second);
     auto fed = Feed(e, ev);
     if (!fed.ok()) return fed.status();

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -235,6 +236,7 @@ class AgentBatchTest : public ::testing::Test {
     MasterOptions opts;
     opts.checkpoint_root = (dir_ / "checkpoints").string();
     opts.metrics = metrics_.get();
+    opts.snapshot_every = snapshot_every_;
     auto m = Master::Create(std::move(flaky), opts);
     ASSERT_TRUE(m.ok()) << m.status();
     master_ = std::move(*m);
@@ -276,6 +278,7 @@ class AgentBatchTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  int64_t snapshot_every_ = 0;  // MasterOptions::snapshot_every
   std::atomic<int> writes_{0};  // outermost transactions and lone writes
   std::unique_ptr<http::MetricsRegistry> metrics_;
   FlakyStore* flaky_ = nullptr;  // owned by master_
@@ -507,6 +510,45 @@ TEST_F(AgentBatchTest, StreamAcksBatchesOverGrpc) {
   stream->WritesDone();
   stream->Finish().IgnoreError();  // the master ends the call when done
   server->Shutdown();
+}
+
+// A validation metric that is NaN or infinite (a diverged model) is fed to
+// the searcher and journaled; JSON has no such numbers, and a journal
+// entry the master cannot read back would fail every restart.
+TEST_F(AgentBatchTest, NonFiniteValidationMetricSurvivesAMasterRestart) {
+  snapshot_every_ = 1000;  // no snapshot: the restart replays the journal
+  master_.reset();
+  OpenMaster();
+  Connect();
+  // The trial's one validation point is at its length.
+  const int64_t end = 1000000;
+  v1::WorkerMessage val =
+      Report(1, trial_id_, run_id_, end, v1::METRIC_GROUP_VALIDATION);
+  (*val.mutable_trial_event()
+        ->mutable_metrics()
+        ->mutable_metrics())["validation_accuracy"] =
+      std::numeric_limits<double>::quiet_NaN();
+  Master::AgentBatchResult r = master_->AgentMessages("w0", {val});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.ack_seq, 1);
+  EXPECT_EQ(r.rejected, 0);
+
+  master_.reset();
+  OpenMaster();  // replays the journal, the NaN included
+  ASSERT_NE(master_, nullptr);
+  EXPECT_EQ(Connect(), 1);
+  v1::WorkerMessage exit;
+  exit.set_seq(2);
+  exit.mutable_trial_event()->set_trial_id(trial_id_);
+  exit.mutable_trial_event()->set_run_id(run_id_);
+  exit.mutable_trial_event()->mutable_exited()->set_reason(
+      v1::EXIT_REASON_COMPLETED);
+  r = master_->AgentMessages("w0", {exit});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  auto experiments = master_->ListExperiments();
+  ASSERT_TRUE(experiments.ok()) << experiments.status();
+  ASSERT_EQ(experiments->size(), 1u);
+  EXPECT_EQ((*experiments)[0].state(), v1::STATE_COMPLETED);
 }
 
 // Over gRPC: a poison message in the middle of a stream is acknowledged
