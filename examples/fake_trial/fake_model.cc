@@ -67,6 +67,7 @@ absl::StatusOr<FakeHParams> ParseHParams(const ValueMap& hp) {
            Bool(hp, "invalid", &out.invalid),
            Bool(hp, "ignore_stop", &out.ignore_stop),
            Bool(hp, "checkpoint_at_end", &out.checkpoint_at_end),
+           Bool(hp, "bad_output", &out.bad_output),
        }) {
     if (!s.ok()) return s;
   }

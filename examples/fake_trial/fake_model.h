@@ -26,6 +26,10 @@ struct FakeHParams {
   // Write and report a checkpoint when done; false skips that last one
   // (periodic and stop checkpoints are still written).
   bool checkpoint_at_end = true;
+  // Print output that is not valid UTF-8 (a stray byte, and a line of
+  // 3-byte characters long enough that the worker cuts it mid-character),
+  // on stdout and stderr: tests that such output reaches the master.
+  bool bad_output = false;
 };
 
 // Reads the hyperparameters it knows; others are ignored (configs made for

@@ -118,6 +118,15 @@ int main(int argc, char** argv) {
       static_cast<long long>(target));
   std::fflush(stdout);
 
+  if (hp.bad_output) {
+    std::string bar;
+    for (int i = 0; i < 6000; ++i) bar += "\xe2\x96\x88";  // U+2588
+    for (FILE* f : {stdout, stderr}) {
+      std::fprintf(f, "bad output: caf\xe9 \xff\n%s\n", bar.c_str());
+      std::fflush(f);
+    }
+  }
+
   int64_t last_checkpoint = spec.restore_uuid().empty() ? -1 : steps;
   int64_t last_validation = -1;
   auto checkpoint = [&]() -> absl::Status {

@@ -85,6 +85,10 @@ grpc::Status AgentService::Connect(
   }
 
   std::atomic<bool> done{false};
+  // Set before this handler closes the outbox itself (the stream ended or
+  // the batch loop gave up), so the writer can tell that from the master
+  // closing it.
+  std::atomic<bool> ending{false};
   std::thread writer([&] {
     while (!done.load()) {
       std::optional<v1::MasterMessage> m = outbox->Pop(absl::Milliseconds(200));
@@ -95,8 +99,11 @@ grpc::Status AgentService::Connect(
       if (!stream->Write(*m)) break;
     }
     // The master closed this stream (a newer one replaced it, or the
-    // worker was declared lost): end the call so the worker reconnects.
-    if (outbox->closed()) ctx->TryCancel();
+    // worker was declared lost): end the call so the worker reconnects. A
+    // stream that ends on its own returns its status from the handler
+    // (OK when the worker ended it); cancelling it would turn that into
+    // CANCELLED.
+    if (outbox->closed() && !ending.load()) ctx->TryCancel();
   });
 
   // The reader takes messages off the network as they come; this thread
@@ -135,6 +142,7 @@ grpc::Status AgentService::Connect(
     }
   }
   inbox.Close();
+  ending.store(true);
   // A Read still waiting on the network returns once the call is ended.
   if (!read_ended.load()) ctx->TryCancel();
   reader.join();

@@ -1,9 +1,13 @@
 #include "master/core/master.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -23,6 +27,24 @@ int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
 bool IsLiveTrialState(v1::State s) { return !IsTerminal(s); }
 
+// A metric value for the journal. The journal is JSON, which has no NaN or
+// infinities (det::Value writes them as null, which reads back as no
+// number at all): those are kept as strings.
+Value JournalNumber(double d) {
+  if (std::isfinite(d)) return Value(d);
+  return Value(std::isnan(d) ? "nan" : d > 0 ? "inf" : "-inf");
+}
+
+// Reads back what JournalNumber wrote. A null (a NaN or infinity journaled
+// before they were kept as strings) reads as NaN, which every searcher
+// ranks last.
+double JournalNumberValue(const Value& v) {
+  if (v.is_number()) return v.as_number();
+  double d = 0;
+  if (v.is_string() && absl::SimpleAtod(v.as_string(), &d)) return d;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
 // One searcher call, written as a journal entry so it can be replayed on
 // the restored snapshot after a restart. Pure: the same event on the same
 // searcher state gives the same operations.
@@ -34,7 +56,7 @@ searcher::Operations ApplySearcherEvent(searcher::SearchMethod* s,
   if (kind == "init") return s->InitialOperations();
   if (kind == "created") return s->TrialCreated(r);
   if (kind == "val") {
-    return s->ValidationCompleted(r, ev["m"].as_number(),
+    return s->ValidationCompleted(r, JournalNumberValue(ev["m"]),
                                   static_cast<int64_t>(ev["l"].as_number()));
   }
   if (kind == "closed") return s->TrialClosed(r);
@@ -47,6 +69,25 @@ Value SearcherEvent(const char* kind, int64_t request_id = 0) {
   return Value(ValueMap{{"e", Value(kind)}, {"r", Value(request_id)}});
 }
 
+// What a worker message carries, for the log of a rejected one.
+const char* MessageKind(const v1::WorkerMessage& m) {
+  if (!m.has_trial_event()) return "message";
+  switch (m.trial_event().event_case()) {
+    case v1::TrialEvent::kStarted:
+      return "start report";
+    case v1::TrialEvent::kMetrics:
+      return "metric report";
+    case v1::TrialEvent::kCheckpoint:
+      return "checkpoint report";
+    case v1::TrialEvent::kLogs:
+      return "log batch";
+    case v1::TrialEvent::kExited:
+      return "exit report";
+    default:
+      return "trial event";
+  }
+}
+
 std::string StateName(v1::State s) {
   std::string n = v1::State_Name(s);
   return n.rfind("STATE_", 0) == 0 ? n.substr(6) : n;
@@ -57,6 +98,18 @@ std::string StateName(v1::State s) {
 bool IsTerminal(v1::State s) {
   return s == v1::STATE_COMPLETED || s == v1::STATE_CANCELED ||
          s == v1::STATE_ERROR;
+}
+
+bool IsPermanentMessageFailure(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // ---------------------------------------------------------------- outbox
@@ -1109,8 +1162,15 @@ Master::AgentBatchResult Master::AgentMessages(
   }
   // One transaction for the batch; each event in its own savepoint, so a
   // failing one is undone alone and the ones before it still commit (and
-  // are acknowledged). The failing one and those after it are not: the
-  // stream ends and the worker resends them after reconnecting.
+  // are acknowledged). A message that can never be stored is rejected and
+  // acknowledged, and the batch goes on; after any other failure the
+  // failing message and those after it are not acknowledged: the stream
+  // ends and the worker resends them after reconnecting.
+  struct Rejection {
+    const v1::WorkerMessage* m;
+    absl::Status why;
+  };
+  std::vector<Rejection> rejections;
   int64_t done_seq = a.last_seq;
   int64_t ack_seq = 0;
   absl::Status failed;
@@ -1123,7 +1183,10 @@ Master::AgentBatchResult Master::AgentMessages(
       if (m.has_trial_event()) {
         absl::Status s = store_->RunInTransaction(
             [&] { return OnTrialEvent(worker_id, m.trial_event()); });
-        if (!s.ok()) {
+        if (!s.ok() && IsPermanentMessageFailure(s)) {
+          rejections.push_back({&m, s});
+          NoteRejected(worker_id, m, s);
+        } else if (!s.ok()) {
           failed = absl::Status(
               s.code(), absl::StrCat("message ", m.seq(), ": ", s.message()));
           break;
@@ -1139,11 +1202,51 @@ Master::AgentBatchResult Master::AgentMessages(
     result.status = st;  // nothing of the batch is stored
     return result;
   }
+  // Logged and counted once committed: a batch whose commit failed is
+  // resent, and its bad messages rejected then.
+  for (const Rejection& r : rejections) {
+    std::fprintf(stderr,
+                 "master: worker %s: rejected %s seq %lld of trial %lld "
+                 "(run %d): %s; it can never be stored, so it is dropped "
+                 "and acknowledged\n",
+                 worker_id.c_str(), MessageKind(*r.m),
+                 static_cast<long long>(r.m->seq()),
+                 static_cast<long long>(r.m->trial_event().trial_id()),
+                 r.m->trial_event().run_id(),
+                 std::string(r.why.message()).c_str());
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->CountRejectedWorkerMessages(
+        static_cast<int>(rejections.size()));
+  }
   a.last_seq = done_seq;
   result.ack_seq = ack_seq;
   result.status = failed;
+  result.rejected = static_cast<int>(rejections.size());
   ScheduleLocked();
   return result;
+}
+
+void Master::NoteRejected(const std::string& worker_id,
+                          const v1::WorkerMessage& m, const absl::Status& why) {
+  v1::LogLine line;
+  line.set_time_us(NowUs());
+  line.set_source("master");
+  line.set_line(absl::StrCat(
+      "the master rejected a ", MessageKind(m), " of run ",
+      m.trial_event().run_id(), " (worker ", worker_id, ", message ", m.seq(),
+      "): ", absl::StatusCodeToString(why.code()), ": ", why.message(),
+      "; it can never be stored and was dropped"));
+  // In its own savepoint: a trial that does not exist (NOT_FOUND) has no
+  // logs to note it in, and that is all.
+  absl::Status s = store_->AddLogs(m.trial_event().trial_id(), {line});
+  if (!s.ok() && !absl::IsNotFound(s)) {
+    std::fprintf(stderr,
+                 "master: noting a rejected message in the logs of trial "
+                 "%lld: %s\n",
+                 static_cast<long long>(m.trial_event().trial_id()),
+                 std::string(s.message()).c_str());
+  }
 }
 
 absl::Status Master::OnTrialEvent(const std::string& worker_id,
@@ -1251,7 +1354,7 @@ absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
       pt.set_rung(rung);
     }
     Value ev = SearcherEvent("val", t->rec.request_id);
-    ev.as_map()["m"] = Value(v);
+    ev.as_map()["m"] = JournalNumber(v);
     ev.as_map()["l"] = Value(uit->second);
     auto fed = Feed(e, ev);
     if (!fed.ok()) return fed.status();

@@ -125,14 +125,25 @@ class Master {
   // Messages from one worker stream, in the order received, stored in ONE
   // transaction (with the worker's sequence number) and scheduled once.
   // Resent messages (seq already stored) are skipped but acknowledged.
-  // Each event runs in its own savepoint: when one fails, it alone is
-  // rolled back, the ones before it commit, and `status` says why it
-  // failed; it and the ones after it are not acknowledged (the worker
-  // resends them after reconnecting). When the commit itself fails,
-  // nothing of the batch is stored or acknowledged.
+  // Each event runs in its own savepoint, so a failing one is rolled back
+  // alone. What happens next depends on the failure
+  // (IsPermanentMessageFailure):
+  //  - permanent (the message itself is bad and would fail again however
+  //    often it is resent): the message is rejected: dropped, logged with
+  //    the worker, seq, trial and reason, counted in
+  //    det_worker_messages_rejected_total, noted in the trial's logs (when
+  //    the trial exists), and acknowledged with the rest; the batch goes
+  //    on, so one bad report never blocks the worker's later messages;
+  //  - transient (disk full, I/O error, locked, anything else): the ones
+  //    before it commit, `status` says why it failed, and it and the ones
+  //    after it are not acknowledged (the worker resends them after
+  //    reconnecting, so nothing is lost).
+  // When the commit itself fails, nothing of the batch is stored or
+  // acknowledged.
   struct AgentBatchResult {
     int64_t ack_seq = 0;  // highest seq durably stored; 0 = none
     absl::Status status;  // OK, or why the batch stopped early
+    int rejected = 0;     // messages rejected (and acknowledged)
   };
   AgentBatchResult AgentMessages(const std::string& worker_id,
                                  absl::Span<const v1::WorkerMessage> batch);
@@ -223,6 +234,10 @@ class Master {
   absl::Status OnTrialEvent(const std::string& worker_id,
                             const v1::TrialEvent& ev)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notes a rejected message in its trial's logs (in the caller's
+  // transaction; nothing when the trial does not exist).
+  void NoteRejected(const std::string& worker_id, const v1::WorkerMessage& m,
+                    const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `current`: from the trial's current run (older runs' reports are kept
   // but not fed to the searcher).
   absl::Status OnMetrics(ExperimentState* e, TrialState* t,
@@ -261,6 +276,14 @@ class Master {
 
 // True for COMPLETED, CANCELED and ERROR.
 bool IsTerminal(v1::State s);
+
+// True when a worker message that failed with `s` would fail the same way
+// however often it were resent, because the message itself is bad:
+// INVALID_ARGUMENT (a malformed report, a value the store refuses),
+// NOT_FOUND (a trial that does not exist), ALREADY_EXISTS, OUT_OF_RANGE.
+// Anything else (UNAVAILABLE, RESOURCE_EXHAUSTED, DATA_LOSS, INTERNAL, ...)
+// is about the master or its store and may pass on a later try.
+bool IsPermanentMessageFailure(const absl::Status& s);
 
 }  // namespace det::master
 

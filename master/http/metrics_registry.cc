@@ -70,6 +70,12 @@ void MetricsRegistry::CountMetricReports(int n) {
   metric_reports_ += n;
 }
 
+void MetricsRegistry::CountRejectedWorkerMessages(int n) {
+  if (n <= 0) return;
+  absl::MutexLock l(&mu_);
+  rejected_worker_messages_ += n;
+}
+
 void MetricsRegistry::ObserveSchedulingLatency(absl::Duration d) {
   absl::MutexLock l(&mu_);
   scheduling_latency_.Observe(absl::ToDoubleSeconds(d));
@@ -88,6 +94,12 @@ void MetricsRegistry::AppendText(std::string* out) const {
                   "# TYPE det_metric_reports_total counter\n"
                   "det_metric_reports_total ",
                   metric_reports_, "\n");
+  absl::StrAppend(out,
+                  "# HELP det_worker_messages_rejected_total Worker messages "
+                  "the master could never store (dropped and acknowledged).\n"
+                  "# TYPE det_worker_messages_rejected_total counter\n"
+                  "det_worker_messages_rejected_total ",
+                  rejected_worker_messages_, "\n");
   scheduling_latency_.AppendText(
       "det_scheduling_latency_seconds",
       "Time from a trial being queued to its start being sent to a worker.",
@@ -99,6 +111,11 @@ void MetricsRegistry::AppendText(std::string* out) const {
 int64_t MetricsRegistry::metric_reports() const {
   absl::MutexLock l(&mu_);
   return metric_reports_;
+}
+
+int64_t MetricsRegistry::rejected_worker_messages() const {
+  absl::MutexLock l(&mu_);
+  return rejected_worker_messages_;
 }
 
 uint64_t MetricsRegistry::scheduling_observations() const {

@@ -16,6 +16,9 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
     case SQLITE_CONSTRAINT_FOREIGNKEY:
       return absl::NotFoundError(
           absl::StrCat(what, ": the record it refers to does not exist"));
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+      return absl::AlreadyExistsError(message);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       return absl::UnavailableError(absl::StrCat(
@@ -24,6 +27,7 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
     case SQLITE_CORRUPT:
       return absl::DataLossError(message);
     case SQLITE_FULL:
+    case SQLITE_NOMEM:
       return absl::ResourceExhaustedError(message);
     case SQLITE_READONLY:
     case SQLITE_PERM:
@@ -36,13 +40,21 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
       break;
   }
   switch (rc & 0xff) {  // primary code of an extended one
+    // The value itself is refused: it would be refused again, whenever and
+    // however often it is written (a NOT NULL or CHECK constraint, a string
+    // or blob over SQLITE_LIMIT_LENGTH, a value of the wrong type).
     case SQLITE_CONSTRAINT:
-      return absl::FailedPreconditionError(message);
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+      return absl::InvalidArgumentError(message);
+    // The database or its file system, not the value: may pass next time.
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return absl::UnavailableError(message);
     case SQLITE_IOERR:
       return absl::UnavailableError(message);
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+      return absl::ResourceExhaustedError(message);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(message);
@@ -50,7 +62,7 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
       return absl::PermissionDeniedError(message);
     case SQLITE_CANTOPEN:
       return absl::FailedPreconditionError(message);
-    default:
+    default:  // SQLITE_RANGE, SQLITE_MISUSE, ...: a bug in the store
       return absl::InternalError(message);
   }
 }

@@ -22,9 +22,17 @@ namespace det::store {
 
 // The status for SQLite result code `rc` (primary or extended) on `db`,
 // with `what` (the operation, in the user's words) before SQLite's own
-// message. A missing parent row (foreign key) is NOT_FOUND, a locked
-// database UNAVAILABLE, a corrupt or foreign file DATA_LOSS, a full disk
-// RESOURCE_EXHAUSTED.
+// message. The code says whose fault it is, so that a caller can tell a
+// write that will never succeed from one worth retrying:
+//  - the value written: a missing parent row (foreign key) is NOT_FOUND, a
+//    duplicate primary or unique key ALREADY_EXISTS, any other constraint
+//    (NOT NULL, CHECK), a string or blob over the length limit (TOOBIG) or
+//    a type mismatch INVALID_ARGUMENT;
+//  - the database: busy or locked, and I/O errors, are UNAVAILABLE, a full
+//    disk or no memory RESOURCE_EXHAUSTED, a corrupt or foreign file
+//    DATA_LOSS, a read-only one PERMISSION_DENIED, one that cannot be
+//    opened FAILED_PRECONDITION;
+//  - anything else (misuse, a bad parameter index) INTERNAL.
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what);
 
 // A prepared statement borrowed from a StatementCache. Parameters are bound

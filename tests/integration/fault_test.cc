@@ -11,7 +11,9 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/value.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -278,6 +280,45 @@ TEST_F(FaultTest, BrokenNetworkHealsWithoutLosingReports) {
   EXPECT_EQ(t.restarts(), 0) << t.message();
   EXPECT_EQ(ValidationSteps(t.id()), kAllValidations);
   EXPECT_GE(proxy.connections(), 2);
+}
+
+// A trial's output is relayed as text; a protobuf string must be UTF-8, and
+// one that is not makes the master's side of the stream fail to parse the
+// message. Unless the worker fixes the text, that message is resent on
+// every reconnect and fails every time: the worker's later messages (this
+// trial's reports and exit) never land. Run 1 prints bad bytes and a line
+// of 3-byte characters that the worker's 16 KiB cut splits mid-character,
+// on stdout and stderr, then fails (its exit message quotes the stderr
+// tail); run 2 does the same and completes.
+TEST_F(FaultTest, OutputThatIsNotUtf8NeitherBlocksNorLosesReports) {
+  cluster_.StartMaster();
+  cluster_.StartWorker("w1", 1);
+  int64_t id = cluster_.CreateExperiment(Config(
+      LongTrial(0, "bad_output: true\n  fail_on_run: 1\n  fail_at_step: 35")));
+  ASSERT_GT(id, 0);
+  auto x = cluster_.WaitTerminal(id, absl::Seconds(60));
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(x->state(), v1::STATE_COMPLETED);
+  v1::Trial t = OnlyTrial(id);
+  EXPECT_EQ(t.state(), v1::STATE_COMPLETED);
+  EXPECT_EQ(t.restarts(), 1);
+  // The failed run's exit landed, with its stderr tail made valid.
+  EXPECT_THAT(t.message(), HasSubstr("bad output: caf\uFFFD \uFFFD"));
+  EXPECT_EQ(ValidationSteps(t.id()), kAllValidations);
+  auto logs = cluster_.Cli({"trial", "logs", std::to_string(t.id())});
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_THAT(logs.out, HasSubstr("bad output: caf\uFFFD \uFFFD"));
+  // The long line arrives whole, in pieces cut between characters.
+  std::string bar;
+  for (int i = 0; i < 6000; ++i) bar += "\u2588";
+  std::string joined;
+  for (absl::string_view l : absl::StrSplit(logs.out, '\n')) {
+    if (absl::StrContains(l, "\u2588")) {
+      joined += std::string(l.substr(l.find("\u2588")));
+    }
+  }
+  // Two runs, stdout and stderr: four copies.
+  EXPECT_EQ(joined, bar + bar + bar + bar);
 }
 
 TEST_F(FaultTest, WorkerCutOffStopsItsTrialsSoNoneRunsTwice) {

@@ -3,15 +3,20 @@
 // acknowledged with ONE ack (the highest seq stored). These tests would
 // fail if a batch were split into a transaction per message, if a resent
 // batch were stored twice, if a bad message lost the good ones before it,
-// or if an ack ran ahead of what was committed.
+// if an ack ran ahead of what was committed, if a message that can never
+// be stored blocked the ones after it (the worker would resend it forever),
+// or if a transient store failure dropped a message instead of leaving it
+// to be resent.
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/version.h"
@@ -19,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "master/api/agent_service.h"
 #include "master/core/master.h"
+#include "master/http/metrics_registry.h"
 #include "master/store/sqlite_store.h"
 
 namespace det::master {
@@ -77,6 +83,120 @@ v1::WorkerMessage Heartbeat(int64_t seq) {
   return m;
 }
 
+// The SQLite store, with an injected transient failure: AddMetricReport
+// fails like a disk I/O error for reports at `fail_steps`, `failures` times.
+class FlakyStore : public store::Store {
+ public:
+  explicit FlakyStore(std::unique_ptr<store::Store> inner)
+      : inner_(std::move(inner)) {}
+
+  void FailReportsAt(int64_t steps, int times) {
+    fail_steps_ = steps;
+    failures_left_ = times;
+  }
+  int failures_left() const { return failures_left_; }
+
+  absl::StatusOr<bool> AddMetricReport(const v1::MetricReport& r) override {
+    if (failures_left_ > 0 && r.steps_completed() == fail_steps_) {
+      --failures_left_;
+      return absl::UnavailableError(
+          "adding a metric report: disk I/O error (injected)");
+    }
+    return inner_->AddMetricReport(r);
+  }
+
+  absl::Status RunInTransaction(
+      const std::function<absl::Status()>& fn) override {
+    return inner_->RunInTransaction(fn);
+  }
+  absl::StatusOr<int64_t> AddExperiment(
+      const store::ExperimentRecord& e) override {
+    return inner_->AddExperiment(e);
+  }
+  absl::Status UpdateExperiment(const v1::Experiment& e) override {
+    return inner_->UpdateExperiment(e);
+  }
+  absl::Status SaveSearcherSnapshot(int64_t id,
+                                    const std::string& snap) override {
+    return inner_->SaveSearcherSnapshot(id, snap);
+  }
+  absl::Status AppendSearcherEvent(int64_t id,
+                                   const std::string& event) override {
+    return inner_->AppendSearcherEvent(id, event);
+  }
+  absl::StatusOr<std::vector<std::string>> ListSearcherEvents(
+      int64_t id) override {
+    return inner_->ListSearcherEvents(id);
+  }
+  absl::StatusOr<store::ExperimentRecord> GetExperiment(int64_t id) override {
+    return inner_->GetExperiment(id);
+  }
+  absl::StatusOr<std::vector<v1::Experiment>> ListExperiments() override {
+    return inner_->ListExperiments();
+  }
+  absl::StatusOr<std::vector<store::ExperimentRecord>>
+  ListNonTerminalExperiments() override {
+    return inner_->ListNonTerminalExperiments();
+  }
+  absl::StatusOr<int64_t> AddTrial(const store::TrialRecord& t) override {
+    return inner_->AddTrial(t);
+  }
+  absl::Status UpdateTrial(const store::TrialRecord& t) override {
+    return inner_->UpdateTrial(t);
+  }
+  absl::StatusOr<store::TrialRecord> GetTrial(int64_t id) override {
+    return inner_->GetTrial(id);
+  }
+  absl::StatusOr<std::vector<store::TrialRecord>> ListTrials(
+      int64_t experiment_id) override {
+    return inner_->ListTrials(experiment_id);
+  }
+  absl::StatusOr<std::vector<v1::MetricReport>> GetMetricReports(
+      int64_t trial_id, v1::MetricGroup group) override {
+    return inner_->GetMetricReports(trial_id, group);
+  }
+  absl::Status AddCheckpoint(const v1::Checkpoint& c) override {
+    return inner_->AddCheckpoint(c);
+  }
+  absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
+      int64_t trial_id) override {
+    return inner_->ListCheckpoints(trial_id);
+  }
+  absl::Status DeleteCheckpoint(const std::string& uuid) override {
+    return inner_->DeleteCheckpoint(uuid);
+  }
+  absl::Status AddLogs(int64_t trial_id,
+                       const std::vector<v1::LogLine>& lines) override {
+    return inner_->AddLogs(trial_id, lines);
+  }
+  absl::StatusOr<std::vector<v1::TrialLogLine>> GetLogs(int64_t trial_id,
+                                                        int64_t after_id,
+                                                        int limit) override {
+    return inner_->GetLogs(trial_id, after_id, limit);
+  }
+  absl::Status UpsertAgent(const v1::Agent& a) override {
+    return inner_->UpsertAgent(a);
+  }
+  absl::StatusOr<std::vector<v1::Agent>> ListAgents() override {
+    return inner_->ListAgents();
+  }
+  absl::Status SetWorkerSeq(const std::string& worker_id,
+                            int64_t seq) override {
+    return inner_->SetWorkerSeq(worker_id, seq);
+  }
+  absl::StatusOr<int64_t> GetWorkerSeq(const std::string& worker_id) override {
+    return inner_->GetWorkerSeq(worker_id);
+  }
+  absl::StatusOr<std::string> ClusterId() override {
+    return inner_->ClusterId();
+  }
+
+ private:
+  std::unique_ptr<store::Store> inner_;
+  int64_t fail_steps_ = -1;
+  int failures_left_ = 0;
+};
+
 class AgentBatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -110,9 +230,14 @@ class AgentBatchTest : public ::testing::Test {
     auto store = store::SqliteStore::Open((dir_ / "master.db").string());
     ASSERT_TRUE(store.ok()) << store.status();
     (*store)->SetWriteObserver([this](absl::Duration) { writes_++; });
+    auto flaky = std::make_unique<FlakyStore>(std::move(*store));
+    flaky_ = flaky.get();
+    metrics_ = std::make_unique<http::MetricsRegistry>();
     MasterOptions opts;
     opts.checkpoint_root = (dir_ / "checkpoints").string();
-    auto m = Master::Create(std::move(*store), opts);
+    opts.metrics = metrics_.get();
+    opts.snapshot_every = snapshot_every_;
+    auto m = Master::Create(std::move(flaky), opts);
     ASSERT_TRUE(m.ok()) << m.status();
     master_ = std::move(*m);
   }
@@ -140,8 +265,23 @@ class AgentBatchTest : public ::testing::Test {
     return v;
   }
 
+  // Every log line of the trial, as text.
+  std::string TrialLogs() {
+    auto logs = master_->GetTrialLogs(trial_id_, 0, 1000);
+    EXPECT_TRUE(logs.ok()) << logs.status();
+    std::string out;
+    if (!logs.ok()) return out;
+    for (const v1::TrialLogLine& l : *logs) {
+      absl::StrAppend(&out, l.source(), ": ", l.line(), "\n");
+    }
+    return out;
+  }
+
   fs::path dir_;
+  int64_t snapshot_every_ = 0;  // MasterOptions::snapshot_every
   std::atomic<int> writes_{0};  // outermost transactions and lone writes
+  std::unique_ptr<http::MetricsRegistry> metrics_;
+  FlakyStore* flaky_ = nullptr;  // owned by master_
   std::unique_ptr<Master> master_;
   std::shared_ptr<AgentOutbox> outbox_;
   int64_t trial_id_ = 0;
@@ -215,37 +355,112 @@ TEST_F(AgentBatchTest, BatchSurvivesAMasterRestartAndIsNotStoredTwice) {
   }
 }
 
-TEST_F(AgentBatchTest, BadMessageKeepsTheGoodOnesBeforeIt) {
-  std::vector<v1::WorkerMessage> batch = Reports(1, 10);
-  // Message 6 reports no metric group: the store refuses it.
-  batch[5] = Report(6, trial_id_, run_id_, 6, v1::METRIC_GROUP_UNSPECIFIED);
+TEST_F(AgentBatchTest, PoisonMessageIsRejectedAndTheRestOfTheBatchStored) {
+  // [good, poison, good]: the middle one reports no metric group, which the
+  // store refuses however often it is sent (INVALID_ARGUMENT).
+  std::vector<v1::WorkerMessage> batch = {
+      Report(1, trial_id_, run_id_, 1),
+      Report(2, trial_id_, run_id_, 2, v1::METRIC_GROUP_UNSPECIFIED),
+      Report(3, trial_id_, run_id_, 3)};
   const int before = writes_.load();
   Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
-  EXPECT_FALSE(r.status.ok());
-  EXPECT_NE(r.status.message().find("message 6"), std::string_view::npos)
-      << r.status;
-  EXPECT_EQ(r.ack_seq, 5) << "acknowledged up to the message before it";
-  EXPECT_EQ(writes_.load() - before, 1);
-  EXPECT_EQ(Stored(), 5u) << "the good ones before it are committed, the "
-                             "bad one and those after it are not";
-  // The stream ends; after reconnecting, the worker resends from 6 on.
+  EXPECT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 3) << "the ack covers all three";
+  EXPECT_EQ(r.rejected, 1);
+  EXPECT_EQ(writes_.load() - before, 1) << "one transaction for the batch";
+  auto stored = master_->GetTrialMetrics(trial_id_, v1::METRIC_GROUP_TRAINING);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 2u);
+  EXPECT_EQ((*stored)[0].steps_completed(), 1);
+  EXPECT_EQ((*stored)[1].steps_completed(), 3);
+  // Counted, and noted where the trial's owner looks.
+  EXPECT_EQ(metrics_->rejected_worker_messages(), 1);
+  std::string text;
+  metrics_->AppendText(&text);
+  EXPECT_TRUE(absl::StrContains(text, "det_worker_messages_rejected_total 1\n"))
+      << text;
+  std::string logs = TrialLogs();
+  EXPECT_TRUE(absl::StrContains(logs,
+                                "master: the master rejected a metric "
+                                "report of run "))
+      << logs;
+  EXPECT_TRUE(absl::StrContains(logs, "message 2")) << logs;
+  EXPECT_TRUE(absl::StrContains(logs, "INVALID_ARGUMENT")) << logs;
+  // The stored seq covers it: after a reconnect nothing is resent.
   master_->AgentDisconnected("w0", outbox_);
-  EXPECT_EQ(Connect(), 5);
-  r = master_->AgentMessages("w0", Reports(6, 5));
-  ASSERT_TRUE(r.status.ok()) << r.status;
-  EXPECT_EQ(r.ack_seq, 10);
-  EXPECT_EQ(Stored(), 10u);
+  EXPECT_EQ(Connect(), 3);
 }
 
-TEST_F(AgentBatchTest, FirstMessageBadStoresAndAcksNothing) {
-  std::vector<v1::WorkerMessage> batch = Reports(1, 3);
-  batch[0] = Report(1, trial_id_, run_id_, 1, v1::METRIC_GROUP_UNSPECIFIED);
+TEST_F(AgentBatchTest, PoisonMessagesDoNotBlockTheWorkersLaterMessages) {
+  // A report for a trial that never existed (NOT_FOUND: there is no trial
+  // to note it in), one with negative steps, and one with no group, among
+  // good ones; then the trial's exit.
+  std::vector<v1::WorkerMessage> batch = Reports(1, 6);
+  batch[0] = Report(1, trial_id_ + 1000, 1, 1);
+  batch[2] = Report(3, trial_id_, run_id_, -3);
+  batch[5] = Report(6, trial_id_, run_id_, 6, v1::METRIC_GROUP_UNSPECIFIED);
+  v1::WorkerMessage exit;
+  exit.set_seq(7);
+  exit.mutable_trial_event()->set_trial_id(trial_id_);
+  exit.mutable_trial_event()->set_run_id(run_id_);
+  exit.mutable_trial_event()->mutable_exited()->set_reason(
+      v1::EXIT_REASON_COMPLETED);
+  batch.push_back(exit);
   Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  EXPECT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 7);
+  EXPECT_EQ(r.rejected, 3);
+  EXPECT_EQ(Stored(), 3u);  // seqs 2, 4, 5
+  EXPECT_EQ(metrics_->rejected_worker_messages(), 3);
+  auto t = master_->GetTrial(trial_id_);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->state(), v1::STATE_COMPLETED) << "the exit after them landed";
+  auto unknown =
+      master_->GetTrialMetrics(trial_id_ + 1000, v1::METRIC_GROUP_UNSPECIFIED);
+  EXPECT_TRUE(!unknown.ok() || unknown->empty());
+}
+
+TEST_F(AgentBatchTest, TransientFailureIsNotAckedAndTheResendIsStoredOnce) {
+  // Storing message 2 fails like a disk I/O error, once.
+  flaky_->FailReportsAt(2, 1);
+  Master::AgentBatchResult r = master_->AgentMessages("w0", Reports(1, 3));
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kUnavailable) << r.status;
+  EXPECT_NE(r.status.message().find("message 2"), std::string_view::npos)
+      << r.status;
+  EXPECT_EQ(r.ack_seq, 1) << "nothing from the failing message on is acked";
+  EXPECT_EQ(r.rejected, 0);
+  EXPECT_EQ(Stored(), 1u);
+  EXPECT_EQ(metrics_->rejected_worker_messages(), 0);
+  EXPECT_EQ(flaky_->failures_left(), 0);
+  // The stream ends; after reconnecting, the worker resends from 2 on (and
+  // 1 again, as if its ack had been lost too).
+  master_->AgentDisconnected("w0", outbox_);
+  EXPECT_EQ(Connect(), 1);
+  r = master_->AgentMessages("w0", Reports(1, 3));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 3);
+  auto stored = master_->GetTrialMetrics(trial_id_, v1::METRIC_GROUP_TRAINING);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 3u) << "each stored once";
+  for (size_t i = 0; i < stored->size(); ++i) {
+    EXPECT_EQ((*stored)[i].steps_completed(), static_cast<int64_t>(i) + 1);
+  }
+  EXPECT_FALSE(absl::StrContains(TrialLogs(), "rejected"));
+}
+
+TEST_F(AgentBatchTest, FirstMessageFailingTransientlyStoresAndAcksNothing) {
+  flaky_->FailReportsAt(1, 1);
+  Master::AgentBatchResult r = master_->AgentMessages("w0", Reports(1, 3));
   EXPECT_FALSE(r.status.ok());
   EXPECT_EQ(r.ack_seq, 0);
   EXPECT_EQ(Stored(), 0u);
   master_->AgentDisconnected("w0", outbox_);
   EXPECT_EQ(Connect(), 0);
+  r = master_->AgentMessages("w0", Reports(1, 3));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.ack_seq, 3);
+  EXPECT_EQ(Stored(), 3u);
 }
 
 // Over gRPC: a worker that sends many messages without waiting gets them
@@ -294,6 +509,94 @@ TEST_F(AgentBatchTest, StreamAcksBatchesOverGrpc) {
   EXPECT_EQ(Stored(), static_cast<size_t>(kN));
   stream->WritesDone();
   stream->Finish().IgnoreError();  // the master ends the call when done
+  server->Shutdown();
+}
+
+// A validation metric that is NaN or infinite (a diverged model) is fed to
+// the searcher and journaled; JSON has no such numbers, and a journal
+// entry the master cannot read back would fail every restart.
+TEST_F(AgentBatchTest, NonFiniteValidationMetricSurvivesAMasterRestart) {
+  snapshot_every_ = 1000;  // no snapshot: the restart replays the journal
+  master_.reset();
+  OpenMaster();
+  Connect();
+  // The trial's one validation point is at its length.
+  const int64_t end = 1000000;
+  v1::WorkerMessage val =
+      Report(1, trial_id_, run_id_, end, v1::METRIC_GROUP_VALIDATION);
+  (*val.mutable_trial_event()
+        ->mutable_metrics()
+        ->mutable_metrics())["validation_accuracy"] =
+      std::numeric_limits<double>::quiet_NaN();
+  Master::AgentBatchResult r = master_->AgentMessages("w0", {val});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.ack_seq, 1);
+  EXPECT_EQ(r.rejected, 0);
+
+  master_.reset();
+  OpenMaster();  // replays the journal, the NaN included
+  ASSERT_NE(master_, nullptr);
+  EXPECT_EQ(Connect(), 1);
+  v1::WorkerMessage exit;
+  exit.set_seq(2);
+  exit.mutable_trial_event()->set_trial_id(trial_id_);
+  exit.mutable_trial_event()->set_run_id(run_id_);
+  exit.mutable_trial_event()->mutable_exited()->set_reason(
+      v1::EXIT_REASON_COMPLETED);
+  r = master_->AgentMessages("w0", {exit});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  auto experiments = master_->ListExperiments();
+  ASSERT_TRUE(experiments.ok()) << experiments.status();
+  ASSERT_EQ(experiments->size(), 1u);
+  EXPECT_EQ((*experiments)[0].state(), v1::STATE_COMPLETED);
+}
+
+// Over gRPC: a poison message in the middle of a stream is acknowledged
+// with the rest, the stream goes on, and when the worker ends the stream
+// the master ends the call with OK (not CANCELLED).
+TEST_F(AgentBatchTest, StreamGoesOnPastAPoisonMessageAndEndsWithOk) {
+  master_->AgentDisconnected("w0", outbox_);
+  AgentService service(master_.get(), "");
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(port, 0);
+
+  auto stub = v1::AgentService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stub->Connect(&ctx);
+  v1::WorkerMessage hello;
+  *hello.mutable_hello() = MakeHello("w0");
+  ASSERT_TRUE(stream->Write(hello));
+  v1::MasterMessage in;
+  ASSERT_TRUE(stream->Read(&in));
+  ASSERT_TRUE(in.has_welcome());
+  const int64_t base = in.welcome().last_seq();
+
+  constexpr int kN = 50;
+  for (int i = 1; i <= kN; ++i) {
+    const int64_t seq = base + i;
+    ASSERT_TRUE(stream->Write(i == 10 ? Report(seq, trial_id_, run_id_, seq,
+                                               v1::METRIC_GROUP_UNSPECIFIED)
+                                      : Report(seq, trial_id_, run_id_, seq)));
+  }
+  int64_t last = base;
+  while (last < base + kN && stream->Read(&in)) {
+    if (in.has_ack()) last = in.ack().seq();
+  }
+  EXPECT_EQ(last, base + kN) << "acknowledged past the poison message";
+  EXPECT_EQ(Stored(), static_cast<size_t>(kN - 1));
+  EXPECT_EQ(metrics_->rejected_worker_messages(), 1);
+  ASSERT_TRUE(stream->WritesDone());
+  while (stream->Read(&in)) {
+  }
+  grpc::Status end = stream->Finish();
+  EXPECT_TRUE(end.ok()) << end.error_code() << ": " << end.error_message();
   server->Shutdown();
 }
 

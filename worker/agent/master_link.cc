@@ -88,7 +88,8 @@ void MasterLink::Loop() {
       if (stopping_) return;
     }
     bool welcomed = false;
-    absl::Status s = RunStream(&welcomed);
+    bool acked = false;
+    absl::Status s = RunStream(&welcomed, &acked);
     {
       absl::MutexLock lock(&mu_);
       welcomed_ = false;
@@ -100,7 +101,11 @@ void MasterLink::Loop() {
       if (callbacks_.on_refused) callbacks_.on_refused(s);
       return;
     }
-    if (welcomed) backoff = options_.min_backoff;
+    // A stream that got something stored was healthy: come back at once.
+    // One that ended before any ack (the master failing to store the first
+    // message it resends, say) keeps backing off, so a master that cannot
+    // store is not hammered with reconnects.
+    if (welcomed && acked) backoff = options_.min_backoff;
     // Full jitter in [backoff/2, backoff]: workers that lost the same
     // master do not all come back at the same instant.
     const absl::Duration wait = backoff * absl::Uniform(rng, 0.5, 1.0);
@@ -118,7 +123,7 @@ void MasterLink::Loop() {
   }
 }
 
-absl::Status MasterLink::RunStream(bool* welcomed_out) {
+absl::Status MasterLink::RunStream(bool* welcomed_out, bool* acked_out) {
   grpc::ClientContext ctx;
   if (!options_.token.empty()) {
     ctx.AddMetadata("authorization", "Bearer " + options_.token);
@@ -136,6 +141,7 @@ absl::Status MasterLink::RunStream(bool* welcomed_out) {
     bool welcomed = false;
     bool reader_done = false;
     bool writer_done = false;
+    bool acked = false;
     absl::Duration heartbeat;
     absl::Time last_heard = absl::Now();
   } sh;
@@ -171,6 +177,8 @@ absl::Status MasterLink::RunStream(bool* welcomed_out) {
         continue;  // nothing counts before Welcome
       } else if (m.has_ack()) {
         outbox_->Ack(m.ack().seq());
+        absl::MutexLock lock(&sh.mu);
+        sh.acked = true;
       } else if (callbacks_.on_message) {
         callbacks_.on_message(m);
       }
@@ -274,6 +282,10 @@ absl::Status MasterLink::RunStream(bool* welcomed_out) {
   {
     absl::MutexLock lock(&mu_);
     current_ = nullptr;
+  }
+  {
+    absl::MutexLock lock(&sh.mu);
+    *acked_out = sh.acked;
   }
   if (!ended.ok()) return ended;
   if (!status.ok()) return FromGrpc(status);

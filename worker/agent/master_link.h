@@ -76,7 +76,8 @@ class MasterLink {
   void Loop();
   // One connection, from Connect to the end of the stream. Sets *welcomed
   // when the master answered Welcome.
-  absl::Status RunStream(bool* welcomed);
+  // *acked: the master acknowledged something on this stream.
+  absl::Status RunStream(bool* welcomed, bool* acked);
 
   const Options options_;
   Outbox* const outbox_;

@@ -10,16 +10,84 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 
 namespace det::worker {
 namespace {
 
-// Longer lines are cut into pieces of this size.
+// Longer lines are cut into pieces of at most this size.
 constexpr size_t kMaxLine = 16 << 10;
+
+// The length of the UTF-8 sequence that byte `b` starts; 0 when `b` starts
+// none (a continuation byte, or one that never occurs in UTF-8).
+size_t Utf8Length(unsigned char b) {
+  if (b < 0x80) return 1;
+  if (b >= 0xC2 && b <= 0xDF) return 2;
+  if (b >= 0xE0 && b <= 0xEF) return 3;
+  if (b >= 0xF0 && b <= 0xF4) return 4;
+  return 0;
+}
+
+// The length of the well-formed UTF-8 character at s[i] (RFC 3629: no
+// overlong forms, no surrogates, nothing past U+10FFFF), or 0.
+size_t Utf8CharAt(absl::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const size_t n = Utf8Length(byte(i));
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  const unsigned char b0 = byte(i);
+  const unsigned char b1 = n > 1 ? byte(i + 1) : 0;
+  if ((b0 == 0xE0 && b1 < 0xA0) || (b0 == 0xED && b1 > 0x9F) ||
+      (b0 == 0xF0 && b1 < 0x90) || (b0 == 0xF4 && b1 > 0x8F)) {
+    return 0;
+  }
+  return n;
+}
+
+// `line` with every byte that is not part of a well-formed UTF-8 character
+// replaced by U+FFFD. Log lines travel in protobuf string fields, which
+// must be UTF-8: the master cannot parse a message with one that is not,
+// and would never acknowledge it (the worker would resend it forever).
+std::string ToValidUtf8(std::string line) {
+  size_t i = 0;
+  while (i < line.size()) {  // the common case: valid, returned as it is
+    const size_t n = Utf8CharAt(line, i);
+    if (n == 0) break;
+    i += n;
+  }
+  if (i == line.size()) return line;
+  std::string out = line.substr(0, i);
+  while (i < line.size()) {
+    const size_t n = Utf8CharAt(line, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+    } else {
+      out.append(line, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+// Where to cut `s` so that the piece before the cut does not end inside a
+// UTF-8 character: before a lead byte whose sequence is not complete.
+size_t Utf8CutPoint(absl::string_view s) {
+  const size_t size = s.size();
+  for (size_t back = 1; back <= 3 && back <= size; ++back) {
+    const auto b = static_cast<unsigned char>(s[size - back]);
+    if ((b & 0xC0) == 0x80) continue;  // a continuation byte: look further
+    return Utf8Length(b) > back ? size - back : size;
+  }
+  return size;
+}
 // After the processes exited, how long their pipes may stay open (held by
 // something they started) before the run is reported anyway.
 constexpr absl::Duration kDrainTimeout = absl::Seconds(2);
@@ -199,6 +267,7 @@ void TrialRun::ReapExited() {
 
 void TrialRun::AddLine(const std::string& source, std::string line, int rank) {
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  line = ToValidUtf8(std::move(line));
   if (procs_.size() > 1 || rank != 0) {
     line = absl::StrCat("[rank ", rank, "] ", line);
   }
@@ -239,8 +308,9 @@ void TrialRun::ReadStream(Stream& s) {
       s.fd = -1;
       return;
     }
-    // Appends buf[from, to) to the partial line, cutting it into kMaxLine
-    // pieces so one endless line cannot grow without bound.
+    // Appends buf[from, to) to the partial line, cutting it into pieces of
+    // at most kMaxLine bytes so one endless line cannot grow without bound;
+    // a cut falls between UTF-8 characters, never inside one.
     auto append = [&](size_t from, size_t to) {
       while (from < to) {
         const size_t take = std::min(to - from, kMaxLine - s.partial.size());
@@ -248,9 +318,12 @@ void TrialRun::ReadStream(Stream& s) {
         from += take;
         s.just_cut = false;
         if (s.partial.size() == kMaxLine) {
+          const size_t cut = Utf8CutPoint(s.partial);
+          std::string rest = s.partial.substr(cut);
+          s.partial.resize(cut);
           AddLine(s.source, std::move(s.partial), s.rank);
-          s.partial.clear();
-          s.just_cut = true;
+          s.partial = std::move(rest);
+          s.just_cut = s.partial.empty();
         }
       }
     };
