@@ -54,12 +54,13 @@ absl::Status Guard(const std::string& what, F&& f,
 
 // The model's tensors in one flat archive keyed by their dotted names.
 // (torch::load(module) would silently take tensors of another shape.)
+// Written from CPU copies, so a checkpoint loads on any device.
 void SaveModel(torch::nn::Module& model, const std::string& path) {
   torch::serialize::OutputArchive archive;
   for (const auto& p : model.named_parameters())
-    archive.write(p.key(), p.value());
+    archive.write(p.key(), p.value().detach().to(torch::kCPU));
   for (const auto& b : model.named_buffers())
-    archive.write(b.key(), b.value(), true);
+    archive.write(b.key(), b.value().to(torch::kCPU), true);
   archive.save_to(path);
 }
 
@@ -67,7 +68,7 @@ void SaveModel(torch::nn::Module& model, const std::string& path) {
 // layout (channels-last) and the optimizer's references to them.
 void LoadModel(const std::string& path, torch::nn::Module& model) {
   torch::serialize::InputArchive archive;
-  archive.load_from(path);
+  archive.load_from(path, torch::Device(torch::kCPU));
   torch::NoGradGuard no_grad;
   auto load = [&](const std::string& name, torch::Tensor& dest,
                   bool is_buffer) {
@@ -330,7 +331,11 @@ absl::Status Trainer::Restore(const std::string& uuid) {
   }
   if (absl::Status s = Guard(
           path(kOptimizerFile),
-          [&] { torch::load(*optimizer_, path(kOptimizerFile)); },
+          // Optimizer state (moments, momentum buffers) onto this run's
+          // device, whichever device wrote it.
+          [&] {
+            torch::load(*optimizer_, path(kOptimizerFile), options_.device);
+          },
           absl::StatusCode::kDataLoss);
       !s.ok()) {
     return s;
@@ -339,7 +344,7 @@ absl::Status Trainer::Restore(const std::string& uuid) {
       path(kStateFile),
       [&] {
         torch::serialize::InputArchive state;
-        state.load_from(path(kStateFile));
+        state.load_from(path(kStateFile), torch::Device(torch::kCPU));
         torch::Tensor steps, seed, rng;
         state.read("steps_completed", steps);
         state.read("seed", seed);
