@@ -109,5 +109,34 @@ TEST(Cnn, EvalFoldsBatchNormIntoTheConvolutionExactlyEnough) {
       << (folded - expected).abs().max().item<float>();
 }
 
+// The frozen evaluation model (folded once, oneDNN layout on the CPU) against
+// the module's own eval forward, with and without batch norm.
+TEST(FrozenCnn, ComputesTheEvalForward) {
+  for (bool batch_norm : {false, true}) {
+    HParams hp;
+    hp.conv_layers = 3;
+    hp.batch_norm = batch_norm;
+    hp.n_filters1 = 8;
+    hp.n_filters2 = 16;
+    hp.hidden_units = 32;
+    hp.dropout = 0.5;
+    Cnn model(hp);
+    model->train();
+    for (int i = 0; i < 3; ++i)
+      model->forward(torch::randn({16, 3, 32, 32}) * 3 + 1);
+    model->eval();
+    torch::Tensor x = torch::randn({5, 3, 32, 32})
+                          .contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor expected = model->forward(x);
+    torch::InferenceMode inference;
+    torch::Tensor got = FrozenCnn(*model).forward(x);
+    ASSERT_EQ(got.sizes(), expected.sizes());
+    // oneDNN's blocked convolutions sum in another order: rounding only.
+    EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5))
+        << "batch_norm " << batch_norm << ": "
+        << (got - expected).abs().max().item<float>();
+  }
+}
+
 }  // namespace
 }  // namespace det::trainer

@@ -2,9 +2,11 @@
 
 #include <cstdlib>
 #include <exception>
+#ifdef DET_TRAINER_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,8 +27,30 @@ absl::Status Wait(c10::intrusive_ptr<c10d::Work> work, const char* what) {
   return absl::OkStatus();
 }
 
+#ifndef DET_TRAINER_GLOO
+absl::Status NoGloo(int world_size) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "data-parallel training over ", world_size,
+      " slots needs c10d's Gloo backend, and this det-trial was built without "
+      "it (DET_TRAINER_GLOO=OFF: the libtorch it was built against has no "
+      "Gloo headers); use slots_per_trial 1 or a build with Gloo"));
+}
+#endif
+
 }  // namespace
 
+#ifndef DET_TRAINER_GLOO
+absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(
+    const std::string&, int, int world_size, std::chrono::milliseconds) {
+  return NoGloo(world_size);
+}
+
+absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::JoinWithStore(
+    c10::intrusive_ptr<c10d::Store>, const std::string&, int, int world_size,
+    std::chrono::milliseconds) {
+  return NoGloo(world_size);
+}
+#else
 absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(
     const std::string& rendezvous, int rank, int world_size,
     std::chrono::milliseconds timeout) {
@@ -92,6 +116,7 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::JoinWithStore(
         e);
   }
 }
+#endif  // DET_TRAINER_GLOO
 
 absl::Status DataParallel::Broadcast(std::vector<torch::Tensor> tensors) {
   // One flat buffer: a single collective instead of one per tensor.

@@ -12,6 +12,7 @@
 #define DET_WORKER_TRAINER_DATA_PARALLEL_H_
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <memory>
@@ -25,11 +26,20 @@
 
 namespace det::trainer {
 
+// The collectives' interface: ProcessGroup in libtorch 1.x; from 2.0 the
+// process group dispatches to a Backend, which ProcessGroupGloo implements.
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
+
 class DataParallel {
  public:
   // Joins the group at `rendezvous` ("host:port"). Rank 0 hosts the
   // TCPStore on that port; others connect to it. Waits at most `timeout`
-  // for every rank to arrive.
+  // for every rank to arrive. In a build without Gloo (DET_TRAINER_GLOO
+  // off) both Join functions return FailedPrecondition.
   static absl::StatusOr<std::unique_ptr<DataParallel>> Join(
       const std::string& rendezvous, int rank, int world_size,
       std::chrono::milliseconds timeout);
@@ -56,15 +66,14 @@ class DataParallel {
 
  private:
   DataParallel(c10::intrusive_ptr<c10d::Store> store,
-               c10::intrusive_ptr<c10d::ProcessGroup> group, int rank,
-               int world_size)
+               c10::intrusive_ptr<Collectives> group, int rank, int world_size)
       : store_(std::move(store)),
         group_(std::move(group)),
         rank_(rank),
         world_size_(world_size) {}
 
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<Collectives> group_;
   int rank_;
   int world_size_;
 };

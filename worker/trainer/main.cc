@@ -8,6 +8,10 @@
 // Data parallel by hand: start one process per rank with DET_RANK=r,
 // DET_WORLD_SIZE=n and the same --rendezvous HOST:PORT (rank 0 hosts it).
 //
+// DET_NUM_THREADS sets the CPU threads; CUDA_VISIBLE_DEVICES (non-empty) puts
+// the run on the first visible GPU; DET_DETERMINISTIC=1 asks for
+// deterministic kernels only.
+//
 // Exit status: 0 finished or stopped on request, 3 invalid hyperparameters,
 // 1 any other failure (the message is on stderr).
 #include <torch/cuda.h>
@@ -17,6 +21,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -113,8 +118,26 @@ void EnsurePassiveOpenMpWait(char** argv) {
   // Exec failed (no /proc): carry on with the default policy.
 }
 
+// DET_DETERMINISTIC=1 asks for deterministic kernels only, so that a run
+// resumed from a checkpoint on a GPU repeats a straight run bit for bit
+// (cuDNN and cuBLAS otherwise may pick kernels that sum in a varying order).
+// Kernels without a deterministic version only warn. The CPU path is
+// deterministic already.
+void MaybeDeterministic() {
+  const char* env = std::getenv("DET_DETERMINISTIC");
+  if (env == nullptr || std::string(env) != "1") return;
+  // cuBLAS reads this when its first handle is made (after this point).
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  at::globalContext().setBenchmarkCuDNN(false);
+  at::globalContext().setDeterministicCuDNN(true);
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  std::cerr << "det-trial: deterministic kernels (DET_DETERMINISTIC=1)"
+            << std::endl;
+}
+
 int Main(int argc, char** argv) {
   EnsurePassiveOpenMpWait(argv);
+  MaybeDeterministic();
   Flags f;
   CLI::App app{"det-trial: trains the built-in CIFAR-10 CNN for one trial"};
   app.add_option("--hparams", f.hparams, "hyperparameters as a JSON object");

@@ -57,13 +57,7 @@ torch::Tensor CnnImpl::forward(torch::Tensor x) {
     } else if (is_training()) {
       x = norms_[i]->forward(convs_[i]->forward(x));
     } else {
-      // y = gamma (conv(x) - mean) / sqrt(var + eps) + beta
-      //   = conv'(x) with weights scaled per output channel and a bias.
-      const auto& bn = norms_[i];
-      torch::Tensor scale =
-          bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
-      torch::Tensor weight = convs_[i]->weight * scale.view({-1, 1, 1, 1});
-      torch::Tensor bias = bn->bias - bn->running_mean * scale;
+      auto [weight, bias] = EvalConv(i);
       x = torch::conv2d(x, weight, bias, /*stride=*/1, padding_);
     }
     // Pooling before the ReLU computes the same values and gradients as the
@@ -73,6 +67,55 @@ torch::Tensor CnnImpl::forward(torch::Tensor x) {
   }
   x = torch::relu(fc1_->forward(x.flatten(1)));
   return fc2_->forward(dropout_->forward(x));
+}
+
+std::pair<torch::Tensor, torch::Tensor> CnnImpl::EvalConv(size_t i) const {
+  if (norms_.empty()) return {convs_[i]->weight, convs_[i]->bias};
+  // y = gamma (conv(x) - mean) / sqrt(var + eps) + beta
+  //   = conv'(x) with weights scaled per output channel and a bias.
+  const auto& bn = norms_[i];
+  torch::Tensor scale =
+      bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
+  return {convs_[i]->weight * scale.view({-1, 1, 1, 1}),
+          bn->bias - bn->running_mean * scale};
+}
+
+FrozenCnn::FrozenCnn(const CnnImpl& model)
+    : mkldnn_(model.fc1_->weight.device().is_cpu() && at::hasMKLDNN()),
+      padding_(model.padding_),
+      fc1_weight_(model.fc1_->weight.detach()),
+      fc1_bias_(model.fc1_->bias.detach()),
+      fc2_weight_(model.fc2_->weight.detach()),
+      fc2_bias_(model.fc2_->bias.detach()) {
+  for (size_t i = 0; i < model.convs_.size(); ++i) {
+    auto [weight, bias] = model.EvalConv(i);
+    weight = weight.detach();
+    bias = bias.detach();
+    if (mkldnn_) {
+      const int64_t p = padding_;
+      weight = at::mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(),
+                                                {p, p}, {1, 1}, {1, 1}, 1);
+      bias = bias.contiguous().to_mkldnn();
+    }
+    conv_weights_.push_back(weight);
+    conv_biases_.push_back(bias);
+  }
+}
+
+torch::Tensor FrozenCnn::forward(const torch::Tensor& input) const {
+  torch::Tensor x = mkldnn_ ? input.to_mkldnn() : input;
+  for (size_t i = 0; i < conv_weights_.size(); ++i) {
+    const int64_t p = padding_;
+    x = mkldnn_ ? at::mkldnn_convolution(x, conv_weights_[i], conv_biases_[i],
+                                         {p, p}, {1, 1}, {1, 1}, 1)
+                : torch::conv2d(x, conv_weights_[i], conv_biases_[i],
+                                /*stride=*/1, p);
+    x = torch::max_pool2d(x, 2);  // pool before ReLU as in CnnImpl::forward
+    x.relu_();
+  }
+  if (mkldnn_) x = x.to_dense();
+  x = torch::relu(torch::linear(x.flatten(1), fc1_weight_, fc1_bias_));
+  return torch::linear(x, fc2_weight_, fc2_bias_);  // dropout: identity
 }
 
 double ForwardFlopsPerImage(const HParams& hp) {

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "worker/trainer/hparams.h"
@@ -29,6 +30,12 @@ class CnnImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor x);
 
  private:
+  friend class FrozenCnn;
+
+  // Convolution i's weight and bias with eval-mode batch norm folded in
+  // (the convolution's own when there is no batch norm).
+  std::pair<torch::Tensor, torch::Tensor> EvalConv(size_t i) const;
+
   int64_t padding_;
   std::vector<torch::nn::Conv2d> convs_;
   std::vector<torch::nn::BatchNorm2d> norms_;  // empty without batch norm
@@ -36,6 +43,28 @@ class CnnImpl : public torch::nn::Module {
   torch::nn::Dropout dropout_{nullptr};
 };
 TORCH_MODULE(Cnn);
+
+// The model frozen for evaluation: a snapshot of its parameters taken once
+// per validation, not once per batch. Batch norm is folded into the
+// convolutions, and on the CPU (with oneDNN) the convolution weights are
+// reordered once into oneDNN's blocked layout and the activations stay in
+// that layout from the first convolution to the last pooling (no layout
+// conversion per layer and batch). Computes what CnnImpl::forward computes
+// in eval mode, to float32 rounding. Must be rebuilt after the model's
+// parameters change; call it inside torch::InferenceMode or NoGradGuard.
+class FrozenCnn {
+ public:
+  explicit FrozenCnn(const CnnImpl& model);
+
+  // x: float [B, 3, 32, 32] on the model's device -> logits [B, 10].
+  torch::Tensor forward(const torch::Tensor& x) const;
+
+ private:
+  bool mkldnn_ = false;
+  int64_t padding_;
+  std::vector<torch::Tensor> conv_weights_, conv_biases_;
+  torch::Tensor fc1_weight_, fc1_bias_, fc2_weight_, fc2_bias_;
+};
 
 // Multiply-adds x 2 of one forward pass for one 32x32 image (convolutions
 // and fully connected layers; activations and pooling are negligible).

@@ -1,6 +1,7 @@
 #include "worker/trainer/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
 
 #include <chrono>
 #include <cmath>
@@ -30,6 +31,12 @@ double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// CUDA kernels run asynchronously: a clock read is only meaningful after the
+// device has finished the work queued before it.
+void SyncDevice(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
 // torch reports errors by throwing c10::Error (a std::exception).
 template <typename F>
 absl::Status Guard(const std::string& what, F&& f,
@@ -47,12 +54,13 @@ absl::Status Guard(const std::string& what, F&& f,
 
 // The model's tensors in one flat archive keyed by their dotted names.
 // (torch::load(module) would silently take tensors of another shape.)
+// Written from CPU copies, so a checkpoint loads on any device.
 void SaveModel(torch::nn::Module& model, const std::string& path) {
   torch::serialize::OutputArchive archive;
   for (const auto& p : model.named_parameters())
-    archive.write(p.key(), p.value());
+    archive.write(p.key(), p.value().detach().to(torch::kCPU));
   for (const auto& b : model.named_buffers())
-    archive.write(b.key(), b.value(), true);
+    archive.write(b.key(), b.value().to(torch::kCPU), true);
   archive.save_to(path);
 }
 
@@ -60,7 +68,7 @@ void SaveModel(torch::nn::Module& model, const std::string& path) {
 // layout (channels-last) and the optimizer's references to them.
 void LoadModel(const std::string& path, torch::nn::Module& model) {
   torch::serialize::InputArchive archive;
-  archive.load_from(path);
+  archive.load_from(path, torch::Device(torch::kCPU));
   torch::NoGradGuard no_grad;
   auto load = [&](const std::string& name, torch::Tensor& dest,
                   bool is_buffer) {
@@ -245,28 +253,31 @@ absl::StatusOr<Metrics> Trainer::Validate() {
   const int64_t bs = options_.data.validation_batch_size;
   torch::Tensor sums = torch::zeros({3}, torch::kDouble);  // loss, correct, n
   absl::Status s = Guard("validation", [&] {
-    model_->eval();
-    {
-      torch::InferenceMode inference;
-      for (int64_t i = lo; i < hi; i += bs) {
-        const int64_t len = std::min(bs, hi - i);
-        torch::Tensor x = NormalizeImages(
-            data_.validation.images.narrow(0, i, len).to(options_.device));
-        torch::Tensor y =
-            data_.validation.labels.narrow(0, i, len).to(options_.device);
-        torch::Tensor logits = model_->forward(x);
-        sums[0] +=
-            torch::nn::functional::cross_entropy(
-                logits, y,
-                torch::nn::functional::CrossEntropyFuncOptions().reduction(
-                    torch::kSum))
-                .item<double>();
-        sums[1] += logits.argmax(1).eq(y).sum().item<int64_t>();
-        sums[2] += len;
-      }
+    torch::InferenceMode inference;
+    // Weights frozen (batch norm folded, oneDNN layout) once per validation.
+    const FrozenCnn frozen(*model_);
+    // Sums stay on the device: one transfer at the end, not two per batch.
+    const auto on_device = torch::TensorOptions().device(options_.device);
+    torch::Tensor loss_sum = torch::zeros({1}, on_device.dtype(torch::kDouble));
+    torch::Tensor correct = torch::zeros({1}, on_device.dtype(torch::kLong));
+    for (int64_t i = lo; i < hi; i += bs) {
+      const int64_t len = std::min(bs, hi - i);
+      torch::Tensor x = NormalizeImages(
+          data_.validation.images.narrow(0, i, len).to(options_.device));
+      torch::Tensor y =
+          data_.validation.labels.narrow(0, i, len).to(options_.device);
+      torch::Tensor logits = frozen.forward(x);
+      loss_sum += torch::nn::functional::cross_entropy(
+          logits, y,
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(
+              torch::kSum));
+      correct += logits.argmax(1).eq(y).sum();
     }
-    model_->train();
+    sums[0] = loss_sum.item<double>();
+    sums[1] = correct.item<int64_t>();
+    sums[2] = hi - lo;
   });
+  SyncDevice(options_.device);
   if (!s.ok()) return s;
   if (options_.parallel != nullptr) {
     if (absl::Status r = options_.parallel->AllReduceSum({sums}); !r.ok())
@@ -320,7 +331,11 @@ absl::Status Trainer::Restore(const std::string& uuid) {
   }
   if (absl::Status s = Guard(
           path(kOptimizerFile),
-          [&] { torch::load(*optimizer_, path(kOptimizerFile)); },
+          // Optimizer state (moments, momentum buffers) onto this run's
+          // device, whichever device wrote it.
+          [&] {
+            torch::load(*optimizer_, path(kOptimizerFile), options_.device);
+          },
           absl::StatusCode::kDataLoss);
       !s.ok()) {
     return s;
@@ -329,7 +344,7 @@ absl::Status Trainer::Restore(const std::string& uuid) {
       path(kStateFile),
       [&] {
         torch::serialize::InputArchive state;
-        state.load_from(path(kStateFile));
+        state.load_from(path(kStateFile), torch::Device(torch::kCPU));
         torch::Tensor steps, seed, rng;
         state.read("steps_completed", steps);
         state.read("seed", seed);
@@ -411,6 +426,7 @@ absl::StatusOr<RunOutcome> Trainer::Run(const TrainerCallbacks& cb) {
     const auto start = Clock::now();
     if (absl::Status s = TrainStep(&loss_sum, &correct, &samples); !s.ok())
       return s;
+    SyncDevice(options_.device);
     train_time += Clock::now() - start;
     ++window_batches;
     const bool validation_due =
