@@ -13,19 +13,23 @@ uint64_t MixSeed(uint64_t a, uint64_t b) {
 
 torch::Tensor NormalizeImages(const torch::Tensor& nhwc_u8) {
   // One fused multiply-add per pixel: x * (1 / (255 std)) - mean / std.
-  static const torch::Tensor scale = [] {
-    torch::Tensor s = torch::empty({3});
-    for (int c = 0; c < 3; ++c) s[c] = 1.0f / (255.0f * kCifarStd[c]);
-    return s;
-  }();
-  static const torch::Tensor shift = [] {
-    torch::Tensor s = torch::empty({3});
-    for (int c = 0; c < 3; ++c) s[c] = -kCifarMean[c] / kCifarStd[c];
-    return s;
-  }();
+  // The two 3-element constants are kept on the images' device: copying
+  // them there on every batch would make each batch wait for the GPU.
+  struct Constants {
+    torch::Device device = torch::kCPU;
+    torch::Tensor scale, shift;
+  };
+  thread_local Constants c;
   const torch::Device device = nhwc_u8.device();
-  torch::Tensor x = torch::addcmul(shift.to(device), nhwc_u8.to(torch::kFloat),
-                                   scale.to(device));
+  if (!c.scale.defined() || c.device != device) {
+    torch::Tensor scale = torch::empty({3}), shift = torch::empty({3});
+    for (int i = 0; i < 3; ++i) {
+      scale[i] = 1.0f / (255.0f * kCifarStd[i]);
+      shift[i] = -kCifarMean[i] / kCifarStd[i];
+    }
+    c = Constants{device, scale.to(device), shift.to(device)};
+  }
+  torch::Tensor x = torch::addcmul(c.shift, nhwc_u8.to(torch::kFloat), c.scale);
   // NHWC storage viewed as NCHW is exactly the channels-last layout.
   return x.permute({0, 3, 1, 2});
 }
@@ -36,14 +40,16 @@ torch::Tensor CropAndFlip(const torch::Tensor& nhwc_u8, const torch::Tensor& dy,
   const int64_t b = nhwc_u8.size(0), h = nhwc_u8.size(1), w = nhwc_u8.size(2);
   torch::Tensor padded =
       torch::constant_pad_nd(nhwc_u8, {0, 0, pad, pad, pad, pad}, 0);
-  torch::Tensor ar_h = torch::arange(h, torch::kLong);
-  torch::Tensor ar_w = torch::arange(w, torch::kLong);
+  // Index tensors live with the images (CPU or GPU).
+  const auto longs = torch::TensorOptions(torch::kLong).device(nhwc_u8.device());
+  torch::Tensor ar_h = torch::arange(h, longs);
+  torch::Tensor ar_w = torch::arange(w, longs);
   torch::Tensor rows = dy.view({b, 1}) + ar_h.view({1, h});
   torch::Tensor cols = torch::where(
       flip.view({b, 1}), dx.view({b, 1}) + (w - 1 - ar_w).view({1, w}),
       dx.view({b, 1}) + ar_w.view({1, w}));
   using torch::indexing::Slice;
-  return padded.index({torch::arange(b, torch::kLong).view({b, 1, 1}),
+  return padded.index({torch::arange(b, longs).view({b, 1, 1}),
                        rows.view({b, h, 1}), cols.view({b, 1, w}), Slice()});
 }
 

@@ -96,6 +96,9 @@ class Trainer {
 
  private:
   Trainer(TrainerOptions options, Cifar10 data);
+  // TrainStep without reading anything back: `sums` gets {loss sum, correct}
+  // of this rank's share as a device tensor (no wait for a GPU).
+  absl::Status TrainStepOnDevice(torch::Tensor* sums);
   absl::Status Restore(const std::string& uuid);
   void SetLearningRate(double lr);
 

@@ -272,6 +272,10 @@ resume_pair() {  # resume_pair TAG DETERMINISTIC(0|1)
 }
 if [[ "$GPU" == 1 ]] && have_bin; then
   resume_pair cuda 0
+  # The run-to-run noise of default kernels: the straight run once more.
+  step resume_cuda_repeat 60 trial 0 --hparams "$CONST" --batches 40 \
+    --validate-every 40 --checkpoint-period 20 \
+    --checkpoint-dir "$WORK/ck_cuda_repeat"
   resume_pair cuda_det 1
   # Device independence: the CUDA checkpoint at batch 20 resumed on the CPU,
   # and the CPU checkpoint at batch 20 resumed on CUDA.
