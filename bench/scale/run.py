@@ -164,7 +164,7 @@ def run_size(bdir, sim, args, n, perf_out=None):
             n, args.workers * args.slots, args.max_length, args.divisor,
             args.max_rungs))
         # The experiment's first trials (as many as its brackets may run at
-        # once) are created in chunks of 32 trials, each chunk committed and
+        # once) are created in chunks of 8 trials, each chunk committed and
         # started before the next is created, all before the create call
         # returns (so the call's duration is the whole burst's); no
         # slot frees before its trial's first batch (batch_ms * (1 - jitter))
@@ -355,7 +355,7 @@ def report(res):
           "event that made the trial ready (the previous trial's exit) waited to be read: "
           "slot idle does.",
           "- *creation burst*: the experiment's first trials (as many as its ASHA brackets "
-          "may run at once), created 32 per transaction inside the create call, each chunk "
+          "may run at once), created 8 per transaction inside the create call, each chunk "
           "started as soon as it commits; a trial is ready when the master creates it "
           "(before its chunk commits), so the create call's duration (in the starts column) "
           "is what the last trial of the burst waited from the request to being created "

@@ -26,8 +26,10 @@ bool IsLiveTrialState(v1::State s) { return !IsTerminal(s); }
 // Trials created per transaction when the searcher asks for many at once
 // (an experiment's first trials): each chunk is committed and scheduled
 // before the next is created, so a trial waits for at most one chunk's
-// work between being queued and its StartTrial going out.
-constexpr int64_t kCreateChunk = 32;
+// work between being queued and its StartTrial going out. Small, because
+// a commit that stalls (a WAL checkpoint, the CPU taken away) delays every
+// trial of its chunk; a chunk costs ~2 commits, tens of microseconds.
+constexpr int64_t kCreateChunk = 8;
 
 // One searcher call, written as a journal entry so it can be replayed on
 // the restored snapshot after a restart. Pure: the same event on the same
@@ -309,9 +311,11 @@ absl::StatusOr<searcher::Operations> Master::Feed(ExperimentState* e,
   return ops;
 }
 
-absl::Status Master::SaveExperiment(ExperimentState* e, bool force) {
+absl::Status Master::SaveExperiment(ExperimentState* e, bool force,
+                                    bool may_snapshot) {
   e->rec.experiment = Describe(*e);
   DET_RETURN_IF_ERROR(store_->UpdateExperiment(e->rec.experiment));
+  if (!may_snapshot) return absl::OkStatus();
   // A snapshot costs time in proportion to the trials; the journal makes
   // it safe to take one only every so many events, so that cost stays
   // constant per event however large the search grows.
@@ -413,7 +417,9 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops,
     todo.insert(todo.end(), std::make_move_iterator(more.begin()),
                 std::make_move_iterator(more.end()));
   }
-  DET_RETURN_IF_ERROR(SaveExperiment(e));
+  // A chunk's trials are queued already: a snapshot (O(trials)) would hold
+  // back their StartTrials; CarryOutPending takes it after the last chunk.
+  DET_RETURN_IF_ERROR(SaveExperiment(e, false, max_creates < 0));
   DET_RETURN_IF_ERROR(MaybeFinish(e));
   Touch(e);
   return absl::OkStatus();
@@ -698,7 +704,9 @@ absl::Status Master::CarryOutPending(ExperimentState* e) {
     }
     ScheduleLocked();
   }
-  return absl::OkStatus();
+  // The snapshot the chunks left out, if one is due.
+  return store_->RunInTransaction(
+      [&]() -> absl::Status { return SaveExperiment(e); });
 }
 
 absl::StatusOr<v1::Experiment> Master::GetExperiment(int64_t id) {
@@ -847,6 +855,7 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
       default: return illegal("kill");
     }
   }
+  bool first_trials = false;  // activated for the first time
   absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
     switch (target) {
       case v1::STATE_PAUSED: {
@@ -872,6 +881,7 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
         if (e->trials.empty() && !e->searcher_done) {
           auto fed = Feed(e, SearcherEvent("init"));
           if (!fed.ok()) return fed.status();
+          first_trials = true;
           return ProcessOps(e, std::move(*fed), kCreateChunk);
         }
         for (auto& [tid, t] : e->trials) {
@@ -909,7 +919,7 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
   if (!st.ok()) return st;
   Touch(e);
   ScheduleLocked();
-  DET_RETURN_IF_ERROR(CarryOutPending(e));
+  if (first_trials) DET_RETURN_IF_ERROR(CarryOutPending(e));
   return Describe(*e);
 }
 

@@ -201,12 +201,16 @@ class Master {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Carries out e->pending a chunk of trial creations per transaction,
   // scheduling after each, so the first trials start while later ones
-  // are still being created.
+  // are still being created; then takes the searcher snapshot if one is
+  // due (chunks take none). Called after a chunked first batch.
   absl::Status CarryOutPending(ExperimentState* e)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the experiment's record; the searcher snapshot too when `force`
   // or enough events have been journaled since the last one.
-  absl::Status SaveExperiment(ExperimentState* e, bool force = false)
+  // With may_snapshot false, the record only (a chunk of a burst of
+  // creations leaves the snapshot until its StartTrials are out).
+  absl::Status SaveExperiment(ExperimentState* e, bool force = false,
+                              bool may_snapshot = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Calls the searcher with a journaled event (see ApplySearcherEvent).
   absl::StatusOr<searcher::Operations> Feed(ExperimentState* e,
