@@ -164,8 +164,9 @@ def run_size(bdir, sim, args, n, perf_out=None):
             n, args.workers * args.slots, args.max_length, args.divisor,
             args.max_rungs))
         # The experiment's first trials (as many as its brackets may run at
-        # once) are all created and queued inside its creation transaction
-        # and started when it commits, before the create call returns; no
+        # once) are created in chunks of 8 trials, each chunk committed and
+        # started before the next is created, all before the create call
+        # returns (so the call's duration is the whole burst's); no
         # slot frees before its trial's first batch (batch_ms * (1 - jitter))
         # is done. So /metrics read now holds exactly the creation burst, and
         # the rest of the run's starts are the steady state (a freed slot, a
@@ -354,10 +355,12 @@ def report(res):
           "event that made the trial ready (the previous trial's exit) waited to be read: "
           "slot idle does.",
           "- *creation burst*: the experiment's first trials (as many as its ASHA brackets "
-          "may run at once), all created "
-          "and queued inside the experiment's creation transaction and started when it "
-          "commits (read from /metrics as soon as the create call returns, before any slot "
-          "can free; (!) marks a read that was late or saw another count). *Steady state*: "
+          "may run at once), created 8 per transaction inside the create call, each chunk "
+          "started as soon as it commits; a trial is ready when the master creates it "
+          "(before its chunk commits), so the create call's duration (in the starts column) "
+          "is what the last trial of the burst waited from the request to being created "
+          "and started. Read from /metrics as soon as the create call returns, before any slot "
+          "can free; (!) marks a read that was late or saw another count. *Steady state*: "
           "every later start, a trial created when an earlier one ended and started on the "
           "slot it freed.",
           "- *trials restarted*: trials the master restarted because it declared their "

@@ -45,6 +45,14 @@ double JournalNumberValue(const Value& v) {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
+// Trials created per transaction when the searcher asks for many at once
+// (an experiment's first trials): each chunk is committed and scheduled
+// before the next is created, so a trial waits for at most one chunk's
+// work between being queued and its StartTrial going out. Small, because
+// a commit that stalls (a WAL checkpoint, the CPU taken away) delays every
+// trial of its chunk; a chunk costs ~2 commits, tens of microseconds.
+constexpr int64_t kCreateChunk = 8;
+
 // One searcher call, written as a journal entry so it can be replayed on
 // the restored snapshot after a restart. Pure: the same event on the same
 // searcher state gives the same operations.
@@ -157,6 +165,11 @@ absl::StatusOr<std::unique_ptr<Master>> Master::Create(
   {
     absl::MutexLock l(&m->mu_);
     DET_RETURN_IF_ERROR(m->Load());
+    for (auto& [id, e] : m->experiments_) {
+      if (!e->pending.empty()) {
+        DET_RETURN_IF_ERROR(m->CarryOutPending(e.get()));
+      }
+    }
   }
   Master* p = m.get();
   m->ticker_ = std::thread([p] {
@@ -227,18 +240,22 @@ absl::Status Master::Load() {
     // state it had.
     auto events = store_->ListSearcherEvents(id);
     if (!events.ok()) return events.status();
+    // The operations the replayed events ask for, in the order ProcessOps
+    // carried them out (breadth first).
+    std::vector<searcher::Operation> replayed;
     for (const std::string& text : *events) {
       auto ev = ParseJson(text);
       if (!ev.ok() || !(*ev)["e"].is_string()) {
         return absl::DataLossError(absl::StrCat(
             "experiment ", id, ": unreadable searcher journal entry: ", text));
       }
-      for (const searcher::Operation& op :
+      for (searcher::Operation& op :
            ApplySearcherEvent(e->searcher.get(), *ev)) {
         if (auto* sd = std::get_if<searcher::Shutdown>(&op)) {
           e->searcher_done = true;
           e->searcher_failed = sd->failure;
         }
+        replayed.push_back(std::move(op));
       }
     }
     e->events_since_snapshot = static_cast<int64_t>(events->size());
@@ -261,6 +278,19 @@ absl::Status Master::Load() {
       }
       e->trial_counts[pt.state()]++;
       e->trials.emplace(pt.id(), std::move(t));
+    }
+    // Every operation up to the first Create without a stored trial was
+    // carried out before the master stopped (each transaction carries out
+    // a prefix of them); that Create and everything after it were pending
+    // (a burst of creations cut off between its chunks). Master::Create
+    // carries them out before serving.
+    for (size_t i = 0; i < replayed.size(); ++i) {
+      auto* c = std::get_if<searcher::Create>(&replayed[i]);
+      if (c != nullptr && !e->trial_by_request.count(c->request_id)) {
+        e->pending.assign(std::make_move_iterator(replayed.begin() + i),
+                          std::make_move_iterator(replayed.end()));
+        break;
+      }
     }
     ExperimentState* ep = e.get();
     experiments_[id] = std::move(e);
@@ -334,9 +364,11 @@ absl::StatusOr<searcher::Operations> Master::Feed(ExperimentState* e,
   return ops;
 }
 
-absl::Status Master::SaveExperiment(ExperimentState* e, bool force) {
+absl::Status Master::SaveExperiment(ExperimentState* e, bool force,
+                                    bool may_snapshot) {
   e->rec.experiment = Describe(*e);
   DET_RETURN_IF_ERROR(store_->UpdateExperiment(e->rec.experiment));
+  if (!may_snapshot) return absl::OkStatus();
   // A snapshot costs time in proportion to the trials; the journal makes
   // it safe to take one only every so many events, so that cost stays
   // constant per event however large the search grows.
@@ -344,6 +376,9 @@ absl::Status Master::SaveExperiment(ExperimentState* e, bool force) {
                       ? options_.snapshot_every
                       : 1 + static_cast<int64_t>(e->trials.size()) / 32;
   if (!force && e->events_since_snapshot < every) return absl::OkStatus();
+  // A snapshot now would drop the journal entries that asked for the
+  // pending operations; a restart finds them only by replaying those.
+  if (!e->pending.empty()) return absl::OkStatus();
   e->events_since_snapshot = 0;
   // The searcher's own state, plus whether it has shut down (it says so
   // only once, so that must survive a restart too).
@@ -364,13 +399,24 @@ absl::Status Master::SaveTrial(ExperimentState* e, TrialState* t) {
 
 // ---------------------------------------------------------------- searcher
 
-absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops) {
-  std::deque<searcher::Operation> todo(ops.begin(), ops.end());
+absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops,
+                                int64_t max_creates) {
+  // Breadth first, after whatever is pending: the order in which a
+  // journal replay meets the operations (see Load).
+  std::deque<searcher::Operation>& todo = e->pending;
+  todo.insert(todo.end(), std::make_move_iterator(ops.begin()),
+              std::make_move_iterator(ops.end()));
+  int64_t created = 0;
   while (!todo.empty()) {
+    if (max_creates >= 0 && created >= max_creates &&
+        std::holds_alternative<searcher::Create>(todo.front())) {
+      break;
+    }
     searcher::Operation op = std::move(todo.front());
     todo.pop_front();
     searcher::Operations more;
     if (auto* c = std::get_if<searcher::Create>(&op)) {
+      created++;
       TrialState t;
       t.rec.request_id = c->request_id;
       v1::Trial& pt = t.rec.trial;
@@ -421,9 +467,12 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops) {
       e->searcher_done = true;
       e->searcher_failed = sd->failure;
     }
-    todo.insert(todo.end(), more.begin(), more.end());
+    todo.insert(todo.end(), std::make_move_iterator(more.begin()),
+                std::make_move_iterator(more.end()));
   }
-  DET_RETURN_IF_ERROR(SaveExperiment(e));
+  // A chunk's trials are queued already: a snapshot (O(trials)) would hold
+  // back their StartTrials; CarryOutPending takes it after the last chunk.
+  DET_RETURN_IF_ERROR(SaveExperiment(e, false, max_creates < 0));
   DET_RETURN_IF_ERROR(MaybeFinish(e));
   Touch(e);
   return absl::OkStatus();
@@ -472,6 +521,9 @@ void Master::StopTrialProcess(TrialState* t, bool kill) {
 
 void Master::ScheduleLocked() {
   std::vector<scheduler::Placement> placements = scheduler_.Schedule();
+  // Placed trials, saved together once every StartTrial is out.
+  std::vector<std::pair<ExperimentState*, TrialState*>> placed;
+  placed.reserve(placements.size());
   for (const scheduler::Placement& p : placements) {
     auto found = FindLiveTrial(p.trial_id);
     if (!found.ok()) {
@@ -480,9 +532,8 @@ void Master::ScheduleLocked() {
     }
     auto [e, t] = *found;
     v1::Trial& pt = t->rec.trial;
-    if (options_.metrics != nullptr && t->queued_at != absl::Time()) {
-      options_.metrics->ObserveSchedulingLatency(absl::Now() - t->queued_at);
-    }
+    // A trial that has never run has no checkpoint to restore.
+    bool ran_before = t->rec.run_id > 0;
     t->rec.run_id++;
     SetTrialState(e, t, v1::STATE_ACTIVE);
     if (pt.start_time_us() == 0) pt.set_start_time_us(NowUs());
@@ -499,13 +550,15 @@ void Master::ScheduleLocked() {
     }
     // Newest first; a few are enough to get past a corrupt one.
     std::vector<v1::Checkpoint> candidates;
-    if (auto all = store_->ListCheckpoints(pt.id()); all.ok()) {
-      candidates = std::move(*all);
-      std::sort(candidates.begin(), candidates.end(),
-                [](const v1::Checkpoint& a, const v1::Checkpoint& b) {
-                  return a.steps_completed() > b.steps_completed();
-                });
-      if (candidates.size() > 5) candidates.resize(5);
+    if (ran_before) {
+      if (auto all = store_->ListCheckpoints(pt.id()); all.ok()) {
+        candidates = std::move(*all);
+        std::sort(candidates.begin(), candidates.end(),
+                  [](const v1::Checkpoint& a, const v1::Checkpoint& b) {
+                    return a.steps_completed() > b.steps_completed();
+                  });
+        if (candidates.size() > 5) candidates.resize(5);
+      }
     }
     int32_t rank = 0;
     for (const auto& [worker, slots] : p.slots) {
@@ -527,14 +580,25 @@ void Master::ScheduleLocked() {
         it->second.outbox->Push(std::move(m));
       }
     }
-    pt.set_agent_id(t->workers.empty() ? "" : t->workers.front());
-    absl::Status st = SaveTrial(e, t);
-    if (!st.ok()) {
-      std::fprintf(stderr, "master: saving trial %lld: %s\n",
-                   static_cast<long long>(pt.id()),
-                   std::string(st.message()).c_str());
+    // Ready -> StartTrial on the worker's stream (after the push above).
+    if (options_.metrics != nullptr && t->queued_at != absl::Time()) {
+      options_.metrics->ObserveSchedulingLatency(absl::Now() - t->queued_at);
     }
-    Touch(e);
+    pt.set_agent_id(t->workers.empty() ? "" : t->workers.front());
+    placed.emplace_back(e, t);
+  }
+  if (!placed.empty()) {
+    // One transaction for the whole pass: a commit per start would hold
+    // back the StartTrials of the next chunk of a burst.
+    absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
+      for (auto [e, t] : placed) DET_RETURN_IF_ERROR(SaveTrial(e, t));
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      std::fprintf(stderr, "master: saving %zu placed trials: %s\n",
+                   placed.size(), std::string(st.message()).c_str());
+    }
+    for (auto [e, t] : placed) Touch(e);
   }
   // Trials that can never fit on this cluster are reported on their
   // experiment rather than left pending silently.
@@ -660,21 +724,42 @@ absl::StatusOr<v1::Experiment> Master::CreateExperiment(
     x.set_id(*id);
     ep->order = *id;
     experiments_[*id] = std::move(e);
-    if (activate) {
-      auto fed = Feed(ep, SearcherEvent("init"));
-      if (!fed.ok()) return fed.status();
-      DET_RETURN_IF_ERROR(ProcessOps(ep, std::move(*fed)));
-    }
     // The first snapshot carries the experiment seed; it must exist before
-    // any journal entry is replayed.
-    return SaveExperiment(ep, /*force=*/true);
+    // any journal entry is replayed. It is taken before "init", so the
+    // journal keeps "init" until every trial it asks for is created.
+    DET_RETURN_IF_ERROR(SaveExperiment(ep, /*force=*/true));
+    if (!activate) return absl::OkStatus();
+    auto fed = Feed(ep, SearcherEvent("init"));
+    if (!fed.ok()) return fed.status();
+    return ProcessOps(ep, std::move(*fed), kCreateChunk);
   });
   if (!st.ok()) {
     experiments_.erase(ep->rec.experiment.id());
     return st;
   }
   ScheduleLocked();
+  // The experiment is stored; the rest of its first trials follow.
+  DET_RETURN_IF_ERROR(CarryOutPending(ep));
   return Describe(*ep);
+}
+
+absl::Status Master::CarryOutPending(ExperimentState* e) {
+  while (!e->pending.empty()) {
+    absl::Status st = store_->RunInTransaction(
+        [&]() -> absl::Status { return ProcessOps(e, {}, kCreateChunk); });
+    if (!st.ok()) {
+      return absl::Status(
+          st.code(),
+          absl::StrCat("experiment ", e->rec.experiment.id(),
+                       ": creating its trials: ", st.message(),
+                       " (those not created yet are created when the "
+                       "master restarts)"));
+    }
+    ScheduleLocked();
+  }
+  // The snapshot the chunks left out, if one is due.
+  return store_->RunInTransaction(
+      [&]() -> absl::Status { return SaveExperiment(e); });
 }
 
 absl::StatusOr<v1::Experiment> Master::GetExperiment(int64_t id) {
@@ -823,6 +908,7 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
       default: return illegal("kill");
     }
   }
+  bool first_trials = false;  // activated for the first time
   absl::Status st = store_->RunInTransaction([&]() -> absl::Status {
     switch (target) {
       case v1::STATE_PAUSED: {
@@ -848,7 +934,8 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
         if (e->trials.empty() && !e->searcher_done) {
           auto fed = Feed(e, SearcherEvent("init"));
           if (!fed.ok()) return fed.status();
-          return ProcessOps(e, std::move(*fed));
+          first_trials = true;
+          return ProcessOps(e, std::move(*fed), kCreateChunk);
         }
         for (auto& [tid, t] : e->trials) {
           if (t.rec.trial.state() == v1::STATE_PAUSED && !t.running) {
@@ -885,6 +972,7 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
   if (!st.ok()) return st;
   Touch(e);
   ScheduleLocked();
+  if (first_trials) DET_RETURN_IF_ERROR(CarryOutPending(e));
   return Describe(*e);
 }
 

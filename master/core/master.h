@@ -178,6 +178,11 @@ class Master {
     bool searcher_done = false;
     int64_t events_since_snapshot = 0;
     bool searcher_failed = false;
+    // Searcher operations not carried out yet: a large first batch of
+    // trials is created in chunks (see CarryOutPending). While any are
+    // pending no snapshot is taken, so the journal keeps the events that
+    // asked for them and a restarted master finds them again.
+    std::deque<searcher::Operation> pending;
     int64_t order = 0;  // scheduling order
     int64_t version = 0;
   };
@@ -199,12 +204,24 @@ class Master {
   absl::StatusOr<std::pair<ExperimentState*, TrialState*>> FindLiveTrial(
       int64_t trial_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Carries out searcher operations (and those they lead to).
-  absl::Status ProcessOps(ExperimentState* e, searcher::Operations ops)
+  // Carries out searcher operations (and those they lead to), after any
+  // still pending, in order. With max_creates >= 0 it stops before the
+  // Create beyond that many and leaves the rest in e->pending.
+  absl::Status ProcessOps(ExperimentState* e, searcher::Operations ops,
+                          int64_t max_creates = -1)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Carries out e->pending a chunk of trial creations per transaction,
+  // scheduling after each, so the first trials start while later ones
+  // are still being created; then takes the searcher snapshot if one is
+  // due (chunks take none). Called after a chunked first batch.
+  absl::Status CarryOutPending(ExperimentState* e)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the experiment's record; the searcher snapshot too when `force`
   // or enough events have been journaled since the last one.
-  absl::Status SaveExperiment(ExperimentState* e, bool force = false)
+  // With may_snapshot false, the record only (a chunk of a burst of
+  // creations leaves the snapshot until its StartTrials are out).
+  absl::Status SaveExperiment(ExperimentState* e, bool force = false,
+                              bool may_snapshot = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Calls the searcher with a journaled event (see ApplySearcherEvent).
   absl::StatusOr<searcher::Operations> Feed(ExperimentState* e,

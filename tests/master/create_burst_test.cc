@@ -1,0 +1,371 @@
+// An experiment's first trials (as many as the searcher may run at once)
+// are created in chunks, each committed and scheduled before the next, and
+// the placements of one scheduling pass are saved in one transaction. These
+// tests would fail if the burst went back to one transaction before any
+// StartTrial, if a pass saved its placements one commit each, or if a
+// master stopped between two chunks lost or duplicated trials on restart.
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "common/version.h"
+#include "gtest/gtest.h"
+#include "master/core/master.h"
+#include "master/store/sqlite_store.h"
+
+namespace det::master {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kTrials = 100;
+
+// {SEARCHER} is filled in per test; both create kTrials trials at once.
+constexpr char kYaml[] = R"(name: burst
+entrypoint: /bin/true
+hyperparameters:
+  x: {type: double, minval: 0.0, maxval: 1.0}
+  y: {type: int, minval: 1, maxval: 1000000}
+reproducibility: {experiment_seed: 7}
+searcher:
+{SEARCHER}
+max_restarts: 0
+)";
+
+constexpr char kRandom[] = R"(  name: random
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_trials: 100
+  max_concurrent_trials: 100
+  max_length: {batches: 1000})";
+
+constexpr char kAsha[] = R"(  name: adaptive_asha
+  mode: standard
+  divisor: 4
+  max_rungs: 3
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_trials: 400
+  max_concurrent_trials: 100
+  max_length: {batches: 16})";
+
+std::string Yaml(const char* searcher) {
+  return absl::StrReplaceAll(kYaml, {{"{SEARCHER}", searcher}});
+}
+
+// A store that passes everything to a SQLite store, and can fail one
+// AddTrial (the n-th, from 1) or call a hook before each.
+class TestStore : public store::Store {
+ public:
+  explicit TestStore(std::unique_ptr<store::Store> inner)
+      : inner_(std::move(inner)) {}
+  int fail_add_trial_at = 0;
+  std::function<void(int)> before_add_trial;  // with the call's number
+  int add_trials = 0;
+  int list_checkpoints = 0;
+
+  absl::Status RunInTransaction(
+      const std::function<absl::Status()>& fn) override {
+    return inner_->RunInTransaction(fn);
+  }
+  absl::StatusOr<int64_t> AddExperiment(
+      const store::ExperimentRecord& e) override {
+    return inner_->AddExperiment(e);
+  }
+  absl::Status UpdateExperiment(const v1::Experiment& e) override {
+    return inner_->UpdateExperiment(e);
+  }
+  absl::Status SaveSearcherSnapshot(int64_t id, const std::string& s) override {
+    return inner_->SaveSearcherSnapshot(id, s);
+  }
+  absl::Status AppendSearcherEvent(int64_t id, const std::string& e) override {
+    return inner_->AppendSearcherEvent(id, e);
+  }
+  absl::StatusOr<std::vector<std::string>> ListSearcherEvents(
+      int64_t id) override {
+    return inner_->ListSearcherEvents(id);
+  }
+  absl::StatusOr<store::ExperimentRecord> GetExperiment(int64_t id) override {
+    return inner_->GetExperiment(id);
+  }
+  absl::StatusOr<std::vector<v1::Experiment>> ListExperiments() override {
+    return inner_->ListExperiments();
+  }
+  absl::StatusOr<std::vector<store::ExperimentRecord>>
+  ListNonTerminalExperiments() override {
+    return inner_->ListNonTerminalExperiments();
+  }
+  absl::StatusOr<int64_t> AddTrial(const store::TrialRecord& t) override {
+    ++add_trials;
+    if (before_add_trial) before_add_trial(add_trials);
+    if (add_trials == fail_add_trial_at) {
+      return absl::UnavailableError("injected: disk gone");
+    }
+    return inner_->AddTrial(t);
+  }
+  absl::Status UpdateTrial(const store::TrialRecord& t) override {
+    return inner_->UpdateTrial(t);
+  }
+  absl::StatusOr<store::TrialRecord> GetTrial(int64_t id) override {
+    return inner_->GetTrial(id);
+  }
+  absl::StatusOr<std::vector<store::TrialRecord>> ListTrials(
+      int64_t id) override {
+    return inner_->ListTrials(id);
+  }
+  absl::StatusOr<bool> AddMetricReport(const v1::MetricReport& r) override {
+    return inner_->AddMetricReport(r);
+  }
+  absl::StatusOr<std::vector<v1::MetricReport>> GetMetricReports(
+      int64_t id, v1::MetricGroup g) override {
+    return inner_->GetMetricReports(id, g);
+  }
+  absl::Status AddCheckpoint(const v1::Checkpoint& c) override {
+    return inner_->AddCheckpoint(c);
+  }
+  absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
+      int64_t id) override {
+    ++list_checkpoints;
+    return inner_->ListCheckpoints(id);
+  }
+  absl::Status DeleteCheckpoint(const std::string& uuid) override {
+    return inner_->DeleteCheckpoint(uuid);
+  }
+  absl::Status AddLogs(int64_t id,
+                       const std::vector<v1::LogLine>& lines) override {
+    return inner_->AddLogs(id, lines);
+  }
+  absl::StatusOr<std::vector<v1::TrialLogLine>> GetLogs(int64_t id,
+                                                        int64_t after,
+                                                        int limit) override {
+    return inner_->GetLogs(id, after, limit);
+  }
+  absl::Status UpsertAgent(const v1::Agent& a) override {
+    return inner_->UpsertAgent(a);
+  }
+  absl::StatusOr<std::vector<v1::Agent>> ListAgents() override {
+    return inner_->ListAgents();
+  }
+  absl::Status SetWorkerSeq(const std::string& w, int64_t seq) override {
+    return inner_->SetWorkerSeq(w, seq);
+  }
+  absl::StatusOr<int64_t> GetWorkerSeq(const std::string& w) override {
+    return inner_->GetWorkerSeq(w);
+  }
+  absl::StatusOr<std::string> ClusterId() override {
+    return inner_->ClusterId();
+  }
+
+ private:
+  std::unique_ptr<store::Store> inner_;
+};
+
+v1::Hello MakeHello(const std::string& id, int slots) {
+  v1::Hello hello;
+  hello.set_worker_id(id);
+  hello.set_protocol_version(kProtocolVersion);
+  hello.set_version(kVersion);
+  hello.set_host("127.0.0.1");
+  hello.set_incarnation(id + "-1");
+  for (int i = 0; i < slots; ++i) {
+    v1::Slot* s = hello.add_slots();
+    s->set_id(i);
+    s->set_type("cpu");
+    s->set_device("cpu");
+  }
+  return hello;
+}
+
+// Every trial's hyperparameters, as text, sorted (one entry per trial).
+std::vector<std::string> Hparams(const std::vector<v1::Trial>& v) {
+  std::vector<std::string> out;
+  for (const v1::Trial& t : v) {
+    std::map<std::string, std::string> hp;
+    for (const auto& [k, val] : t.hparams().fields()) {
+      hp[k] = val.ShortDebugString();
+    }
+    std::string s;
+    for (const auto& [k, val] : hp) absl::StrAppend(&s, k, "=", val, ";");
+    out.push_back(s);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class CreateBurstTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           absl::StrCat(
+               "det-create-burst-", getpid(), "-",
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    master_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Opens a master on dir_/name; store_ points at its TestStore.
+  void Open(const std::string& name) {
+    master_.reset();
+    auto sq = store::SqliteStore::Open((dir_ / name).string());
+    ASSERT_TRUE(sq.ok()) << sq.status();
+    (*sq)->SetWriteObserver([this](absl::Duration) { writes_++; });
+    auto ts = std::make_unique<TestStore>(std::move(*sq));
+    store_ = ts.get();
+    MasterOptions opts;
+    opts.checkpoint_root = (dir_ / "checkpoints").string();
+    auto m = Master::Create(std::move(ts), opts);
+    ASSERT_TRUE(m.ok()) << m.status();
+    master_ = std::move(*m);
+  }
+
+  std::vector<v1::Trial> Trials(int64_t experiment_id) {
+    auto t = master_->ListTrials(experiment_id);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? *t : std::vector<v1::Trial>();
+  }
+
+  // The StartTrials on the outbox now, by trial id (counting repeats).
+  static std::map<int64_t, int> Drain(AgentOutbox& out) {
+    std::map<int64_t, int> starts;
+    while (auto m = out.Pop(absl::ZeroDuration())) {
+      if (m->has_start_trial()) starts[m->start_trial().spec().trial_id()]++;
+    }
+    return starts;
+  }
+
+  fs::path dir_;
+  std::atomic<int> writes_{0};
+  TestStore* store_ = nullptr;
+  std::unique_ptr<Master> master_;
+};
+
+TEST_F(CreateBurstTest, FirstTrialsStartWhileTheRestAreCreated) {
+  Open("master.db");
+  auto out = std::make_shared<AgentOutbox>();
+  ASSERT_TRUE(
+      master_->AgentConnected(MakeHello("w0", kTrials), "ipv4:1", out).ok());
+  std::map<int64_t, int> early;
+  store_->before_add_trial = [&](int n) {
+    if (n == kTrials) early = Drain(*out);
+  };
+  std::vector<std::string> warnings;
+  auto x = master_->CreateExperiment(Yaml(kRandom), "", true, false, &warnings);
+  ASSERT_TRUE(x.ok()) << x.status();
+  // StartTrials were on the worker's stream before the last trial of the
+  // burst was created.
+  EXPECT_GE(early.size(), static_cast<size_t>(kTrials / 2));
+  std::map<int64_t, int> starts = Drain(*out);
+  for (const auto& [id, n] : early) starts[id] += n;
+  EXPECT_EQ(starts.size(), static_cast<size_t>(kTrials));
+  for (const auto& [id, n] : starts) EXPECT_EQ(n, 1) << "trial " << id;
+  // Nothing has run before: no checkpoint to look up.
+  EXPECT_EQ(store_->list_checkpoints, 0);
+  // The snapshot the chunks left out is taken once all are created: the
+  // journal of the burst's events is cleared.
+  auto journal = store_->ListSearcherEvents(x->id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_TRUE(journal->empty()) << journal->size() << " events left";
+  std::vector<v1::Trial> trials = Trials(x->id());
+  ASSERT_EQ(trials.size(), static_cast<size_t>(kTrials));
+  for (const v1::Trial& t : trials) {
+    EXPECT_EQ(t.state(), v1::STATE_ACTIVE) << t.id();
+  }
+}
+
+TEST_F(CreateBurstTest, OneSchedulingPassSavesItsPlacementsInOneTransaction) {
+  Open("master.db");
+  std::vector<std::string> warnings;
+  auto x = master_->CreateExperiment(Yaml(kRandom), "", true, false, &warnings);
+  ASSERT_TRUE(x.ok()) << x.status();
+  ASSERT_EQ(Trials(x->id()).size(), static_cast<size_t>(kTrials));
+  // One worker with a slot for every trial: one pass places them all.
+  auto out = std::make_shared<AgentOutbox>();
+  const int before = writes_.load();
+  ASSERT_TRUE(
+      master_->AgentConnected(MakeHello("w0", kTrials), "ipv4:1", out).ok());
+  // The worker's registration, and the placements.
+  EXPECT_LE(writes_.load() - before, 2) << "transactions and lone writes";
+  EXPECT_EQ(Drain(*out).size(), static_cast<size_t>(kTrials));
+  // Saved: a restarted master finds every trial placed on w0.
+  Open("master.db");
+  std::vector<v1::Trial> trials = Trials(x->id());
+  ASSERT_EQ(trials.size(), static_cast<size_t>(kTrials));
+  for (const v1::Trial& t : trials) {
+    EXPECT_EQ(t.state(), v1::STATE_ACTIVE) << t.id();
+    EXPECT_EQ(t.agent_id(), "w0") << t.id();
+  }
+}
+
+// A master that stops between two chunks of the burst (here: the store
+// fails the 51st trial insert, rolling back the second chunk) leaves the
+// searcher's journal holding the request for the rest; the restarted
+// master creates exactly those, with the hyperparameters an uninterrupted
+// master gives them, and no trial twice.
+class CreateBurstRestartTest : public CreateBurstTest,
+                               public ::testing::WithParamInterface<bool> {};
+
+TEST_P(CreateBurstRestartTest, RestartMidBurstCreatesExactlyTheRest) {
+  const std::string yaml = Yaml(GetParam() ? kAsha : kRandom);
+  std::vector<std::string> warnings;
+  // The reference: the same experiment, uninterrupted.
+  Open("reference.db");
+  auto ref = master_->CreateExperiment(yaml, "", true, false, &warnings);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  std::vector<std::string> want = Hparams(Trials(ref->id()));
+  ASSERT_EQ(want.size(), static_cast<size_t>(kTrials));
+  ASSERT_EQ(std::set<std::string>(want.begin(), want.end()).size(), want.size())
+      << "distinct hyperparameters, so a duplicate would show";
+
+  Open("master.db");
+  store_->fail_add_trial_at = 51;
+  auto x = master_->CreateExperiment(yaml, "", true, false, &warnings);
+  EXPECT_FALSE(x.ok()) << "the injected failure is reported";
+  master_.reset();
+  // What the store holds: the chunks committed before the failure.
+  int64_t id = 0;
+  size_t stored = 0;
+  {
+    auto sq = store::SqliteStore::Open((dir_ / "master.db").string());
+    ASSERT_TRUE(sq.ok()) << sq.status();
+    auto listed = (*sq)->ListExperiments();
+    ASSERT_TRUE(listed.ok()) << listed.status();
+    ASSERT_EQ(listed->size(), 1u);
+    id = listed->front().id();
+    auto trials = (*sq)->ListTrials(id);
+    ASSERT_TRUE(trials.ok()) << trials.status();
+    stored = trials->size();
+  }
+  EXPECT_GT(stored, 0u) << "the chunks before the failure are stored";
+  EXPECT_LT(stored, 51u) << "the failed chunk is not";
+  Open("master.db");
+  EXPECT_EQ(store_->add_trials, kTrials - static_cast<int>(stored))
+      << "the restarted master creates the trials not yet stored";
+  std::vector<std::string> got = Hparams(Trials(id));
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(got, want);
+  // And once more: nothing is created again.
+  Open("master.db");
+  EXPECT_EQ(store_->add_trials, 0);
+  EXPECT_EQ(Hparams(Trials(id)), want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Searchers, CreateBurstRestartTest,
+                         ::testing::Values(false, true), [](const auto& info) {
+                           return info.param ? "Asha" : "Random";
+                         });
+
+}  // namespace
+}  // namespace det::master
