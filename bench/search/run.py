@@ -98,10 +98,8 @@ def run_det(bdir, method, base, args, data_dir):
             time.sleep(1.0)
         if finished_early is None:
             c.cli("experiment", "kill", str(eid), check=False)
-            # Reports after the budget are dropped below, so there is no need
-            # to wait long: the master (as of this writing) lets queued trials
-            # of a killed experiment start on the slots the killed ones free,
-            # and only stopping the cluster ends those.
+            # Reports after the budget are dropped below; the kill only has
+            # to end the running trials (queued ones never start).
             try:
                 c.wait_terminal(eid, timeout=15, poll=0.5)
             except RuntimeError:
