@@ -26,6 +26,7 @@
 #include "master/core/master.h"
 #include "master/http/metrics_registry.h"
 #include "master/store/sqlite_store.h"
+#include "tests/master/forwarding_store.h"
 
 namespace det::master {
 namespace {
@@ -85,10 +86,9 @@ v1::WorkerMessage Heartbeat(int64_t seq) {
 
 // The SQLite store, with an injected transient failure: AddMetricReport
 // fails like a disk I/O error for reports at `fail_steps`, `failures` times.
-class FlakyStore : public store::Store {
+class FlakyStore : public testing::ForwardingStore {
  public:
-  explicit FlakyStore(std::unique_ptr<store::Store> inner)
-      : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
 
   void FailReportsAt(int64_t steps, int times) {
     fail_steps_ = steps;
@@ -102,97 +102,10 @@ class FlakyStore : public store::Store {
       return absl::UnavailableError(
           "adding a metric report: disk I/O error (injected)");
     }
-    return inner_->AddMetricReport(r);
-  }
-
-  absl::Status RunInTransaction(
-      const std::function<absl::Status()>& fn) override {
-    return inner_->RunInTransaction(fn);
-  }
-  absl::StatusOr<int64_t> AddExperiment(
-      const store::ExperimentRecord& e) override {
-    return inner_->AddExperiment(e);
-  }
-  absl::Status UpdateExperiment(const v1::Experiment& e) override {
-    return inner_->UpdateExperiment(e);
-  }
-  absl::Status SaveSearcherSnapshot(int64_t id,
-                                    const std::string& snap) override {
-    return inner_->SaveSearcherSnapshot(id, snap);
-  }
-  absl::Status AppendSearcherEvent(int64_t id,
-                                   const std::string& event) override {
-    return inner_->AppendSearcherEvent(id, event);
-  }
-  absl::StatusOr<std::vector<std::string>> ListSearcherEvents(
-      int64_t id) override {
-    return inner_->ListSearcherEvents(id);
-  }
-  absl::StatusOr<store::ExperimentRecord> GetExperiment(int64_t id) override {
-    return inner_->GetExperiment(id);
-  }
-  absl::StatusOr<std::vector<v1::Experiment>> ListExperiments() override {
-    return inner_->ListExperiments();
-  }
-  absl::StatusOr<std::vector<store::ExperimentRecord>>
-  ListNonTerminalExperiments() override {
-    return inner_->ListNonTerminalExperiments();
-  }
-  absl::StatusOr<int64_t> AddTrial(const store::TrialRecord& t) override {
-    return inner_->AddTrial(t);
-  }
-  absl::Status UpdateTrial(const store::TrialRecord& t) override {
-    return inner_->UpdateTrial(t);
-  }
-  absl::StatusOr<store::TrialRecord> GetTrial(int64_t id) override {
-    return inner_->GetTrial(id);
-  }
-  absl::StatusOr<std::vector<store::TrialRecord>> ListTrials(
-      int64_t experiment_id) override {
-    return inner_->ListTrials(experiment_id);
-  }
-  absl::StatusOr<std::vector<v1::MetricReport>> GetMetricReports(
-      int64_t trial_id, v1::MetricGroup group) override {
-    return inner_->GetMetricReports(trial_id, group);
-  }
-  absl::Status AddCheckpoint(const v1::Checkpoint& c) override {
-    return inner_->AddCheckpoint(c);
-  }
-  absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
-      int64_t trial_id) override {
-    return inner_->ListCheckpoints(trial_id);
-  }
-  absl::Status DeleteCheckpoint(const std::string& uuid) override {
-    return inner_->DeleteCheckpoint(uuid);
-  }
-  absl::Status AddLogs(int64_t trial_id,
-                       const std::vector<v1::LogLine>& lines) override {
-    return inner_->AddLogs(trial_id, lines);
-  }
-  absl::StatusOr<std::vector<v1::TrialLogLine>> GetLogs(int64_t trial_id,
-                                                        int64_t after_id,
-                                                        int limit) override {
-    return inner_->GetLogs(trial_id, after_id, limit);
-  }
-  absl::Status UpsertAgent(const v1::Agent& a) override {
-    return inner_->UpsertAgent(a);
-  }
-  absl::StatusOr<std::vector<v1::Agent>> ListAgents() override {
-    return inner_->ListAgents();
-  }
-  absl::Status SetWorkerSeq(const std::string& worker_id,
-                            int64_t seq) override {
-    return inner_->SetWorkerSeq(worker_id, seq);
-  }
-  absl::StatusOr<int64_t> GetWorkerSeq(const std::string& worker_id) override {
-    return inner_->GetWorkerSeq(worker_id);
-  }
-  absl::StatusOr<std::string> ClusterId() override {
-    return inner_->ClusterId();
+    return ForwardingStore::AddMetricReport(r);
   }
 
  private:
-  std::unique_ptr<store::Store> inner_;
   int64_t fail_steps_ = -1;
   int failures_left_ = 0;
 };
