@@ -190,6 +190,47 @@ class AgentBatchTest : public ::testing::Test {
     return out;
   }
 
+  // The master's AgentService on a free loopback port, and a stream to it
+  // on which worker w0 has said hello (the in-process connection of w0 is
+  // dropped first). The server shuts down with it.
+  struct GrpcWorker {
+    std::unique_ptr<AgentService> service;
+    std::unique_ptr<grpc::Server> server;
+    std::unique_ptr<v1::AgentService::Stub> stub;
+    grpc::ClientContext ctx;
+    std::unique_ptr<
+        grpc::ClientReaderWriter<v1::WorkerMessage, v1::MasterMessage>>
+        stream;
+    int64_t base = 0;  // the seq the master said (Welcome) it had stored
+    ~GrpcWorker() {
+      // In-flight calls (a test that failed midway) are cancelled.
+      if (server)
+        server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    }
+  };
+  void ConnectOverGrpc(GrpcWorker* w) {
+    master_->AgentDisconnected("w0", outbox_);
+    w->service = std::make_unique<AgentService>(master_.get(), "");
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(w->service.get());
+    w->server = builder.BuildAndStart();
+    ASSERT_NE(w->server, nullptr);
+    ASSERT_GT(port, 0);
+    w->stub = v1::AgentService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    w->stream = w->stub->Connect(&w->ctx);
+    v1::WorkerMessage hello;
+    *hello.mutable_hello() = MakeHello("w0");
+    ASSERT_TRUE(w->stream->Write(hello));
+    v1::MasterMessage in;
+    ASSERT_TRUE(w->stream->Read(&in));
+    ASSERT_TRUE(in.has_welcome());
+    w->base = in.welcome().last_seq();
+  }
+
   fs::path dir_;
   int64_t snapshot_every_ = 0;  // MasterOptions::snapshot_every
   std::atomic<int> writes_{0};  // outermost transactions and lone writes
@@ -380,28 +421,11 @@ TEST_F(AgentBatchTest, FirstMessageFailingTransientlyStoresAndAcksNothing) {
 // all stored and acknowledged with fewer acks than messages, the last
 // covering the highest seq, and acks that never run ahead of the store.
 TEST_F(AgentBatchTest, StreamAcksBatchesOverGrpc) {
-  master_->AgentDisconnected("w0", outbox_);
-  AgentService service(master_.get(), "");
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  ASSERT_GT(port, 0);
-
-  auto stub = v1::AgentService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  auto stream = stub->Connect(&ctx);
-  v1::WorkerMessage hello;
-  *hello.mutable_hello() = MakeHello("w0");
-  ASSERT_TRUE(stream->Write(hello));
+  GrpcWorker w;
+  ASSERT_NO_FATAL_FAILURE(ConnectOverGrpc(&w));
+  auto& stream = w.stream;
+  const int64_t base = w.base;
   v1::MasterMessage in;
-  ASSERT_TRUE(stream->Read(&in));
-  ASSERT_TRUE(in.has_welcome());
-  const int64_t base = in.welcome().last_seq();
 
   constexpr int kN = 2000;
   for (int i = 1; i <= kN; ++i) {
@@ -422,7 +446,6 @@ TEST_F(AgentBatchTest, StreamAcksBatchesOverGrpc) {
   EXPECT_EQ(Stored(), static_cast<size_t>(kN));
   stream->WritesDone();
   stream->Finish().IgnoreError();  // the master ends the call when done
-  server->Shutdown();
 }
 
 // A validation metric that is NaN or infinite (a diverged model) is fed to
@@ -468,28 +491,11 @@ TEST_F(AgentBatchTest, NonFiniteValidationMetricSurvivesAMasterRestart) {
 // with the rest, the stream goes on, and when the worker ends the stream
 // the master ends the call with OK (not CANCELLED).
 TEST_F(AgentBatchTest, StreamGoesOnPastAPoisonMessageAndEndsWithOk) {
-  master_->AgentDisconnected("w0", outbox_);
-  AgentService service(master_.get(), "");
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  ASSERT_GT(port, 0);
-
-  auto stub = v1::AgentService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  auto stream = stub->Connect(&ctx);
-  v1::WorkerMessage hello;
-  *hello.mutable_hello() = MakeHello("w0");
-  ASSERT_TRUE(stream->Write(hello));
+  GrpcWorker w;
+  ASSERT_NO_FATAL_FAILURE(ConnectOverGrpc(&w));
+  auto& stream = w.stream;
+  const int64_t base = w.base;
   v1::MasterMessage in;
-  ASSERT_TRUE(stream->Read(&in));
-  ASSERT_TRUE(in.has_welcome());
-  const int64_t base = in.welcome().last_seq();
 
   constexpr int kN = 50;
   for (int i = 1; i <= kN; ++i) {
@@ -510,7 +516,6 @@ TEST_F(AgentBatchTest, StreamGoesOnPastAPoisonMessageAndEndsWithOk) {
   }
   grpc::Status end = stream->Finish();
   EXPECT_TRUE(end.ok()) << end.error_code() << ": " << end.error_message();
-  server->Shutdown();
 }
 
 }  // namespace
