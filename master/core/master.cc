@@ -1327,7 +1327,8 @@ void Master::NoteRejected(const std::string& worker_id,
       "; it can never be stored and was dropped"));
   // In its own savepoint: a trial that does not exist (NOT_FOUND) has no
   // logs to note it in, and that is all.
-  absl::Status s = store_->AddLogs(m.trial_event().trial_id(), {line});
+  absl::Status s = store_->RunInTransaction(
+      [&] { return store_->AddLogs(m.trial_event().trial_id(), {line}); });
   if (!s.ok() && !absl::IsNotFound(s)) {
     std::fprintf(stderr,
                  "master: noting a rejected message in the logs of trial "
