@@ -217,11 +217,11 @@ absl::Status Trainer::TrainStepOnDevice(torch::Tensor* sums) {
   return Guard("training step", [&] {
     torch::Tensor order = stream_.Take(steps_completed_ * global, global);
     torch::Tensor idx = order.narrow(0, first, local);
+    constexpr int64_t kPad = 4;
     torch::Tensor dy, dx, flip;
     if (options_.data.augment) {
       // Every rank draws the whole global batch's crops and flips so the
       // generator stays in step across ranks and with a single process.
-      constexpr int64_t kPad = 4;
       dy = torch::randint(0, 2 * kPad + 1, {global}, augment_gen_, torch::kLong)
                .narrow(0, first, local);
       dx = torch::randint(0, 2 * kPad + 1, {global}, augment_gen_, torch::kLong)
@@ -245,7 +245,7 @@ absl::Status Trainer::TrainStepOnDevice(torch::Tensor* sums) {
     }
     torch::Tensor images = data_.train.images.index_select(0, idx);
     if (options_.data.augment) {
-      images = CropAndFlip(images, dy, dx, flip.to(torch::kBool), /*pad=*/4);
+      images = CropAndFlip(images, dy, dx, flip.to(torch::kBool), kPad);
     }
     torch::Tensor x = NormalizeImages(images);
     torch::Tensor y = data_.train.labels.index_select(0, idx);
@@ -299,10 +299,10 @@ absl::StatusOr<Metrics> Trainer::Validate() {
     torch::Tensor correct = torch::zeros({1}, on_device.dtype(torch::kLong));
     for (int64_t i = lo; i < hi; i += bs) {
       const int64_t len = std::min(bs, hi - i);
-      torch::Tensor x = NormalizeImages(
-          data_.validation.images.narrow(0, i, len).to(options_.device));
-      torch::Tensor y =
-          data_.validation.labels.narrow(0, i, len).to(options_.device);
+      // The data set lives on the run's device (Create).
+      torch::Tensor x =
+          NormalizeImages(data_.validation.images.narrow(0, i, len));
+      torch::Tensor y = data_.validation.labels.narrow(0, i, len);
       torch::Tensor logits = frozen.forward(x);
       loss_sum += torch::nn::functional::cross_entropy(
           logits, y,
@@ -312,9 +312,8 @@ absl::StatusOr<Metrics> Trainer::Validate() {
     }
     sums[0] = loss_sum.item<double>();
     sums[1] = correct.item<int64_t>();
-    sums[2] = hi - lo;
+    sums[2] = hi - lo;  // the two reads above waited for the device
   });
-  SyncDevice(options_.device);
   if (!s.ok()) return s;
   if (options_.parallel != nullptr) {
     if (absl::Status r = options_.parallel->AllReduceSum({sums}); !r.ok())
@@ -420,11 +419,9 @@ absl::StatusOr<RunOutcome> Trainer::Run(const TrainerCallbacks& cb) {
   auto report_training = [&]() -> absl::Status {
     if (window_batches == 0) return absl::OkStatus();
     finish_queued_steps();
-    torch::Tensor device_sums = window_sums.to(torch::kCPU);
     torch::Tensor sums =
-        torch::tensor({device_sums[0].item<double>(),
-                       device_sums[1].item<double>(), double(samples)},
-                      torch::kDouble);
+        torch::cat({window_sums.to(torch::kCPU),
+                    torch::tensor({double(samples)}, torch::kDouble)});
     if (options_.parallel != nullptr) {
       if (absl::Status s = options_.parallel->AllReduceSum({sums}); !s.ok())
         return s;
@@ -476,8 +473,7 @@ absl::StatusOr<RunOutcome> Trainer::Run(const TrainerCallbacks& cb) {
     const auto start = Clock::now();
     torch::Tensor step_sums;
     if (absl::Status s = TrainStepOnDevice(&step_sums); !s.ok()) return s;
-    window_sums =
-        window_sums.defined() ? window_sums + step_sums : step_sums;
+    window_sums = window_sums.defined() ? window_sums + step_sums : step_sums;
     samples += options_.hparams.global_batch_size / world_size_;
     train_time += Clock::now() - start;
     ++window_batches;
