@@ -1,7 +1,14 @@
 #include "worker/trainer/model.h"
 
+#include <ATen/Context.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "worker/trainer/onednn_eval.h"
 
 namespace det::trainer {
 namespace {
@@ -137,6 +144,122 @@ TEST(FrozenCnn, ComputesTheEvalForward) {
         << (got - expected).abs().max().item<float>();
   }
 }
+
+#ifdef DET_TRAINER_ONEDNN
+TEST(FrozenCnn, RunsThroughOneDnnOnTheCpu) {
+  HParams hp;
+  hp.n_filters1 = 4;
+  hp.n_filters2 = 8;
+  hp.hidden_units = 16;
+  Cnn model(hp);
+  EXPECT_TRUE(FrozenCnn(*model).uses_onednn());
+}
+
+// The textbook forward (conv -> ReLU -> pool, flatten, FC -> ReLU -> FC) in
+// libtorch's operators, for OneDnnEvalNet to agree with.
+torch::Tensor Reference(const EvalNetWeights& w, torch::Tensor x) {
+  for (size_t i = 0; i < w.conv_weights.size(); ++i) {
+    x = torch::max_pool2d(
+        torch::relu(torch::conv2d(x, w.conv_weights[i], w.conv_biases[i], 1,
+                                  w.padding)),
+        2);
+  }
+  x = torch::relu(torch::linear(x.flatten(1), w.fc1_weight, w.fc1_bias));
+  return torch::linear(x, w.fc2_weight, w.fc2_bias);
+}
+
+EvalNetWeights RandomNet(const std::vector<int64_t>& widths, int64_t kernel,
+                         int64_t hidden) {
+  EvalNetWeights w;
+  int64_t in = 3, side = 32;
+  for (int64_t out : widths) {
+    const double scale = std::sqrt(2.0 / (in * kernel * kernel));
+    w.conv_weights.push_back(torch::randn({out, in, kernel, kernel}) * scale);
+    w.conv_biases.push_back(torch::randn({out}) * 0.1);
+    in = out;
+    side /= 2;
+  }
+  w.padding = kernel / 2;
+  w.fc1_weight = torch::randn({hidden, in * side * side}) /
+                 std::sqrt(static_cast<double>(in * side * side));
+  w.fc1_bias = torch::randn({hidden}) * 0.1;
+  w.fc2_weight = torch::randn({10, hidden}) / std::sqrt(hidden * 1.0);
+  w.fc2_bias = torch::randn({10}) * 0.1;
+  return w;
+}
+
+// Every algorithm choice computes the textbook forward, at two batch sizes
+// (two plans) and for 3x3 and 5x5 kernels (Winograd has only 3x3).
+TEST(OneDnnEvalNet, AgreesWithTheTextbookForwardForEveryChoice) {
+  torch::manual_seed(3);
+  torch::InferenceMode inference;
+  for (int64_t kernel : {3, 5}) {
+    const EvalNetWeights w = RandomNet({32, 64, 128}, kernel, 48);
+    for (ConvChoice choice :
+         {ConvChoice::kTimed, ConvChoice::kDirect, ConvChoice::kWinograd}) {
+      OneDnnEvalNet net(w, choice);
+      for (int64_t batch : {16, 5, 16}) {
+        torch::Tensor x = torch::randn({batch, 3, 32, 32});
+        torch::Tensor expected = Reference(w, x);
+        torch::Tensor got = net.Forward(x);
+        ASSERT_EQ(got.sizes(), expected.sizes());
+        EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-4))
+            << "kernel " << kernel << " choice " << static_cast<int>(choice)
+            << " batch " << batch << ": max difference "
+            << (got - expected).abs().max().item<float>();
+        ASSERT_EQ(net.Algorithms(batch).size(), 3u);
+      }
+      if (kernel == 5 || choice == ConvChoice::kDirect) {
+        for (const char* a : net.Algorithms(16)) EXPECT_STREQ(a, "direct");
+      }
+    }
+  }
+}
+
+// Where oneDNN has Winograd (AVX-512 machines), kWinograd uses it for 3x3
+// layers, so the test above checked its numbers.
+TEST(OneDnnEvalNet, WinogradIsUsedWhereOneDnnHasIt) {
+  torch::InferenceMode inference;
+  OneDnnEvalNet net(RandomNet({32, 64}, 3, 16), ConvChoice::kWinograd);
+  net.Forward(torch::randn({8, 3, 32, 32}));
+  const std::vector<const char*> algorithms = net.Algorithms(8);
+  ASSERT_EQ(algorithms.size(), 2u);
+  if (std::string(algorithms[1]) != "winograd") {
+    GTEST_SKIP() << "this CPU has no oneDNN Winograd convolution";
+  }
+}
+
+// Under deterministic algorithms the timed choice is off: direct everywhere,
+// and two nets give bit-identical logits.
+TEST(OneDnnEvalNet, DeterministicAlgorithmsMeanDirectAndRepeatable) {
+  torch::InferenceMode inference;
+  const bool before = at::globalContext().deterministicAlgorithms();
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  const EvalNetWeights w = RandomNet({32, 64}, 3, 16);
+  torch::Tensor x = torch::randn({8, 3, 32, 32});
+  OneDnnEvalNet a(w), b(w);
+  torch::Tensor ya = a.Forward(x), yb = b.Forward(x);
+  at::globalContext().setDeterministicAlgorithms(before, /*warn_only=*/true);
+  EXPECT_TRUE(torch::equal(ya, yb));
+  for (const char* algorithm : a.Algorithms(8)) {
+    EXPECT_STREQ(algorithm, "direct");
+  }
+}
+
+TEST(OneDnnEvalNet, MismatchedWeightsAreAClearError) {
+  EvalNetWeights w = RandomNet({8, 16}, 3, 16);
+  w.fc1_weight = torch::randn({16, 100});  // the blocks give 16*8*8 = 1024
+  OneDnnEvalNet net(w);
+  try {
+    net.Forward(torch::randn({2, 3, 32, 32}));
+    FAIL() << "expected an error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fc1 expects 100 features"),
+              std::string::npos)
+        << e.what();
+  }
+}
+#endif  // DET_TRAINER_ONEDNN
 
 }  // namespace
 }  // namespace det::trainer

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/trainer/cifar10_dataset.h"
+#include "worker/trainer/onednn_eval.h"
 
 namespace det::trainer {
 namespace {
@@ -81,39 +82,36 @@ std::pair<torch::Tensor, torch::Tensor> CnnImpl::EvalConv(size_t i) const {
 }
 
 FrozenCnn::FrozenCnn(const CnnImpl& model)
-    : mkldnn_(model.fc1_->weight.device().is_cpu() && at::hasMKLDNN()),
-      padding_(model.padding_),
+    : padding_(model.padding_),
       fc1_weight_(model.fc1_->weight.detach()),
       fc1_bias_(model.fc1_->bias.detach()),
       fc2_weight_(model.fc2_->weight.detach()),
       fc2_bias_(model.fc2_->bias.detach()) {
   for (size_t i = 0; i < model.convs_.size(); ++i) {
     auto [weight, bias] = model.EvalConv(i);
-    weight = weight.detach();
-    bias = bias.detach();
-    if (mkldnn_) {
-      const int64_t p = padding_;
-      weight = at::mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(),
-                                                {p, p}, {1, 1}, {1, 1}, 1);
-      bias = bias.contiguous().to_mkldnn();
-    }
-    conv_weights_.push_back(weight);
-    conv_biases_.push_back(bias);
+    conv_weights_.push_back(weight.detach());
+    conv_biases_.push_back(bias.detach());
   }
+#ifdef DET_TRAINER_ONEDNN
+  if (fc1_weight_.device().is_cpu()) {
+    onednn_ = std::make_unique<OneDnnEvalNet>(
+        EvalNetWeights{conv_weights_, conv_biases_, padding_, fc1_weight_,
+                       fc1_bias_, fc2_weight_, fc2_bias_});
+  }
+#endif
 }
 
+FrozenCnn::~FrozenCnn() = default;
+
 torch::Tensor FrozenCnn::forward(const torch::Tensor& input) const {
-  torch::Tensor x = mkldnn_ ? input.to_mkldnn() : input;
+  if (onednn_ != nullptr) return onednn_->Forward(input);
+  torch::Tensor x = input;
   for (size_t i = 0; i < conv_weights_.size(); ++i) {
-    const int64_t p = padding_;
-    x = mkldnn_ ? at::mkldnn_convolution(x, conv_weights_[i], conv_biases_[i],
-                                         {p, p}, {1, 1}, {1, 1}, 1)
-                : torch::conv2d(x, conv_weights_[i], conv_biases_[i],
-                                /*stride=*/1, p);
+    x = torch::conv2d(x, conv_weights_[i], conv_biases_[i], /*stride=*/1,
+                      padding_);
     x = torch::max_pool2d(x, 2);  // pool before ReLU as in CnnImpl::forward
     x.relu_();
   }
-  if (mkldnn_) x = x.to_dense();
   x = torch::relu(torch::linear(x.flatten(1), fc1_weight_, fc1_bias_));
   return torch::linear(x, fc2_weight_, fc2_bias_);  // dropout: identity
 }

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -44,25 +45,33 @@ class CnnImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Cnn);
 
+class OneDnnEvalNet;
+
 // The model frozen for evaluation: a snapshot of its parameters taken once
 // per validation, not once per batch. Batch norm is folded into the
-// convolutions, and on the CPU (with oneDNN) the convolution weights are
-// reordered once into oneDNN's blocked layout and the activations stay in
-// that layout from the first convolution to the last pooling (no layout
-// conversion per layer and batch). Computes what CnnImpl::forward computes
-// in eval mode, to float32 rounding. Must be rebuilt after the model's
+// convolutions. On the CPU, in a build with oneDNN (DET_TRAINER_ONEDNN), the
+// whole forward runs as oneDNN primitives (onednn_eval.h: Winograd where it
+// is faster, ReLU fused, activations in oneDNN's blocked layouts between
+// layers); elsewhere through libtorch's operators. Computes what
+// CnnImpl::forward computes in eval mode, to float32 rounding (Winograd's
+// included: about 1e-6 relative). Must be rebuilt after the model's
 // parameters change; call it inside torch::InferenceMode or NoGradGuard.
+// Not thread-safe: forward caches oneDNN plans per batch size.
 class FrozenCnn {
  public:
   explicit FrozenCnn(const CnnImpl& model);
+  ~FrozenCnn();
 
   // x: float [B, 3, 32, 32] on the model's device -> logits [B, 10].
   torch::Tensor forward(const torch::Tensor& x) const;
 
+  // Whether the forward runs through OneDnnEvalNet.
+  bool uses_onednn() const { return onednn_ != nullptr; }
+
  private:
-  bool mkldnn_ = false;
   int64_t padding_;
   std::vector<torch::Tensor> conv_weights_, conv_biases_;
+  std::unique_ptr<OneDnnEvalNet> onednn_;
   torch::Tensor fc1_weight_, fc1_bias_, fc2_weight_, fc2_bias_;
 };
 
