@@ -199,12 +199,17 @@ def main():
     lines += [
         "## Reading these numbers",
         "",
-        "- All runs use the same libtorch (Debian's libtorch_cpu.so, oneDNN convolutions, "
-        "OpenBLAS for the fully connected layers) in the same process layout, so the ratios "
-        "measure what each loop does around the kernels: det-trial's data pipeline is a few "
-        "batched uint8 tensor ops (gather, pad, crop/flip by index, one fused "
-        "multiply-add to normalise), it runs pool before ReLU and folds batch norm into the "
-        "convolution for evaluation, and has no interpreter between the ops.",
+        "- All training runs use the same libtorch (Debian's libtorch_cpu.so, oneDNN "
+        "convolutions, OpenBLAS for the fully connected layers) in the same process layout, "
+        "so the training ratios measure what each loop does around the kernels: det-trial's "
+        "data pipeline is a few batched uint8 tensor ops (gather, pad, crop/flip by index, "
+        "one fused multiply-add to normalise), it runs pool before ReLU, and has no "
+        "interpreter between the ops.",
+        "- det-trial's validation runs the frozen model (batch norm folded) as oneDNN "
+        "primitives called directly (worker/trainer/onednn_eval.h): Winograd convolutions "
+        "where they time faster, ReLU fused into the convolutions and the hidden layer, "
+        "oneDNN's inner products for the fully connected layers; PyTorch's validation row is "
+        "its usual inference loop on libtorch's operators.",
         "- OMP_WAIT_POLICY: det-trial sets PASSIVE for itself unless the environment says "
         "otherwise. Spinning (ACTIVE) threads win on an idle machine (about 13% in a quiet "
         "run) but collapse when cores are shared: at a load average of 7-8 the same runs "
