@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <regex>
@@ -208,6 +209,51 @@ TEST_F(DetTrialTest, TwoProcessesTrainDataParallelAndOnlyRankZeroReports) {
   EXPECT_THAT(ReadFile(r0.out()), HasSubstr("validation_accuracy"));
   EXPECT_THAT(ReadFile(r0.out()), HasSubstr("\"kind\":\"checkpoint\""));
   EXPECT_EQ(ReadFile(r1.out()), "");
+}
+
+// The loss and accuracy values a run printed, report by report (sorted by
+// name within a report: JSON objects have no order).
+std::vector<std::string> MetricValues(const std::string& out) {
+  std::vector<std::string> values;
+  const std::regex metric(
+      R"re("(loss|accuracy|validation_loss|validation_accuracy)":([^,}]+))re");
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> report;
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), metric);
+         it != std::sregex_iterator(); ++it) {
+      report.push_back((*it)[1].str() + "=" + (*it)[2].str());
+    }
+    std::sort(report.begin(), report.end());
+    values.insert(values.end(), report.begin(), report.end());
+  }
+  return values;
+}
+
+// A rendezvous with DET_WORLD_SIZE=1 forms a group of one: every collective
+// (the initial broadcast, gradient averaging, metric sums, the stop vote)
+// runs, and the run computes exactly what a run without a group computes.
+TEST_F(DetTrialTest, GroupOfOneRunsTheCollectivesAndChangesNothing) {
+#ifndef DET_TRAINER_GLOO
+  GTEST_SKIP() << "det-trial was built without Gloo (DET_TRAINER_GLOO=OFF)";
+#endif
+  std::vector<std::string> args = {
+      "--hparams",        kSmallModel,
+      "--data",           data_.path(),
+      "--batches",        "4",
+      "--validate-every", "2",
+      "--data-options",   R"({"report_period":1})"};
+  Child alone(work_, args, {}, "alone");
+  ASSERT_EQ(alone.Wait(), 0) << ReadFile(alone.err());
+  args.push_back("--rendezvous");
+  args.push_back("127.0.0.1:" + std::to_string(FreePort()));
+  Child grouped(work_, args, {"DET_RANK=0", "DET_WORLD_SIZE=1"}, "grouped");
+  ASSERT_EQ(grouped.Wait(), 0) << ReadFile(grouped.err());
+  EXPECT_THAT(ReadFile(grouped.err()), HasSubstr("rank 0/1 (gloo)"));
+  EXPECT_THAT(ReadFile(alone.err()), ::testing::Not(HasSubstr("(gloo)")));
+  const std::vector<std::string> want = MetricValues(ReadFile(alone.out()));
+  EXPECT_EQ(want.size(), 4u * 2 + 2u * 2) << ReadFile(alone.out());
+  EXPECT_EQ(MetricValues(ReadFile(grouped.out())), want);
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 
 #include <cstdlib>
 #include <exception>
-#ifdef DET_TRAINER_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef DET_TRAINER_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef DET_TRAINER_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include "absl/strings/numbers.h"
@@ -27,33 +30,11 @@ absl::Status Wait(c10::intrusive_ptr<c10d::Work> work, const char* what) {
   return absl::OkStatus();
 }
 
-#ifndef DET_TRAINER_GLOO
-absl::Status NoGloo(int world_size) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "data-parallel training over ", world_size,
-      " slots needs c10d's Gloo backend, and this det-trial was built without "
-      "it (DET_TRAINER_GLOO=OFF: the libtorch it was built against has no "
-      "Gloo headers); use slots_per_trial 1 or a build with Gloo"));
-}
-#endif
-
 }  // namespace
 
-#ifndef DET_TRAINER_GLOO
-absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(
-    const std::string&, int, int world_size, std::chrono::milliseconds) {
-  return NoGloo(world_size);
-}
-
-absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::JoinWithStore(
-    c10::intrusive_ptr<c10d::Store>, const std::string&, int, int world_size,
-    std::chrono::milliseconds) {
-  return NoGloo(world_size);
-}
-#else
 absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(
     const std::string& rendezvous, int rank, int world_size,
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, torch::Device device) {
   const size_t colon = rendezvous.rfind(':');
   int port = 0;
   if (colon == std::string::npos || colon == 0 ||
@@ -76,7 +57,26 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(
     return FromException(
         absl::StrCat("rank ", rank, ": rendezvous at ", rendezvous), e);
   }
-  // Gloo's device must bind an address the other ranks reach: loopback when
+#ifdef DET_TRAINER_NCCL
+  if (device.is_cuda()) {
+    try {
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      auto prefixed = c10::make_intrusive<c10d::PrefixStore>("det", store);
+      auto group = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          prefixed, rank, world_size, options);
+      return std::unique_ptr<DataParallel>(
+          new DataParallel(store, group, rank, world_size, device));
+    } catch (const std::exception& e) {
+      return FromException(
+          absl::StrCat("rank ", rank, ": joining the NCCL group of ",
+                       world_size),
+          e);
+    }
+  }
+#endif
+  // Gloo (CPU tensors; a GPU rank's tensors travel to the CPU and back).
+  // Its device must bind an address the other ranks reach: loopback when
   // the whole group is on this machine, else this host's address (or the
   // interface the operator names, as with PyTorch).
   std::string gloo_host;
@@ -89,6 +89,18 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Join(
   return JoinWithStore(store, gloo_host, rank, world_size, timeout);
 }
 
+#ifndef DET_TRAINER_GLOO
+absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::JoinWithStore(
+    c10::intrusive_ptr<c10d::Store>, const std::string&, int, int world_size,
+    std::chrono::milliseconds) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "data-parallel training over ", world_size,
+      " slots needs c10d's Gloo backend (or, for GPU slots, NCCL), and this "
+      "det-trial was built without them (DET_TRAINER_GLOO=OFF: the libtorch "
+      "it was built against has no Gloo headers; DET_TRAINER_NCCL=OFF or a "
+      "CPU slot); use slots_per_trial 1 or such a build"));
+}
+#else
 absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::JoinWithStore(
     c10::intrusive_ptr<c10d::Store> store, const std::string& gloo_host,
     int rank, int world_size, std::chrono::milliseconds timeout) {
@@ -108,8 +120,8 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::JoinWithStore(
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("det", store);
     auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(
         prefixed, rank, world_size, options);
-    return std::unique_ptr<DataParallel>(
-        new DataParallel(store, group, rank, world_size));
+    return std::unique_ptr<DataParallel>(new DataParallel(
+        store, group, rank, world_size, torch::Device(torch::kCPU)));
   } catch (const std::exception& e) {
     return FromException(
         absl::StrCat("rank ", rank, ": joining the Gloo group of ", world_size),
@@ -121,12 +133,14 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::JoinWithStore(
 absl::Status DataParallel::Broadcast(std::vector<torch::Tensor> tensors) {
   // One flat buffer: a single collective instead of one per tensor.
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> flat = {torch::cat([&] {
-    std::vector<torch::Tensor> parts;
-    for (auto& t : tensors)
-      parts.push_back(t.detach().reshape({-1}).to(torch::kFloat));
-    return parts;
-  }())};
+  std::vector<torch::Tensor> flat = {
+      torch::cat([&] {
+        std::vector<torch::Tensor> parts;
+        for (auto& t : tensors)
+          parts.push_back(t.detach().reshape({-1}).to(torch::kFloat));
+        return parts;
+      }())
+          .to(device_)};
   c10d::BroadcastOptions opts;
   opts.rootRank = 0;
   c10::intrusive_ptr<c10d::Work> work;
@@ -146,13 +160,20 @@ absl::Status DataParallel::Broadcast(std::vector<torch::Tensor> tensors) {
 }
 
 absl::Status DataParallel::AllReduceSum(std::vector<torch::Tensor> tensors) {
+  // Tensors elsewhere than the backend's device are reduced as copies there.
+  std::vector<torch::Tensor> here;
+  for (const torch::Tensor& t : tensors) here.push_back(t.to(device_));
   c10::intrusive_ptr<c10d::Work> work;
   try {
-    work = group_->allreduce(tensors);
+    work = group_->allreduce(here);
   } catch (const std::exception& e) {
     return FromException("allreduce", e);
   }
-  return Wait(work, "allreduce");
+  if (absl::Status s = Wait(work, "allreduce"); !s.ok()) return s;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!here[i].is_same(tensors[i])) tensors[i].copy_(here[i]);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DataParallel::AverageGradients(
@@ -166,6 +187,7 @@ absl::Status DataParallel::AverageGradients(
   std::vector<torch::Tensor> flat = {torch::cat(grads)};
   if (absl::Status s = AllReduceSum(flat); !s.ok()) return s;
   // Gloo has no AVG reduction; DDP likewise divides the summed bucket.
+  // (All on the gradients' device: AllReduceSum brought the sum back.)
   flat[0].div_(world_size_);
   int64_t offset = 0;
   for (const torch::Tensor& p : params) {

@@ -159,7 +159,8 @@ int Main(int argc, char** argv) {
   app.add_option("--seed", f.seed, "trial seed");
   app.add_option("--rendezvous", f.rendezvous,
                  "host:port of rank 0's store, for DET_WORLD_SIZE > 1 "
-                 "(each process sets DET_RANK)");
+                 "(each process sets DET_RANK); with DET_WORLD_SIZE=1 a group "
+                 "of one, to try the collectives' backend");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -191,19 +192,22 @@ int Main(int argc, char** argv) {
   at::set_num_threads(threads);
   const torch::Device device = PickDevice();
 
+  // A group for several slots; also for one when a rendezvous is given by
+  // hand (a group of one runs every collective: a check of the backend).
   std::unique_ptr<DataParallel> parallel;
-  if (world > 1) {
+  if (world > 1 || !spec.rendezvous().empty()) {
     absl::StatusOr<std::unique_ptr<DataParallel>> dp = DataParallel::Join(
-        spec.rendezvous(), rank, world, std::chrono::minutes(5));
+        spec.rendezvous(), rank, world, std::chrono::minutes(5), device);
     if (!dp.ok()) return Fail(kExitError, dp.status());
     parallel = *std::move(dp);
   }
 
   absl::StatusOr<Cifar10> data = LoadCifar10(*data_options);
   if (!data.ok()) return Fail(kExitError, data.status());
-  std::cerr << "det-trial: rank " << rank << "/" << world << ", " << threads
-            << " threads on " << device << ", " << data->train.size()
-            << " training and " << data->validation.size()
+  std::cerr << "det-trial: rank " << rank << "/" << world
+            << (parallel ? absl::StrCat(" (", parallel->backend(), ")") : "")
+            << ", " << threads << " threads on " << device << ", "
+            << data->train.size() << " training and " << data->validation.size()
             << " validation images from " << data_options->dir << ", target "
             << spec.target_batches() << " batches"
             << (spec.restore_uuid().empty()

@@ -20,6 +20,8 @@
 #   resume_*   checkpoint + resume on CUDA vs a straight run: default kernels
 #              (tolerance) and DET_DETERMINISTIC=1 (bit for bit); a CUDA
 #              checkpoint resumed on the CPU and a CPU one on CUDA
+#   nccl_*     data parallel through NCCL as a group of one (when built with
+#              it): its metrics against a run without a group
 #   peer_*     bench/trainer/pytorch_peer.py --device cuda, same models
 #   report     $OUT/report.md from the steps' outputs (report.py)
 # $OUT gets report.md, run.log (this script's whole output, set -x) and every
@@ -104,6 +106,13 @@ print("cmake_prefix_path", torch.utils.cmake_prefix_path)
 print("gloo_headers", os.path.exists(os.path.join(inc, "gloo", "algorithm.h")))
 print("c10d_gloo_header", os.path.exists(os.path.join(
     inc, "torch/csrc/distributed/c10d/ProcessGroupGloo.hpp")))
+print("c10d_nccl_header", os.path.exists(os.path.join(
+    inc, "torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")))
+# nccl.h: pip's nvidia-nccl wheel (nvidia/nccl/include or nvidia/cu*/include).
+site = os.path.dirname(os.path.dirname(torch.__file__))
+found = sorted(glob.glob(os.path.join(site, "nvidia", "**", "nccl.h"),
+                         recursive=True))
+print("nccl_include", os.path.dirname(found[0]) if found else "")
 EOF
 }
 export -f env_info
@@ -117,6 +126,13 @@ ABI=$(sed -n 's/^cxx11_abi //p' "$OUT/env.out")
 # Data parallel needs Gloo's headers; not every libtorch ships them.
 GLOO=OFF
 grep -q '^gloo_headers True' "$OUT/env.out" && GLOO=ON
+# Data parallel on GPUs: c10d's NCCL process group and NCCL's header.
+NCCL=OFF
+NCCL_INCLUDE=$(sed -n 's/^nccl_include //p' "$OUT/env.out")
+if [[ "$GPU" == 1 && -n "$NCCL_INCLUDE" ]] &&
+   grep -q '^c10d_nccl_header True' "$OUT/env.out"; then
+  NCCL=ON
+fi
 # torch's own headers want C++20 from 2.12 on (our code is C++17 clean).
 CXX_STD=17
 if [[ -n "$TORCH_VERSION" ]] &&
@@ -172,6 +188,7 @@ CONFIGURE=(cmake -S "$ROOT" -B "$BUILD" -G Ninja
   -DCMAKE_BUILD_TYPE=Release -DDET_TRAINER_ONLY=ON -DDET_BUILD_TESTS=OFF
   -DCMAKE_POLICY_VERSION_MINIMUM=3.5
   -DDET_TRAINER_GLOO="$GLOO" -DDET_TRAINER_ONEDNN=OFF
+  -DDET_TRAINER_NCCL="$NCCL" -DDET_NCCL_INCLUDE_DIR="$NCCL_INCLUDE"
   -DCMAKE_CXX_STANDARD="$CXX_STD"
   -DCMAKE_PREFIX_PATH="$PREFIX" -DOPENSSL_ROOT_DIR="$DEBROOT/usr"
   -DCMAKE_PROJECT_INCLUDE="$ROOT/bench/trainer/gpu/debroot.cmake"
@@ -186,7 +203,14 @@ if ! step configure 120 "${CONFIGURE[@]}"; then
   step configure_retry 120 "${CONFIGURE[@]}" -DCAFFE2_USE_CUDNN=OFF \
     -DUSE_CUDNN=OFF -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0
 fi
-if ! step build 300 ninja -C "$BUILD" -j "$JOBS" det-trial && [[ "$GLOO" == ON ]]; then
+if ! step build 300 ninja -C "$BUILD" -j "$JOBS" det-trial && [[ "$NCCL" == ON ]]; then
+  # NCCL's c10d header has never been compiled here before: without it
+  # rather than without a binary (its error is in build.err).
+  NCCL=OFF
+  step configure_nonccl 60 cmake "$BUILD" -DDET_TRAINER_NCCL=OFF &&
+    step build_nonccl 300 ninja -C "$BUILD" -j "$JOBS" det-trial
+fi
+if [[ ! -x "$BUILD/bin/det-trial" && "$GLOO" == ON ]]; then
   # The Gloo headers a wheel ships may not match its c10d: without data
   # parallel rather than without a binary.
   GLOO=OFF
@@ -298,6 +322,34 @@ if [[ "$GPU" == 1 ]] && have_bin; then
 elif have_bin; then
   # Without a GPU (a dry run): the same resume check on the CPU.
   resume_pair cpu_dry 0
+fi
+
+# NCCL: a group of one on the GPU (one GPU cannot hold two NCCL ranks) runs
+# every collective (broadcast, gradient averaging, metric sums, stop vote) on
+# CUDA tensors; with deterministic kernels its metrics must equal a run
+# without a group. nccl_compare prints both lists and exits 1 if they differ.
+if [[ "$GPU" == 1 && "$NCCL" == ON ]] && have_bin; then
+  export DETERMINISTIC=1
+  step nccl_alone 60 trial 0 --hparams "$CONST" --batches 40 \
+    --validate-every 20 --data-options '{"report_period":10}'
+  step nccl_group 60 env DET_RANK=0 DET_WORLD_SIZE=1 bash -c 'trial 0 "$@"' _ \
+    --hparams "$CONST" --batches 40 --validate-every 20 \
+    --data-options '{"report_period":10}' --rendezvous 127.0.0.1:29517
+  export DETERMINISTIC=0
+  step nccl_compare 20 "$PY" -c '
+import json, sys
+def metrics(path):
+    out = []
+    for line in open(path):
+        m = json.loads(line).get("report", {}).get("metrics", {})
+        out += [(k, m[k]) for k in sorted(m) if "per_second" not in k]
+    return out
+a, b = metrics(sys.argv[1]), metrics(sys.argv[2])
+print(json.dumps({"alone": a, "group": b}))
+sys.exit(0 if a and a == b else 1)' "$OUT/nccl_alone.out" "$OUT/nccl_group.out"
+  grep -h 'rank 0/1' "$OUT/nccl_group.err"
+else
+  skip nccl_group "no GPU, or det-trial built without NCCL (NCCL=$NCCL)"
 fi
 
 # The PyTorch peer on the same GPU, last (the budget may run out).
