@@ -169,6 +169,20 @@ struct OneDnnEvalNet::Impl {
     dnnl::pooling_forward pool;
     memory pool_dst;
   };
+  // A fully connected layer [batch, in] -> [batch, out], src and dst plain.
+  struct Dense {
+    dnnl::inner_product_forward::primitive_desc pd;
+    dnnl::inner_product_forward layer;
+    memory weights, bias;
+
+    void Execute(dnnl::stream& stream, const memory& src,
+                 const memory& dst) const {
+      layer.execute(stream, {{DNNL_ARG_SRC, src},
+                             {DNNL_ARG_WEIGHTS, weights},
+                             {DNNL_ARG_BIAS, bias},
+                             {DNNL_ARG_DST, dst}});
+    }
+  };
   // Everything for one batch size.
   struct Plan {
     memory::desc input;  // NCHW: the caller's tensor
@@ -176,8 +190,8 @@ struct OneDnnEvalNet::Impl {
     dnnl::reorder to_features;  // last pooling's output -> NCHW
     memory features;            // [B, C, h, w], NCHW
     memory features_flat;       // the same buffer as [B, C*h*w]: flatten(1)
-    dnnl::inner_product_forward fc1, fc2;
-    memory fc1_weights, fc1_bias, hidden, fc2_weights, fc2_bias;
+    Dense fc1, fc2;
+    memory hidden;
     memory::desc logits;  // [B, classes]: the returned tensor
   };
 
@@ -186,9 +200,8 @@ struct OneDnnEvalNet::Impl {
   // buffer of layout `want`.
   memory Prepared(const torch::Tensor& t, const memory::desc& user,
                   const memory::desc& want);
-  // An inner product [batch, in] -> [batch, out] with src and dst plain.
-  dnnl::inner_product_forward::primitive_desc FullyConnected(
-      int64_t batch, const torch::Tensor& weight, bool relu);
+  Dense MakeDense(int64_t batch, const torch::Tensor& weight,
+                  const torch::Tensor& bias, bool relu);
 
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
@@ -206,16 +219,22 @@ memory OneDnnEvalNet::Impl::Prepared(const torch::Tensor& t,
   return to;
 }
 
-dnnl::inner_product_forward::primitive_desc OneDnnEvalNet::Impl::FullyConnected(
-    int64_t batch, const torch::Tensor& weight, bool relu) {
+OneDnnEvalNet::Impl::Dense OneDnnEvalNet::Impl::MakeDense(
+    int64_t batch, const torch::Tensor& weight, const torch::Tensor& bias,
+    bool relu) {
   const int64_t out = weight.size(0), in = weight.size(1);
   dnnl::inner_product_forward::desc desc(
       dnnl::prop_kind::forward_inference, Plain({batch, in}, Tag::nc),
       Plain({out, in}, Tag::any), Plain({out}, Tag::x),
       Plain({batch, out}, Tag::nc));
-  return relu ? dnnl::inner_product_forward::primitive_desc(desc, WithRelu(),
+  Dense d;
+  d.pd = relu ? dnnl::inner_product_forward::primitive_desc(desc, WithRelu(),
                                                             engine)
               : dnnl::inner_product_forward::primitive_desc(desc, engine);
+  d.layer = dnnl::inner_product_forward(d.pd);
+  d.weights = Prepared(weight, Plain({out, in}, Tag::oi), d.pd.weights_desc());
+  d.bias = Prepared(bias, Plain({out}, Tag::x), d.pd.bias_desc());
+  return d;
 }
 
 OneDnnEvalNet::Impl::Plan OneDnnEvalNet::Impl::MakePlan(int64_t batch,
@@ -267,26 +286,12 @@ OneDnnEvalNet::Impl::Plan OneDnnEvalNet::Impl::MakePlan(int64_t batch,
   TORCH_CHECK(w.fc1_weight.size(1) == channels * side * side, "fc1 expects ",
               w.fc1_weight.size(1), " features, the blocks give ",
               channels * side * side);
-  const auto fc1 = FullyConnected(batch, w.fc1_weight, /*relu=*/true);
-  plan.fc1 = dnnl::inner_product_forward(fc1);
+  plan.fc1 = MakeDense(batch, w.fc1_weight, w.fc1_bias, /*relu=*/true);
   plan.features_flat =
-      memory(fc1.src_desc(), engine, plan.features.get_data_handle());
-  plan.fc1_weights =
-      Prepared(w.fc1_weight,
-               Plain({w.fc1_weight.size(0), w.fc1_weight.size(1)}, Tag::oi),
-               fc1.weights_desc());
-  plan.fc1_bias = Prepared(w.fc1_bias, Plain({w.fc1_bias.size(0)}, Tag::x),
-                           fc1.bias_desc());
-  plan.hidden = memory(fc1.dst_desc(), engine);
-  const auto fc2 = FullyConnected(batch, w.fc2_weight, /*relu=*/false);
-  plan.fc2 = dnnl::inner_product_forward(fc2);
-  plan.fc2_weights =
-      Prepared(w.fc2_weight,
-               Plain({w.fc2_weight.size(0), w.fc2_weight.size(1)}, Tag::oi),
-               fc2.weights_desc());
-  plan.fc2_bias = Prepared(w.fc2_bias, Plain({w.fc2_bias.size(0)}, Tag::x),
-                           fc2.bias_desc());
-  plan.logits = fc2.dst_desc();
+      memory(plan.fc1.pd.src_desc(), engine, plan.features.get_data_handle());
+  plan.hidden = memory(plan.fc1.pd.dst_desc(), engine);
+  plan.fc2 = MakeDense(batch, w.fc2_weight, w.fc2_bias, /*relu=*/false);
+  plan.logits = plan.fc2.pd.dst_desc();
   stream.wait();  // the weight reorders
   return plan;
 }
@@ -351,17 +356,11 @@ torch::Tensor OneDnnEvalNet::Forward(const torch::Tensor& input) {
     current = b.pool_dst;
   }
   plan.to_features.execute(stream, current, plan.features);
-  plan.fc1.execute(stream, {{DNNL_ARG_SRC, plan.features_flat},
-                            {DNNL_ARG_WEIGHTS, plan.fc1_weights},
-                            {DNNL_ARG_BIAS, plan.fc1_bias},
-                            {DNNL_ARG_DST, plan.hidden}});
+  plan.fc1.Execute(stream, plan.features_flat, plan.hidden);
   torch::Tensor logits = torch::empty(
       {batch, static_cast<int64_t>(plan.logits.dims()[1])}, torch::kFloat);
-  memory out(plan.logits, engine, logits.data_ptr());
-  plan.fc2.execute(stream, {{DNNL_ARG_SRC, plan.hidden},
-                            {DNNL_ARG_WEIGHTS, plan.fc2_weights},
-                            {DNNL_ARG_BIAS, plan.fc2_bias},
-                            {DNNL_ARG_DST, out}});
+  plan.fc2.Execute(stream, plan.hidden,
+                   memory(plan.logits, engine, logits.data_ptr()));
   stream.wait();
   return logits;
 }
