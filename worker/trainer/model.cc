@@ -94,7 +94,7 @@ FrozenCnn::FrozenCnn(const CnnImpl& model)
   }
 #ifdef DET_TRAINER_ONEDNN
   if (fc1_weight_.device().is_cpu()) {
-    onednn_ = std::make_unique<OneDnnEvalNet>(
+    onednn_ = std::make_shared<OneDnnEvalNet>(
         EvalNetWeights{conv_weights_, conv_biases_, padding_, fc1_weight_,
                        fc1_bias_, fc2_weight_, fc2_bias_});
   }
@@ -104,7 +104,9 @@ FrozenCnn::FrozenCnn(const CnnImpl& model)
 FrozenCnn::~FrozenCnn() = default;
 
 torch::Tensor FrozenCnn::forward(const torch::Tensor& input) const {
+#ifdef DET_TRAINER_ONEDNN
   if (onednn_ != nullptr) return onednn_->Forward(input);
+#endif
   torch::Tensor x = input;
   for (size_t i = 0; i < conv_weights_.size(); ++i) {
     x = torch::conv2d(x, conv_weights_[i], conv_biases_[i], /*stride=*/1,

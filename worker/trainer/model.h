@@ -61,6 +61,8 @@ class FrozenCnn {
  public:
   explicit FrozenCnn(const CnnImpl& model);
   ~FrozenCnn();
+  FrozenCnn(const FrozenCnn&) = delete;
+  FrozenCnn& operator=(const FrozenCnn&) = delete;
 
   // x: float [B, 3, 32, 32] on the model's device -> logits [B, 10].
   torch::Tensor forward(const torch::Tensor& x) const;
@@ -71,7 +73,9 @@ class FrozenCnn {
  private:
   int64_t padding_;
   std::vector<torch::Tensor> conv_weights_, conv_biases_;
-  std::unique_ptr<OneDnnEvalNet> onednn_;
+  // Shared, not unique: its deleter is bound where it is made, so a build
+  // without oneDNN (no OneDnnEvalNet at all) links no destructor for it.
+  std::shared_ptr<OneDnnEvalNet> onednn_;
   torch::Tensor fc1_weight_, fc1_bias_, fc2_weight_, fc2_bias_;
 };
 
