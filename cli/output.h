@@ -37,7 +37,6 @@ absl::StatusOr<std::string> AddJsonMember(absl::string_view object,
 // A JSON array of the given JSON texts.
 std::string JsonArray(const std::vector<std::string>& elements);
 
-
 // Re-indents valid compact JSON with two spaces per level, for people who
 // read --json without jq. Keeps member order and every value's text.
 std::string IndentJson(absl::string_view json);

@@ -35,7 +35,8 @@ ABSL_FLAG(std::string, tls_cert, "", "TLS certificate (PEM) for gRPC");
 ABSL_FLAG(std::string, tls_key, "", "TLS private key (PEM) for gRPC");
 ABSL_FLAG(int64_t, searcher_snapshot_every, 0,
           "searcher snapshot every N journaled events (0: 1 + trials/32)");
-ABSL_FLAG(double, agent_timeout_s, 0, "declare a silent worker lost after this");
+ABSL_FLAG(double, agent_timeout_s, 0,
+          "declare a silent worker lost after this");
 ABSL_FLAG(double, heartbeat_interval_s, 0, "worker heartbeat interval");
 
 namespace {
@@ -80,7 +81,8 @@ int main(int argc, char** argv) {
     }
     cfg = *parsed;
   }
-  if (auto v = absl::GetFlag(FLAGS_grpc_address); !v.empty()) cfg.grpc_address = v;
+  if (auto v = absl::GetFlag(FLAGS_grpc_address); !v.empty())
+    cfg.grpc_address = v;
   if (auto v = absl::GetFlag(FLAGS_http_address); !v.empty()) {
     cfg.http_address = v == "off" ? "" : v;
   }
@@ -102,7 +104,8 @@ int main(int argc, char** argv) {
     cfg.token = t;
   }
   if (cfg.db_path.empty()) cfg.db_path = Home() + "/.det/master.db";
-  if (cfg.checkpoint_root.empty()) cfg.checkpoint_root = Home() + "/.det/checkpoints";
+  if (cfg.checkpoint_root.empty())
+    cfg.checkpoint_root = Home() + "/.det/checkpoints";
   std::error_code ec;
   std::filesystem::create_directories(
       std::filesystem::path(cfg.db_path).parent_path(), ec);
@@ -162,8 +165,8 @@ int main(int argc, char** argv) {
   // Let dead TCP peers be found even when nothing is being sent.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             5000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {

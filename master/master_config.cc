@@ -46,20 +46,28 @@ absl::StatusOr<MasterConfig> ParseMasterConfig(const std::string& yaml) {
       if (s <= 0) throw YAML::Exception(n.Mark(), "");
       *out = absl::Seconds(s);
     } catch (const YAML::Exception&) {
-      errors.push_back(Where(n, key) + ": expected a positive number of seconds");
+      errors.push_back(Where(n, key) +
+                       ": expected a positive number of seconds");
     }
   };
-  const std::set<std::string> known = {
-      "grpc_address", "http_address", "db_path", "checkpoint_root", "token",
-      "tls", "heartbeat_interval_s", "agent_timeout_s", "stop_timeout_s",
-      "port_file", "max_message_bytes"};
+  const std::set<std::string> known = {"grpc_address",
+                                       "http_address",
+                                       "db_path",
+                                       "checkpoint_root",
+                                       "token",
+                                       "tls",
+                                       "heartbeat_interval_s",
+                                       "agent_timeout_s",
+                                       "stop_timeout_s",
+                                       "port_file",
+                                       "max_message_bytes"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
     if (!known.count(key)) {
       errors.push_back(absl::StrCat(
-          Where(kv.first, key), ": unknown key (known: ",
-          absl::StrJoin(known, ", "), ")"));
+          Where(kv.first, key),
+          ": unknown key (known: ", absl::StrJoin(known, ", "), ")"));
     } else if (key == "grpc_address") {
       str(v, key, &c.grpc_address);
     } else if (key == "http_address") {
@@ -97,7 +105,8 @@ absl::StatusOr<MasterConfig> ParseMasterConfig(const std::string& yaml) {
     } else if (key == "max_message_bytes") {
       try {
         c.max_message_bytes = v.as<int>();
-        if (c.max_message_bytes < (1 << 20)) throw YAML::Exception(v.Mark(), "");
+        if (c.max_message_bytes < (1 << 20))
+          throw YAML::Exception(v.Mark(), "");
       } catch (const YAML::Exception&) {
         errors.push_back(Where(v, key) + ": expected an integer >= 1048576");
       }

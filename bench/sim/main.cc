@@ -36,7 +36,8 @@ ABSL_FLAG(double, jitter, 0.0,
           "scale: a trial's batch time is batch_ms * U(1-jitter, 1+jitter)");
 ABSL_FLAG(bool, checkpoints, true, "scale: report a checkpoint before exits");
 ABSL_FLAG(int, window, 256, "ingest: unacknowledged messages per worker");
-ABSL_FLAG(bool, validation, false, "ingest: validation reports (else training)");
+ABSL_FLAG(bool, validation, false,
+          "ingest: validation reports (else training)");
 ABSL_FLAG(std::string, name_prefix, "sim", "worker ids are PREFIX-NNN");
 ABSL_FLAG(std::string, ready_file, "", "written once every worker is welcomed");
 ABSL_FLAG(std::string, out, "", "merged measurements (JSON); stdout if empty");
@@ -122,10 +123,10 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::fprintf(stderr, "det-bench-sim: %d workers x %d slots connected in %.0f ms\n",
-               n, opts.slots,
-               std::chrono::duration<double, std::milli>(Clock::now() - epoch)
-                   .count());
+  std::fprintf(
+      stderr, "det-bench-sim: %d workers x %d slots connected in %.0f ms\n", n,
+      opts.slots,
+      std::chrono::duration<double, std::milli>(Clock::now() - epoch).count());
   if (std::string f = absl::GetFlag(FLAGS_ready_file); !f.empty()) {
     std::ofstream(f + ".tmp") << "ready\n";
     std::rename((f + ".tmp").c_str(), f.c_str());
@@ -176,9 +177,8 @@ int main(int argc, char** argv) {
   std::string json = absl::StrCat(
       "{\"workers\":", n, ",\"slots\":", opts.slots, ",\"mode\":\"", mode,
       "\",\"batch_ms\":", opts.batch_ms, ",\"jitter\":", opts.jitter,
-      ",\"elapsed_s\":",
-      absl::StrFormat("%.3f", elapsed_s), ",\"starts\":", all.starts,
-      ",\"stops_received\":", all.stops_received,
+      ",\"elapsed_s\":", absl::StrFormat("%.3f", elapsed_s),
+      ",\"starts\":", all.starts, ",\"stops_received\":", all.stops_received,
       ",\"exits_completed\":", all.exits_completed,
       ",\"exits_stopped\":", all.exits_stopped,
       ",\"reports_sent\":", all.reports_sent,
@@ -187,8 +187,9 @@ int main(int argc, char** argv) {
       ",\"slot_conflicts\":", all.slot_conflicts,
       ",\"duplicate_starts\":", all.duplicate_starts,
       ",\"slot_idle_ms\":", Summary(idle), ",\"ack_ms\":", Summary(all.ack_ms),
-      ",\"acked_reports_per_100ms\":[", absl::StrJoin(all.acked_per_bucket, ","),
-      "],\"errors\":[", absl::StrJoin(errors, ","), "]}\n");
+      ",\"acked_reports_per_100ms\":[",
+      absl::StrJoin(all.acked_per_bucket, ","), "],\"errors\":[",
+      absl::StrJoin(errors, ","), "]}\n");
   if (std::string f = absl::GetFlag(FLAGS_out); !f.empty()) {
     std::ofstream(f) << json;
   } else {

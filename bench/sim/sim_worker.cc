@@ -47,8 +47,8 @@ SimWorker::SimWorker(std::string id, SimOptions options,
   // One TCP connection per simulated worker, as separate processes have.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 256 << 20);
-  channel_ = grpc::CreateCustomChannel(options_.master,
-                                       grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(
+      options_.master, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::AgentService::NewStub(channel_);
   slot_freed_.assign(options_.slots, Clock::time_point());
   slot_trial_.assign(options_.slots, 0);
@@ -188,8 +188,8 @@ void SimWorker::OnStart(const v1::StartTrial& s) {
     t.batch_ms *= std::uniform_real_distribution<double>(
         1.0 - options_.jitter, 1.0 + options_.jitter)(rng_);
   }
-  t.due = now + std::chrono::microseconds(static_cast<int64_t>(
-                    t.points[0] * t.batch_ms * 1000.0));
+  t.due = now + std::chrono::microseconds(
+                    static_cast<int64_t>(t.points[0] * t.batch_ms * 1000.0));
   const int64_t id = t.spec.trial_id();
   const int32_t run = t.spec.run_id();
   trials_[id] = std::move(t);
@@ -205,7 +205,8 @@ void SimWorker::OnStart(const v1::StartTrial& s) {
 void SimWorker::OnStop(const v1::StopTrial& s) {
   stats_.stops_received++;
   if (trials_.count(s.trial_id()) == 0) return;
-  Exit(s.trial_id(), s.kill() ? v1::EXIT_REASON_KILLED : v1::EXIT_REASON_STOPPED);
+  Exit(s.trial_id(),
+       s.kill() ? v1::EXIT_REASON_KILLED : v1::EXIT_REASON_STOPPED);
 }
 
 void SimWorker::ReportNext(Trial& t) {
@@ -227,8 +228,8 @@ void SimWorker::ReportNext(Trial& t) {
   t.steps = p;
   t.next++;
   if (t.next < t.points.size()) {
-    t.due += std::chrono::microseconds(static_cast<int64_t>(
-        (t.points[t.next] - p) * t.batch_ms * 1000.0));
+    t.due += std::chrono::microseconds(
+        static_cast<int64_t>((t.points[t.next] - p) * t.batch_ms * 1000.0));
   }
 }
 
@@ -322,7 +323,8 @@ void SimWorker::DriverLoop() {
       std::unique_lock<std::mutex> l(mu_);
       Clock::time_point deadline = next_hb;
       if (options_.mode == SimMode::kScale) {
-        for (const auto& [id, t] : trials_) deadline = std::min(deadline, t.due);
+        for (const auto& [id, t] : trials_)
+          deadline = std::min(deadline, t.due);
       }
       auto ready = [&] {
         if (done_ || !inbox_.empty()) return true;

@@ -46,14 +46,14 @@ struct SimOptions {
   std::string master;  // host:port
   SimMode mode = SimMode::kScale;
   int slots = 8;
-  double batch_ms = 1.0;       // scale: simulated time per batch
+  double batch_ms = 1.0;  // scale: simulated time per batch
   // scale: each trial's batch time is batch_ms * U(1 - jitter, 1 + jitter),
   // as real trials differ in speed (so their validations do not all land on
   // the master at the same instant).
   double jitter = 0.0;
-  bool checkpoints = true;     // scale: report a checkpoint before each exit
-  int window = 256;            // ingest: max unacknowledged messages
-  bool validation = false;     // ingest: report validation (else training)
+  bool checkpoints = true;  // scale: report a checkpoint before each exit
+  int window = 256;         // ingest: max unacknowledged messages
+  bool validation = false;  // ingest: report validation (else training)
   int protocol_version = 1;
   std::string version = "0.1.0";
 };
@@ -63,7 +63,7 @@ struct SimStats {
   // Slot idle time between an exit and the next start on it, with the
   // time (seconds since the simulation's epoch) the start arrived.
   std::vector<std::pair<double, double>> idle_ms;
-  std::vector<float> ack_ms;     // per acknowledged message
+  std::vector<float> ack_ms;  // per acknowledged message
   int64_t starts = 0;
   int64_t stops_received = 0;
   int64_t exits_completed = 0;
@@ -107,7 +107,7 @@ class SimWorker {
     int64_t steps = 0;            // last steps reported
     Clock::time_point due;        // when the next point is reached
     double x = 0.5, y = 0.5;
-    double batch_ms = 0;          // this trial's time per batch
+    double batch_ms = 0;  // this trial's time per batch
   };
   struct Sent {
     int64_t seq;
@@ -131,7 +131,8 @@ class SimWorker {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
   grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::MasterMessage>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::WorkerMessage, v1::MasterMessage>>
       stream_;
   std::thread reader_, driver_;
   bool stopped_ = false;
@@ -139,14 +140,14 @@ class SimWorker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool welcomed_ = false;
-  bool done_ = false;        // stop requested or stream ended
-  bool finish_ = false;      // ingest: exit trials now
+  bool done_ = false;    // stop requested or stream ended
+  bool finish_ = false;  // ingest: exit trials now
   std::chrono::milliseconds heartbeat_{2500};
   std::deque<v1::MasterMessage> inbox_;
   std::deque<Sent> unacked_;
   int64_t acked_ = 0;
-  int64_t seq_ = 0;          // last seq written (driver)
-  SimStats stats_;           // ack_ms/acked counts: reader; rest: driver
+  int64_t seq_ = 0;  // last seq written (driver)
+  SimStats stats_;   // ack_ms/acked counts: reader; rest: driver
 
   // Driver-only state.
   std::map<int64_t, Trial> trials_;

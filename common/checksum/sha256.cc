@@ -18,7 +18,8 @@ struct CtxFree {
 
 std::string Hex(const unsigned char* md, unsigned int len) {
   std::string out;
-  for (unsigned int i = 0; i < len; ++i) absl::StrAppendFormat(&out, "%02x", md[i]);
+  for (unsigned int i = 0; i < len; ++i)
+    absl::StrAppendFormat(&out, "%02x", md[i]);
   return out;
 }
 
@@ -41,7 +42,8 @@ absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), in.gcount());
   }
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  if (in.bad())
+    return absl::DataLossError(absl::StrCat("error reading ", path));
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), md, &len);

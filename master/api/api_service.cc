@@ -8,10 +8,10 @@
 namespace det::master {
 namespace {
 
-#define DET_CHECK_AUTH(ctx)                             \
-  do {                                                  \
-    grpc::Status _auth = CheckToken((ctx), token_);     \
-    if (!_auth.ok()) return _auth;                      \
+#define DET_CHECK_AUTH(ctx)                         \
+  do {                                              \
+    grpc::Status _auth = CheckToken((ctx), token_); \
+    if (!_auth.ok()) return _auth;                  \
   } while (0)
 
 // Copies a StatusOr's value into *out, or returns its status as gRPC's.

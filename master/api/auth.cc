@@ -1,6 +1,5 @@
 #include "master/api/auth.h"
 
-
 namespace det::master {
 namespace {
 

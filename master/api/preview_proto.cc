@@ -21,7 +21,8 @@ absl::StatusOr<v1::PreviewSearchResponse> PreviewSearchProto(
     v1::PreviewBracket* pb = r.add_brackets();
     pb->set_num_rungs(b.num_rungs);
     pb->set_trials(static_cast<int32_t>(b.trials));
-    pb->set_max_concurrent_trials(static_cast<int32_t>(b.max_concurrent_trials));
+    pb->set_max_concurrent_trials(
+        static_cast<int32_t>(b.max_concurrent_trials));
     for (const searcher::PlanRung& rung : b.rungs) {
       v1::PreviewRung* pr = pb->add_rungs();
       pr->set_length(rung.length);

@@ -19,10 +19,10 @@ namespace {
 
 int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
-#define DET_RETURN_IF_ERROR(expr)     \
-  do {                                \
-    absl::Status _st = (expr);        \
-    if (!_st.ok()) return _st;        \
+#define DET_RETURN_IF_ERROR(expr) \
+  do {                            \
+    absl::Status _st = (expr);    \
+    if (!_st.ok()) return _st;    \
   } while (0)
 
 bool IsLiveTrialState(v1::State s) { return !IsTerminal(s); }
@@ -59,8 +59,8 @@ constexpr int64_t kCreateChunk = 8;
 searcher::Operations ApplySearcherEvent(searcher::SearchMethod* s,
                                         const Value& ev) {
   const std::string& kind = ev["e"].as_string();
-  int64_t r = ev["r"].is_number() ? static_cast<int64_t>(ev["r"].as_number())
-                                  : 0;
+  int64_t r =
+      ev["r"].is_number() ? static_cast<int64_t>(ev["r"].as_number()) : 0;
   if (kind == "init") return s->InitialOperations();
   if (kind == "created") return s->TrialCreated(r);
   if (kind == "val") {
@@ -68,9 +68,8 @@ searcher::Operations ApplySearcherEvent(searcher::SearchMethod* s,
                                   static_cast<int64_t>(ev["l"].as_number()));
   }
   if (kind == "closed") return s->TrialClosed(r);
-  return s->TrialExitedEarly(
-      r, static_cast<searcher::ExitedReason>(
-             static_cast<int>(ev["why"].as_number())));
+  return s->TrialExitedEarly(r, static_cast<searcher::ExitedReason>(
+                                    static_cast<int>(ev["why"].as_number())));
 }
 
 Value SearcherEvent(const char* kind, int64_t request_id = 0) {
@@ -210,8 +209,8 @@ absl::Status Master::Load() {
     auto cfg = ParseExperimentConfig(rec.experiment.config_yaml());
     if (!cfg.ok()) {
       return absl::DataLossError(absl::StrCat(
-          "experiment ", id, ": stored config no longer parses: ",
-          cfg.status().message()));
+          "experiment ", id,
+          ": stored config no longer parses: ", cfg.status().message()));
     }
     e->config = std::move(*cfg);
     Value snap;
@@ -223,7 +222,8 @@ absl::Status Master::Load() {
       }
       snap = std::move(*parsed);
       if (snap["seed"].is_int()) {
-        e->config.experiment_seed = static_cast<uint64_t>(snap["seed"].as_int());
+        e->config.experiment_seed =
+            static_cast<uint64_t>(snap["seed"].as_int());
         e->config.has_experiment_seed = true;
       }
     }
@@ -268,7 +268,8 @@ absl::Status Master::Load() {
       t.rec = std::move(tr);
       const v1::Trial& pt = t.rec.trial;
       e->trial_by_request[t.rec.request_id] = pt.id();
-      t.units_at_batches = UnitsAtBatches(e->config, records_per_epoch(*e), t.rec);
+      t.units_at_batches =
+          UnitsAtBatches(e->config, records_per_epoch(*e), t.rec);
       if (pt.state() == v1::STATE_ACTIVE) {
         // It was running when the master stopped: wait for its worker to
         // come back and claim it, or restart it after agent_timeout.
@@ -385,8 +386,8 @@ absl::Status Master::SaveExperiment(ExperimentState* e, bool force,
   e->rec.searcher_snapshot =
       Value(ValueMap{{"done", Value(e->searcher_done)},
                      {"failed", Value(e->searcher_failed)},
-                     {"seed", Value(static_cast<int64_t>(
-                                  e->config.experiment_seed))},
+                     {"seed",
+                      Value(static_cast<int64_t>(e->config.experiment_seed))},
                      {"searcher", Value(e->searcher->Snapshot())}})
           .ToJson();
   return store_->SaveSearcherSnapshot(e->rec.experiment.id(),
@@ -440,7 +441,8 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops,
       if (rit == e->trial_by_request.end()) continue;
       TrialState& t = e->trials.at(rit->second);
       SetTrialLength(e->config, records_per_epoch(*e), *v, &t.rec);
-      t.units_at_batches = UnitsAtBatches(e->config, records_per_epoch(*e), t.rec);
+      t.units_at_batches =
+          UnitsAtBatches(e->config, records_per_epoch(*e), t.rec);
       DET_RETURN_IF_ERROR(SaveTrial(e, &t));
       if (e->rec.experiment.state() == v1::STATE_ACTIVE &&
           t.rec.trial.state() == v1::STATE_QUEUED) {
@@ -545,8 +547,8 @@ void Master::ScheduleLocked() {
     std::string rendezvous;
     if (e->config.resources.slots_per_trial > 1) {
       const AgentState& first = agents_.at(p.slots.begin()->first);
-      rendezvous = absl::StrCat(first.host, ":",
-                                RendezvousPort(pt.id(), t->rec.run_id));
+      rendezvous =
+          absl::StrCat(first.host, ":", RendezvousPort(pt.id(), t->rec.run_id));
     }
     // Newest first; a few are enough to get past a corrupt one.
     std::vector<v1::Checkpoint> candidates;
@@ -566,7 +568,8 @@ void Master::ScheduleLocked() {
       for (int32_t s : slots) pt.add_slot_ids(s);
       v1::MasterMessage m;
       v1::StartTrial* st = m.mutable_start_trial();
-      BuildSpec(e->rec, e->config, t->rec, CheckpointDir(e->config, options_.checkpoint_root),
+      BuildSpec(e->rec, e->config, t->rec,
+                CheckpointDir(e->config, options_.checkpoint_root),
                 records_per_epoch(*e), st->mutable_spec());
       st->mutable_spec()->set_rendezvous(rendezvous);
       for (const v1::Checkpoint& c : candidates) {
@@ -616,8 +619,7 @@ void Master::ScheduleLocked() {
         msg = absl::StrFormat(
             "trial %d needs %d slots, more than the %d slots of all "
             "connected workers together; it waits for more workers",
-            tid, e->config.resources.slots_per_trial,
-            scheduler_.TotalSlots());
+            tid, e->config.resources.slots_per_trial, scheduler_.TotalSlots());
         break;
       }
     }
@@ -693,7 +695,8 @@ absl::StatusOr<v1::Experiment> Master::CreateExperiment(
     cfg->has_experiment_seed = true;
   }
   if (warnings != nullptr) {
-    for (const ConfigError& w : cfg->warnings) warnings->push_back(w.ToString());
+    for (const ConfigError& w : cfg->warnings)
+      warnings->push_back(w.ToString());
   }
   auto srch = searcher::NewSearchMethod(*cfg);
   if (!srch.ok()) {
@@ -889,23 +892,26 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
     auto x = GetExperiment(id);
     mu_.Lock();
     if (!x.ok()) return x.status();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "experiment ", id, " is ", StateName(x->state()),
-        "; it has ended and its state can no longer change"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("experiment ", id, " is ", StateName(x->state()),
+                     "; it has ended and its state can no longer change"));
   }
   v1::Experiment& x = e->rec.experiment;
   v1::State cur = x.state();
   auto illegal = [&](const char* what) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot ", what, " experiment ", id, ": it is ",
-                     StateName(cur)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot ", what, " experiment ", id, ": it is ", StateName(cur)));
   };
   if (IsTerminal(cur)) {
     switch (target) {
-      case v1::STATE_PAUSED: return illegal("pause");
-      case v1::STATE_ACTIVE: return illegal("activate");
-      case v1::STATE_STOPPING_CANCELED: return illegal("cancel");
-      default: return illegal("kill");
+      case v1::STATE_PAUSED:
+        return illegal("pause");
+      case v1::STATE_ACTIVE:
+        return illegal("activate");
+      case v1::STATE_STOPPING_CANCELED:
+        return illegal("cancel");
+      default:
+        return illegal("kill");
     }
   }
   bool first_trials = false;  // activated for the first time
@@ -1032,8 +1038,8 @@ absl::StatusOr<v1::Welcome> Master::AgentConnected(
     return absl::FailedPreconditionError(absl::StrFormat(
         "worker %s speaks protocol version %d but this master speaks "
         "version %d (master %s, worker %s); upgrade the older one",
-        hello.worker_id(), hello.protocol_version(), kProtocolVersion,
-        kVersion, hello.version()));
+        hello.worker_id(), hello.protocol_version(), kProtocolVersion, kVersion,
+        hello.version()));
   }
   if (hello.worker_id().empty()) {
     return absl::InvalidArgumentError("worker sent an empty worker_id");
@@ -1042,8 +1048,8 @@ absl::StatusOr<v1::Welcome> Master::AgentConnected(
   const std::string& id = hello.worker_id();
   AgentState& a = agents_[id];
   if (a.outbox && a.outbox != outbox) a.outbox->Close();
-  bool restarted = !a.incarnation.empty() &&
-                   a.incarnation != hello.incarnation();
+  bool restarted =
+      !a.incarnation.empty() && a.incarnation != hello.incarnation();
   a.incarnation = hello.incarnation();
   a.outbox = std::move(outbox);
   a.last_seen = absl::Now();
@@ -1083,8 +1089,7 @@ absl::StatusOr<v1::Welcome> Master::AgentConnected(
       bool ours = std::find(t->workers.begin(), t->workers.end(), id) !=
                   t->workers.end();
       keep = t->running && t->rec.run_id == r.run_id() &&
-             (ours || t->awaiting_agent) &&
-             !IsTerminal(t->rec.trial.state());
+             (ours || t->awaiting_agent) && !IsTerminal(t->rec.trial.state());
       if (keep) {
         std::map<std::string, std::vector<int32_t>> slots;
         slots[id].assign(r.slot_ids().begin(), r.slot_ids().end());
@@ -1200,7 +1205,8 @@ void Master::Tick() {
           if (t.awaiting_agent) {
             t.awaiting_agent = false;
             DET_RETURN_IF_ERROR(OnTrialLost(
-                e.get(), &t, "its worker did not return after a master restart"));
+                e.get(), &t,
+                "its worker did not return after a master restart"));
           }
         }
       }
@@ -1368,7 +1374,8 @@ absl::Status Master::OnTrialEvent(const std::string& worker_id,
       v1::Checkpoint c = ev.checkpoint();
       c.set_trial_id(ev.trial_id());
       DET_RETURN_IF_ERROR(store_->AddCheckpoint(c));
-      if (c.steps_completed() >= t->rec.trial.latest_checkpoint().steps_completed()) {
+      if (c.steps_completed() >=
+          t->rec.trial.latest_checkpoint().steps_completed()) {
         *t->rec.trial.mutable_latest_checkpoint() = c;
         DET_RETURN_IF_ERROR(SaveTrial(e, t));
       }
@@ -1407,14 +1414,14 @@ absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
   auto mit = r.metrics().find(metric);
   if (mit == r.metrics().end()) {
     pt.set_message(absl::StrCat("validation at step ", r.steps_completed(),
-                                " did not report the searcher metric '",
-                                metric, "'"));
+                                " did not report the searcher metric '", metric,
+                                "'"));
     return SaveTrial(e, t);
   }
   double v = mit->second;
   bool sib = e->config.searcher.smaller_is_better;
-  if (!pt.has_best_metric() || (sib ? v < pt.best_metric()
-                                    : v > pt.best_metric())) {
+  if (!pt.has_best_metric() ||
+      (sib ? v < pt.best_metric() : v > pt.best_metric())) {
     pt.set_has_best_metric(true);
     pt.set_best_metric(v);
     *pt.mutable_best_validation_metrics() = r.metrics();
@@ -1492,15 +1499,16 @@ absl::Status Master::OnExit(ExperimentState* e, TrialState* t,
     finish(v1::STATE_ERROR, x.reason());
     pt.set_message(absl::StrCat("invalid hyperparameters: ", x.message()));
     Value ev = SearcherEvent("exited", t->rec.request_id);
-    ev.as_map()["why"] = Value(static_cast<int64_t>(searcher::ExitedReason::kInvalidHP));
+    ev.as_map()["why"] =
+        Value(static_cast<int64_t>(searcher::ExitedReason::kInvalidHP));
     auto fed = Feed(e, ev);
     if (!fed.ok()) return fed.status();
     ops = std::move(*fed);
   } else {
-    return OnTrialLost(e, t, x.message().empty()
-                                 ? absl::StrCat("exited with code ",
-                                                x.exit_code())
-                                 : x.message());
+    return OnTrialLost(e, t,
+                       x.message().empty()
+                           ? absl::StrCat("exited with code ", x.exit_code())
+                           : x.message());
   }
   DET_RETURN_IF_ERROR(SaveTrial(e, t));
   return ProcessOps(e, std::move(ops));
@@ -1542,10 +1550,11 @@ absl::Status Master::OnTrialLost(ExperimentState* e, TrialState* t,
     SetTrialState(e, t, v1::STATE_ERROR);
     pt.set_exit_reason(v1::EXIT_REASON_ERRORED);
     pt.set_end_time_us(NowUs());
-    pt.set_message(absl::StrCat("failed after ", pt.restarts(),
-                                " restarts: ", why));
+    pt.set_message(
+        absl::StrCat("failed after ", pt.restarts(), " restarts: ", why));
     Value ev = SearcherEvent("exited", t->rec.request_id);
-    ev.as_map()["why"] = Value(static_cast<int64_t>(searcher::ExitedReason::kErrored));
+    ev.as_map()["why"] =
+        Value(static_cast<int64_t>(searcher::ExitedReason::kErrored));
     auto fed = Feed(e, ev);
     if (!fed.ok()) return fed.status();
     ops = std::move(*fed);

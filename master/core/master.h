@@ -92,10 +92,10 @@ class Master {
   absl::StatusOr<std::vector<v1::MetricReport>> GetTrialMetrics(
       int64_t trial_id, v1::MetricGroup group);
   // Every stored checkpoint of the trial; NOT_FOUND for an unknown trial.
-  absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
-      int64_t trial_id);
-  absl::StatusOr<std::vector<v1::TrialLogLine>> GetTrialLogs(
-      int64_t trial_id, int64_t after_id, int limit);
+  absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(int64_t trial_id);
+  absl::StatusOr<std::vector<v1::TrialLogLine>> GetTrialLogs(int64_t trial_id,
+                                                             int64_t after_id,
+                                                             int limit);
   absl::StatusOr<v1::Experiment> PauseExperiment(int64_t id);
   absl::StatusOr<v1::Experiment> ActivateExperiment(int64_t id);
   absl::StatusOr<v1::Experiment> CancelExperiment(int64_t id);
@@ -162,10 +162,10 @@ class Master {
     std::map<int64_t, int64_t> units_at_batches;
     bool closing = false;  // the searcher asked it to stop
     bool stop_sent = false;
-    bool running = false;  // a process is (believed to be) running
-    bool awaiting_agent = false;  // running before a master restart
+    bool running = false;              // a process is (believed to be) running
+    bool awaiting_agent = false;       // running before a master restart
     std::vector<std::string> workers;  // where its processes run
-    absl::Time queued_at;  // when it last became runnable
+    absl::Time queued_at;              // when it last became runnable
   };
   struct ExperimentState {
     store::ExperimentRecord rec;
@@ -200,7 +200,8 @@ class Master {
   Master(std::unique_ptr<store::Store> store, MasterOptions options);
   absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  ExperimentState* FindExperiment(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ExperimentState* FindExperiment(int64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::pair<ExperimentState*, TrialState*>> FindLiveTrial(
       int64_t trial_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -80,7 +80,8 @@ std::map<int64_t, int64_t> UnitsAtBatches(const ExperimentConfig& config,
   int64_t bs = BatchSize(rec);
   std::map<int64_t, int64_t> out;
   for (int64_t b : rec.validation_points) {
-    int64_t u = std::max<int64_t>(FromBatches(unit, b, records_per_epoch, bs), 0);
+    int64_t u =
+        std::max<int64_t>(FromBatches(unit, b, records_per_epoch, bs), 0);
     while (ToBatches(unit, u + 1, records_per_epoch, bs) <= b) u++;
     while (u > 0 && ToBatches(unit, u, records_per_epoch, bs) > b) u--;
     out[b] = u;
@@ -102,10 +103,9 @@ void BuildSpec(const store::ExperimentRecord& exp,
   std::set<int64_t> points(rec.validation_points.begin(),
                            rec.validation_points.end());
   if (config.min_validation_period) {
-    int64_t period =
-        ToBatches(config.min_validation_period->unit,
-                  config.min_validation_period->value, records_per_epoch,
-                  BatchSize(rec));
+    int64_t period = ToBatches(config.min_validation_period->unit,
+                               config.min_validation_period->value,
+                               records_per_epoch, BatchSize(rec));
     if (period > 0) {
       int n = 0;
       for (int64_t b = period;

@@ -36,8 +36,7 @@ std::string CheckpointDir(const ExperimentConfig& config,
 // searcher's validation points in batches (ascending, the final one
 // included) and the checkpoint period.
 void SetTrialLength(const ExperimentConfig& config, int64_t records_per_epoch,
-                    const searcher::ValidateAfter& op,
-                    store::TrialRecord* rec);
+                    const searcher::ValidateAfter& op, store::TrialRecord* rec);
 
 // For each of the record's validation points (batches), the searcher's
 // length in units that it stands for: the largest length whose batches do

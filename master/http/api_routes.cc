@@ -1,7 +1,6 @@
 #include "master/http/api_routes.h"
 
 #include <algorithm>
-
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -213,10 +212,11 @@ void AddApiRoutes(master::Master* m, Router* router) {
                   auto list = m->ListCheckpoints(id);
                   if (!list.ok()) return SendError(res, list.status());
                   // Newest first; {"checkpoints": [Checkpoint, ...]}.
-                  std::sort(list->begin(), list->end(),
-                            [](const v1::Checkpoint& x, const v1::Checkpoint& y) {
-                              return x.steps_completed() > y.steps_completed();
-                            });
+                  std::sort(
+                      list->begin(), list->end(),
+                      [](const v1::Checkpoint& x, const v1::Checkpoint& y) {
+                        return x.steps_completed() > y.steps_completed();
+                      });
                   std::string body = "{\"checkpoints\":[";
                   for (size_t i = 0; i < list->size(); ++i) {
                     if (i > 0) body += ",";

@@ -18,7 +18,6 @@ namespace det::http {
 // 64-bit integers as strings (the proto3 JSON mapping).
 std::string ToJson(const google::protobuf::Message& m);
 
-
 // The HTTP status for an absl status: NOT_FOUND 404, INVALID_ARGUMENT and
 // OUT_OF_RANGE 400, FAILED_PRECONDITION and ALREADY_EXISTS 409,
 // UNAUTHENTICATED 401, PERMISSION_DENIED 403, UNAVAILABLE 503,

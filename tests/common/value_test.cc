@@ -30,7 +30,8 @@ TEST(ValueTest, JsonRoundTripKeepsTypesAndEveryDigit) {
 }
 
 TEST(ValueTest, ProtoStructRoundTrip) {
-  ValueMap m{{"a", Value(3)}, {"b", Value(0.25)},
+  ValueMap m{{"a", Value(3)},
+             {"b", Value(0.25)},
              {"g", Value(ValueMap{{"c", Value("s")}})}};
   google::protobuf::Struct s;
   ToProto(m, &s);

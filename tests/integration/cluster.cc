@@ -14,8 +14,8 @@
 #include <sstream>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "grpcpp/grpcpp.h"
 
@@ -121,7 +121,8 @@ std::string Cluster::Bin(const std::string& name) {
 std::string Cluster::DataDir() {
   if (const char* d = std::getenv("DET_TEST_DATA_DIR")) return d;
   const char* home = std::getenv("HOME");
-  return absl::StrCat(home ? home : "/root", "/.cache/det/cifar-10-batches-bin");
+  return absl::StrCat(home ? home : "/root",
+                      "/.cache/det/cifar-10-batches-bin");
 }
 
 std::string Cluster::master_address() const {
@@ -132,13 +133,17 @@ void Cluster::StartMaster(const std::vector<std::string>& extra) {
   std::string port_file = absl::StrCat(dir_, "/master.port");
   std::error_code ec;
   fs::remove(port_file, ec);
-  std::vector<std::string> argv = {
-      Bin("det-master"),
-      "--grpc_address", absl::StrCat("127.0.0.1:", port_),
-      "--http_address", "off",
-      "--db", absl::StrCat(dir_, "/master.db"),
-      "--checkpoint_root", absl::StrCat(dir_, "/checkpoints"),
-      "--port_file", port_file};
+  std::vector<std::string> argv = {Bin("det-master"),
+                                   "--grpc_address",
+                                   absl::StrCat("127.0.0.1:", port_),
+                                   "--http_address",
+                                   "off",
+                                   "--db",
+                                   absl::StrCat(dir_, "/master.db"),
+                                   "--checkpoint_root",
+                                   absl::StrCat(dir_, "/checkpoints"),
+                                   "--port_file",
+                                   port_file};
   argv.insert(argv.end(), extra.begin(), extra.end());
   master_ = std::make_unique<Process>(
       argv, std::map<std::string, std::string>{},
@@ -162,11 +167,17 @@ void Cluster::StopMaster(int sig) {
 
 int Cluster::StartWorker(const std::string& name, int slots,
                          const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {
-      Bin("det-worker"), "--master", master_address(),
-      "--slots", std::to_string(slots), "--name", name,
-      "--work_dir", absl::StrCat(dir_, "/work-", name),
-      "--data_dir", DataDir()};
+  std::vector<std::string> argv = {Bin("det-worker"),
+                                   "--master",
+                                   master_address(),
+                                   "--slots",
+                                   std::to_string(slots),
+                                   "--name",
+                                   name,
+                                   "--work_dir",
+                                   absl::StrCat(dir_, "/work-", name),
+                                   "--data_dir",
+                                   DataDir()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   workers_.push_back(std::make_unique<Process>(
       argv, std::map<std::string, std::string>{},
@@ -243,8 +254,8 @@ int64_t Cluster::CreateExperiment(const std::string& yaml,
   size_t at = r.out.find(marker);
   int64_t id = 0;
   if (r.exit_code != 0 || at == std::string::npos) {
-    std::cerr << "det experiment create failed (" << r.exit_code
-              << "):\n" << r.out << r.err;
+    std::cerr << "det experiment create failed (" << r.exit_code << "):\n"
+              << r.out << r.err;
     return 0;
   }
   std::string rest = r.out.substr(at + marker.size());
@@ -259,13 +270,14 @@ absl::StatusOr<v1::Experiment> Cluster::WaitTerminal(int64_t id,
   v1::Experiment x;
   while (absl::Now() < deadline) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(5));
     v1::GetExperimentRequest req;
     req.set_experiment_id(id);
     grpc::Status st = api()->GetExperiment(&ctx, req, &x);
-    if (st.ok() && (x.state() == v1::STATE_COMPLETED ||
-                    x.state() == v1::STATE_CANCELED ||
-                    x.state() == v1::STATE_ERROR)) {
+    if (st.ok() &&
+        (x.state() == v1::STATE_COMPLETED || x.state() == v1::STATE_CANCELED ||
+         x.state() == v1::STATE_ERROR)) {
       return x;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

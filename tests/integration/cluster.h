@@ -86,7 +86,8 @@ class Cluster {
   std::vector<v1::MetricReport> Metrics(int64_t trial_id,
                                         v1::MetricGroup group);
   // Polls `pred` every 100 ms up to `timeout`.
-  static bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout);
+  static bool WaitFor(const std::function<bool()>& pred,
+                      absl::Duration timeout);
 
   // Dumps the logs of every process to stderr (call on failure).
   void DumpLogs();

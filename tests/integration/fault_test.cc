@@ -189,8 +189,8 @@ searcher:
 }
 
 TEST_F(FaultTest, KilledWorkersTrialsMoveToAnotherWorker) {
-  cluster_.StartMaster({"--agent_timeout_s", "2", "--heartbeat_interval_s",
-                        "0.5"});
+  cluster_.StartMaster(
+      {"--agent_timeout_s", "2", "--heartbeat_interval_s", "0.5"});
   int w1 = cluster_.StartWorker("w1", 1);
   int64_t id = cluster_.CreateExperiment(Config(LongTrial(60)));
   ASSERT_GT(id, 0);
@@ -270,7 +270,7 @@ TEST_F(FaultTest, BrokenNetworkHealsWithoutLosingReports) {
   ASSERT_GT(id, 0);
   ASSERT_TRUE(Cluster::WaitFor([&] { return TrialHasCheckpointPast(id, 15); },
                                absl::Seconds(30)));
-  proxy.CutAll();            // every open connection dropped
+  proxy.CutAll();                  // every open connection dropped
   proxy.Refuse(absl::Seconds(2));  // and none accepted for a while
   auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
   ASSERT_TRUE(x.ok()) << x.status();
@@ -322,8 +322,8 @@ TEST_F(FaultTest, OutputThatIsNotUtf8NeitherBlocksNorLosesReports) {
 }
 
 TEST_F(FaultTest, WorkerCutOffStopsItsTrialsSoNoneRunsTwice) {
-  cluster_.StartMaster({"--agent_timeout_s", "2", "--heartbeat_interval_s",
-                        "0.5"});
+  cluster_.StartMaster(
+      {"--agent_timeout_s", "2", "--heartbeat_interval_s", "0.5"});
   TcpProxy proxy(cluster_.master_address());
   int w1 = cluster_.StartWorker("w1", 1, {"--master", proxy.address()});
   int64_t id = cluster_.CreateExperiment(Config(LongTrial(60)));
@@ -448,8 +448,8 @@ searcher:
         return false;
       },
       absl::Seconds(30)));
-  ASSERT_EQ(cluster_.Cli({"experiment", "cancel", std::to_string(id)}).exit_code,
-            0);
+  ASSERT_EQ(
+      cluster_.Cli({"experiment", "cancel", std::to_string(id)}).exit_code, 0);
   auto x = cluster_.WaitTerminal(id, absl::Seconds(60));
   ASSERT_TRUE(x.ok()) << x.status();
   EXPECT_EQ(x->state(), v1::STATE_CANCELED);
@@ -467,8 +467,8 @@ TEST_F(FaultTest, CancelAndKillEndPromptlyAndLeaveNoProcess) {
   pid_t worker_pid = cluster_.worker(w)->pid();
   int64_t a = cluster_.CreateExperiment(Config(LongTrial(200)));
   // This one ignores SIGTERM's request, so only kill ends it.
-  int64_t b = cluster_.CreateExperiment(
-      Config(LongTrial(200, "ignore_stop: true")));
+  int64_t b =
+      cluster_.CreateExperiment(Config(LongTrial(200, "ignore_stop: true")));
   ASSERT_GT(a, 0);
   ASSERT_GT(b, 0);
   ASSERT_TRUE(Cluster::WaitFor(

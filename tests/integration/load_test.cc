@@ -63,7 +63,8 @@ searcher:
   name: adaptive_asha
   metric: validation_accuracy
   smaller_is_better: false
-  max_trials: )", kTrials, R"(
+  max_trials: )",
+                                                     kTrials, R"(
   max_length: {batches: 20}
   max_concurrent_trials: 200
 min_validation_period: {batches: 4}
@@ -76,8 +77,8 @@ min_validation_period: {batches: 4}
   std::thread user([&] {
     while (!done.load()) {
       absl::Time start = absl::Now();
-      CliResult r = cluster.Cli({"experiment", "describe", std::to_string(id),
-                                 "--json"});
+      CliResult r =
+          cluster.Cli({"experiment", "describe", std::to_string(id), "--json"});
       if (r.exit_code == 0) {
         describe_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
       }
@@ -119,11 +120,12 @@ min_validation_period: {batches: 4}
   std::sort(describe_ms.begin(), describe_ms.end());
   double p99 = describe_ms[describe_ms.size() * 99 / 100];
   double p50 = describe_ms[describe_ms.size() / 2];
-  std::printf("load: %d trials, %lld reports stored, master RSS %lld -> %lld "
-              "KiB, describe p50 %.1f ms p99 %.1f ms over %zu calls\n",
-              kTrials, static_cast<long long>(stored),
-              static_cast<long long>(rss_before),
-              static_cast<long long>(rss_after), p50, p99, describe_ms.size());
+  std::printf(
+      "load: %d trials, %lld reports stored, master RSS %lld -> %lld "
+      "KiB, describe p50 %.1f ms p99 %.1f ms over %zu calls\n",
+      kTrials, static_cast<long long>(stored),
+      static_cast<long long>(rss_before), static_cast<long long>(rss_after),
+      p50, p99, describe_ms.size());
   EXPECT_LT(p99, 3000);
 }
 

@@ -66,9 +66,12 @@ min_validation_period: {batches: 10}
     for (const auto& r : reports) steps.push_back(r.steps_completed());
     EXPECT_THAT(steps, ::testing::ElementsAre(10, 20)) << "trial " << t.id();
   }
-  EXPECT_EQ(points, (std::set<std::pair<double, double>>{
-                        {0.0, 0.2}, {0.5, 0.2}, {1.0, 0.2},
-                        {0.0, 0.6}, {0.5, 0.6}, {1.0, 0.6}}));
+  EXPECT_EQ(points, (std::set<std::pair<double, double>>{{0.0, 0.2},
+                                                         {0.5, 0.2},
+                                                         {1.0, 0.2},
+                                                         {0.0, 0.6},
+                                                         {0.5, 0.6},
+                                                         {1.0, 0.6}}));
   // The best trial is the one nearest the fake model's optimum (0.3, 0.6).
   ASSERT_NE(x->best_trial_id(), 0);
   for (const v1::Trial& t : trials) {
@@ -158,17 +161,19 @@ reproducibility: {experiment_seed: 3}
   for (const v1::Trial& t : trials) {
     EXPECT_EQ(t.state(), v1::STATE_COMPLETED) << t.message();
     went_on[t.id()] = t.exit_reason() == v1::EXIT_REASON_COMPLETED;
-    for (const auto& r : cluster_.Metrics(t.id(), v1::METRIC_GROUP_VALIDATION)) {
+    for (const auto& r :
+         cluster_.Metrics(t.id(), v1::METRIC_GROUP_VALIDATION)) {
       for (int i = 0; i < static_cast<int>(rungs.size()); ++i) {
         if (r.steps_completed() == rungs[i]) {
-          entries.push_back({r.time_us(), t.id(), i,
-                             r.metrics().at("validation_accuracy")});
+          entries.push_back(
+              {r.time_us(), t.id(), i, r.metrics().at("validation_accuracy")});
         }
       }
     }
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.time_us < b.time_us; });
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.time_us < b.time_us;
+  });
   std::map<int, std::vector<double>> rung_metrics;
   int stopped = 0, promoted = 0;
   for (const Entry& e : entries) {

@@ -72,11 +72,11 @@ TEST_F(SecurityTest, TlsWithCaFile) {
   std::string dir = cluster_.dir();
   std::string cmd = absl::StrCat(
       "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ", dir,
-      "/key.pem -out ", dir, "/cert.pem 2>/dev/null");
+      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ",
+      dir, "/key.pem -out ", dir, "/cert.pem 2>/dev/null");
   if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl not available";
-  cluster_.StartMaster({"--tls_cert", dir + "/cert.pem", "--tls_key",
-                        dir + "/key.pem"});
+  cluster_.StartMaster(
+      {"--tls_cert", dir + "/cert.pem", "--tls_key", dir + "/key.pem"});
   std::map<std::string, std::string> tls = {
       {"DET_MASTER_CERT_FILE", dir + "/cert.pem"}};
   // Plain text is refused; TLS verified against the CA works.

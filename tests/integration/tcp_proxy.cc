@@ -126,11 +126,10 @@ void TcpProxy::Pump(int client, int server) {
   shutdown(server, SHUT_RDWR);
   close(client);
   close(server);
-  open_fds_.erase(std::remove_if(open_fds_.begin(), open_fds_.end(),
-                                 [&](int fd) {
-                                   return fd == client || fd == server;
-                                 }),
-                  open_fds_.end());
+  open_fds_.erase(
+      std::remove_if(open_fds_.begin(), open_fds_.end(),
+                     [&](int fd) { return fd == client || fd == server; }),
+      open_fds_.end());
 }
 
 }  // namespace det::testing

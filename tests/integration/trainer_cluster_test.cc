@@ -48,7 +48,8 @@ searcher:
   metric: validation_accuracy
   smaller_is_better: false
   max_length: {batches: 8}
-)", kSmallData);
+)",
+                                                     kSmallData);
   // `det experiment create . --config=config.yaml`, from the context dir.
   CliResult created = cluster_.Cli(
       {"experiment", "create", ".", "--config=config.yaml"}, {}, ctx.string());
@@ -101,7 +102,8 @@ searcher:
   metric: validation_accuracy
   smaller_is_better: false
   max_length: {batches: 6}
-)", kSmallData));
+)",
+                                                      kSmallData));
   ASSERT_GT(id, 0);
   auto x = cluster_.WaitTerminal(id, absl::Minutes(4));
   ASSERT_TRUE(x.ok()) << x.status();

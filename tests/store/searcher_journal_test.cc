@@ -26,9 +26,11 @@ TEST(SearcherJournalTest, KeepsEventsInOrderUntilTheNextSnapshot) {
 
   ASSERT_TRUE((*store)->SaveSearcherSnapshot(*a, "snap").ok());
   EXPECT_TRUE((*store)->ListSearcherEvents(*a)->empty());
-  EXPECT_THAT(*(*store)->ListSearcherEvents(*b), ::testing::ElementsAre("other"));
+  EXPECT_THAT(*(*store)->ListSearcherEvents(*b),
+              ::testing::ElementsAre("other"));
   ASSERT_TRUE((*store)->AppendSearcherEvent(*a, "four").ok());
-  EXPECT_THAT(*(*store)->ListSearcherEvents(*a), ::testing::ElementsAre("four"));
+  EXPECT_THAT(*(*store)->ListSearcherEvents(*a),
+              ::testing::ElementsAre("four"));
   EXPECT_EQ((*store)->GetExperiment(*a)->searcher_snapshot, "snap");
 }
 

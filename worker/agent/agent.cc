@@ -374,11 +374,11 @@ void Agent::StartTrial(const v1::StartTrial& start) {
     // A plain command is exec'ed by the shell, so the trial itself is the
     // process the worker watches and signals: a shell in between would die
     // of the stop signal while the trial was still writing its checkpoint.
-    const bool simple = spec.entrypoint().find_first_of(";&|<>()`$\n") ==
-                        std::string::npos;
-    argv = {"/bin/sh", "-c",
-            simple ? absl::StrCat("exec ", spec.entrypoint())
-                   : spec.entrypoint()};
+    const bool simple =
+        spec.entrypoint().find_first_of(";&|<>()`$\n") == std::string::npos;
+    argv = {
+        "/bin/sh", "-c",
+        simple ? absl::StrCat("exec ", spec.entrypoint()) : spec.entrypoint()};
   }
 
   const std::string token = api_->RegisterRun(spec);
@@ -622,7 +622,8 @@ absl::Status Agent::Run() {
         }
         case Command::Kind::kWelcome:
           if (c.welcome.agent_timeout_ms() > 0) {
-            master_lost_after_ = absl::Milliseconds(c.welcome.agent_timeout_ms());
+            master_lost_after_ =
+                absl::Milliseconds(c.welcome.agent_timeout_ms());
           }
           for (int64_t id : c.welcome.stop_trial_ids()) {
             StopTrial(id, /*kill=*/false, options_.stop_timeout);

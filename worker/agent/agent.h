@@ -44,7 +44,7 @@ namespace det::worker {
 struct WorkerOptions {
   std::string master;  // host:port
   std::string token;
-  std::string tls_ca_pem;       // see MasterLink::Options
+  std::string tls_ca_pem;  // see MasterLink::Options
   std::string tls_server_name;
   std::string worker_id;
   std::vector<v1::Slot> slots;

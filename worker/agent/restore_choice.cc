@@ -25,9 +25,9 @@ std::string ChooseRestoreCheckpoint(const v1::TrialSpec& spec,
       st = VerifyFiles(dir, expected);
     }
     if (st.ok()) return c.uuid();
-    notes->push_back(absl::StrCat("checkpoint ", c.uuid(), " (step ",
-                                  c.steps_completed(), ") is unusable: ",
-                                  st.message(), "; trying an older one"));
+    notes->push_back(
+        absl::StrCat("checkpoint ", c.uuid(), " (step ", c.steps_completed(),
+                     ") is unusable: ", st.message(), "; trying an older one"));
   }
   notes->push_back("no intact checkpoint left: starting from scratch");
   return "";

@@ -41,7 +41,8 @@ torch::Tensor CropAndFlip(const torch::Tensor& nhwc_u8, const torch::Tensor& dy,
   torch::Tensor padded =
       torch::constant_pad_nd(nhwc_u8, {0, 0, pad, pad, pad, pad}, 0);
   // Index tensors live with the images (CPU or GPU).
-  const auto longs = torch::TensorOptions(torch::kLong).device(nhwc_u8.device());
+  const auto longs =
+      torch::TensorOptions(torch::kLong).device(nhwc_u8.device());
   torch::Tensor ar_h = torch::arange(h, longs);
   torch::Tensor ar_w = torch::arange(w, longs);
   torch::Tensor rows = dy.view({b, 1}) + ar_h.view({1, h});
