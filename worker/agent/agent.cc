@@ -241,6 +241,13 @@ std::vector<std::string> Agent::ChildEnvironment(
   set("DET_SLOT_IDS", absl::StrJoin(slots, ","));
   set("DET_NUM_THREADS", absl::StrCat(threads));
   set("OMP_NUM_THREADS", absl::StrCat(threads));
+  // Slots share the machine's cores, so OpenMP threads should sleep rather
+  // than spin while they wait; the worker's own setting wins. det-trial
+  // would otherwise re-exec itself to get this (OpenMP reads it only at
+  // load), loading libtorch twice: ~0.37 s of every trial's start.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    set("OMP_WAIT_POLICY", "PASSIVE");
+  }
   set("CUDA_VISIBLE_DEVICES", gpu ? absl::StrJoin(devices, ",") : "");
   if (gpu) set("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
   if (!options_.data_dir.empty()) set("DET_DATA_DIR", options_.data_dir);

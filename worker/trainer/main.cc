@@ -109,8 +109,9 @@ torch::Device PickDevice() {
 // OpenMP threads that spin while waiting collapse when cores are shared
 // (other trials, the worker, a build): measured 32 img/s spinning against
 // 228 img/s passive on two busy cores. libgomp reads the policy when it is
-// loaded, before main, so the process re-executes itself once with it set.
-// An explicit OMP_WAIT_POLICY is respected.
+// loaded, before main, so the process re-executes itself once with it set
+// (libtorch loads twice: ~0.37 s; a worker sets the variable for its trials,
+// so only runs by hand pay it). An explicit OMP_WAIT_POLICY is respected.
 void EnsurePassiveOpenMpWait(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
