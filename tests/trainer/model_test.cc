@@ -216,6 +216,34 @@ TEST(OneDnnEvalNet, AgreesWithTheTextbookForwardForEveryChoice) {
   }
 }
 
+// Every depth the hyperparameters allow (1-5 blocks: the last pools 2x2 to
+// 1x1) and every kernel size's shape (1x1 to 9x9), through FrozenCnn.
+TEST(OneDnnEvalNet, EveryDepthAndKernelMatchesTheModule) {
+  torch::manual_seed(5);
+  for (int64_t layers = 1; layers <= 5; ++layers) {
+    for (int64_t k : {1, 3, 9}) {
+      HParams hp;
+      hp.conv_layers = layers;
+      hp.kernel_size = k;
+      hp.n_filters1 = 8;
+      hp.n_filters2 = 16;
+      hp.hidden_units = 16;
+      Cnn model(hp);
+      model->eval();
+      torch::Tensor x = torch::randn({3, 3, 32, 32});
+      torch::Tensor expected = model->forward(x);
+      torch::InferenceMode inference;
+      const FrozenCnn frozen(*model);
+      ASSERT_TRUE(frozen.uses_onednn());
+      torch::Tensor got = frozen.forward(x);
+      ASSERT_EQ(got.sizes(), expected.sizes());
+      EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5))
+          << "layers " << layers << " kernel " << k << ": "
+          << (got - expected).abs().max().item<float>();
+    }
+  }
+}
+
 // Where oneDNN has Winograd (AVX-512 machines), kWinograd uses it for 3x3
 // layers, so the test above checked its numbers.
 TEST(OneDnnEvalNet, WinogradIsUsedWhereOneDnnHasIt) {
