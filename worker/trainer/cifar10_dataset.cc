@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -13,7 +14,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-absl::StatusOr<ImageSet> ReadOneFile(const std::string& path) {
+// The number of records in `path`, after checking that it is there and
+// holds whole records.
+absl::StatusOr<int64_t> CountRecords(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
     return absl::NotFoundError(absl::StrCat(
@@ -37,32 +40,47 @@ absl::StatusOr<ImageSet> ReadOneFile(const std::string& path) {
         kCifarRecordBytes, "-byte record; the record at byte offset ",
         whole * kCifarRecordBytes, " is incomplete"));
   }
-  const int64_t n = size / kCifarRecordBytes;
-  torch::Tensor raw = torch::empty({n, kCifarRecordBytes}, torch::kUInt8);
+  return size / kCifarRecordBytes;
+}
+
+// Reads the n records of `path` through `buffer` into n labels and n NHWC
+// images. Records store planes (CHW); NHWC lets crops and flips index whole
+// pixels and gives channels-last batches for free.
+absl::Status DecodeFile(const std::string& path, int64_t n,
+                        std::vector<uint8_t>& buffer, int64_t* labels,
+                        uint8_t* images) {
+  const int64_t size = n * kCifarRecordBytes;
+  buffer.resize(static_cast<size_t>(size));
   std::ifstream in(path, std::ios::binary);
-  in.read(reinterpret_cast<char*>(raw.data_ptr<uint8_t>()), size);
+  in.read(reinterpret_cast<char*>(buffer.data()), size);
   if (!in || in.gcount() != size) {
     return absl::DataLossError(absl::StrCat(
         path, ": read failed at byte offset ", in.gcount(), " of ", size));
   }
-  torch::Tensor labels = raw.select(1, 0);
-  torch::Tensor bad = (labels >= kCifarClasses).nonzero();
-  if (bad.size(0) > 0) {
-    const int64_t record = bad[0][0].item<int64_t>();
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": label ", labels[record].item<int64_t>(),
-                     " at byte offset ", record * kCifarRecordBytes,
-                     " (record ", record, ") is not a CIFAR-10 class (0-9)"));
+  for (int64_t r = 0; r < n; ++r) {
+    const uint8_t label = buffer[r * kCifarRecordBytes];
+    if (label >= kCifarClasses) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": label ", static_cast<int>(label),
+                       " at byte offset ", r * kCifarRecordBytes, " (record ",
+                       r, ") is not a CIFAR-10 class (0-9)"));
+    }
+    labels[r] = label;
   }
-  ImageSet set;
-  set.labels = labels.to(torch::kLong);
-  // Records store planes (CHW); NHWC lets crops and flips index whole
-  // pixels and gives channels-last batches for free.
-  set.images = raw.narrow(1, 1, kCifarRecordBytes - 1)
-                   .view({n, kCifarChannels, kCifarImageSize, kCifarImageSize})
-                   .permute({0, 2, 3, 1})
-                   .contiguous();
-  return set;
+  constexpr int64_t kPixels = kCifarImageSize * kCifarImageSize;
+  const uint8_t* src = buffer.data();
+  at::parallel_for(0, n, 512, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const uint8_t* planes = src + r * kCifarRecordBytes + 1;
+      uint8_t* pixels = images + r * kPixels * kCifarChannels;
+      for (int64_t p = 0; p < kPixels; ++p) {
+        for (int64_t c = 0; c < kCifarChannels; ++c) {
+          pixels[p * kCifarChannels + c] = planes[c * kPixels + p];
+        }
+      }
+    }
+  });
+  return absl::OkStatus();
 }
 
 absl::Status ReadInt(const ValueMap& data, const std::string& key, int64_t lo,
@@ -86,18 +104,35 @@ absl::Status ReadInt(const ValueMap& data, const std::string& key, int64_t lo,
 
 absl::StatusOr<ImageSet> ReadCifar10Files(
     const std::vector<std::string>& paths) {
-  std::vector<torch::Tensor> images, labels;
-  for (const std::string& p : paths) {
-    absl::StatusOr<ImageSet> one = ReadOneFile(p);
-    if (!one.ok()) return one.status();
-    images.push_back(one->images);
-    labels.push_back(one->labels);
-  }
   if (paths.empty())
     return absl::InvalidArgumentError("no CIFAR-10 files given");
+  std::vector<int64_t> counts;
+  int64_t total = 0;
+  for (const std::string& p : paths) {
+    absl::StatusOr<int64_t> n = CountRecords(p);
+    if (!n.ok()) return n.status();
+    counts.push_back(*n);
+    total += *n;
+  }
+  // Decoded straight into the whole set's tensors (no per-file tensors to
+  // concatenate), through one read buffer of a file's size.
   ImageSet set;
-  set.images = images.size() == 1 ? images[0] : torch::cat(images);
-  set.labels = labels.size() == 1 ? labels[0] : torch::cat(labels);
+  set.images = torch::empty(
+      {total, kCifarImageSize, kCifarImageSize, kCifarChannels}, torch::kUInt8);
+  set.labels = torch::empty({total}, torch::kLong);
+  std::vector<uint8_t> buffer;
+  int64_t offset = 0;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (absl::Status s = DecodeFile(
+            paths[i], counts[i], buffer,
+            set.labels.data_ptr<int64_t>() + offset,
+            set.images.data_ptr<uint8_t>() +
+                offset * kCifarImageSize * kCifarImageSize * kCifarChannels);
+        !s.ok()) {
+      return s;
+    }
+    offset += counts[i];
+  }
   return set;
 }
 
