@@ -20,6 +20,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/cli/fake_api.h"
+#include "tests/testing/temp_dir.h"
 #include "yaml-cpp/yaml.h"
 
 namespace det::cli {
@@ -87,29 +88,7 @@ int UnusedPort() {
   return ntohs(addr.sin_port);
 }
 
-// A temporary directory, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (fs::temp_directory_path() / "det_cli_test_XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Write(const std::string& name, const std::string& text) const {
-    fs::path p = fs::path(path_) / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p.string();
-  }
-  std::string path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::det::test::TempDir;
 
 constexpr char kConfig[] = R"(name: cifar-asha
 hyperparameters:

@@ -1,5 +1,5 @@
-// Small CIFAR-10-format files for trainer tests, written into a fresh
-// temporary directory that is removed with the object.
+// Small CIFAR-10-format files for trainer tests, written into a TempDir
+// (tests/testing/temp_dir.h).
 #ifndef DET_TESTS_TRAINER_SYNTHETIC_CIFAR_H_
 #define DET_TESTS_TRAINER_SYNTHETIC_CIFAR_H_
 
@@ -9,6 +9,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "tests/testing/temp_dir.h"
 
 namespace det::trainer::testing {
 
@@ -29,29 +31,7 @@ inline std::string Records(int first, int n, int label_offset = 0) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("det-trainer-test-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-  std::string File(const std::string& name) const {
-    return (path_ / name).string();
-  }
-  void Write(const std::string& name, const std::string& bytes) const {
-    std::ofstream(File(name), std::ios::binary) << bytes;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using ::det::test::TempDir;
 
 // Writes the six CIFAR-10 files with `per_file` records each (records are
 // numbered across files so every image differs).

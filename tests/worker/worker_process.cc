@@ -18,18 +18,6 @@ extern char** environ;
 
 namespace det::testing {
 
-TempDir::TempDir() {
-  std::string tmpl =
-      (std::filesystem::temp_directory_path() / "det-worker-test-XXXXXX")
-          .string();
-  if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-}
-
 WorkerProcess::WorkerProcess(const std::vector<std::string>& args,
                              const std::string& log_path,
                              const std::vector<std::string>& env)

@@ -11,19 +11,11 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "tests/testing/temp_dir.h"
 
 namespace det::testing {
 
-// A temporary directory, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::det::test::TempDir;
 
 class WorkerProcess {
  public:
