@@ -1,6 +1,7 @@
 #include "worker/trainer/trainer.h"
 
 #include <filesystem>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -117,38 +118,49 @@ TEST_F(TrainerTest, ReportsAtPeriodsAndValidationPointsAndCheckpointsAtTheEnd) {
       VerifyCheckpoint(checkpoints_.path(), r.checkpoints[1].uuid).ok());
 }
 
+// For the small model (libtorch's convolutions) and a wider one whose
+// second convolution trains through oneDNN's Winograd (32 input channels),
+// with batch norm (no convolution bias) and without.
 TEST_F(TrainerTest, ResumedRunReachesTheSameWeightsBitForBit) {
-  TrainerOptions o = SmallOptions(data_);
-  o.target_batches = 9;
-  o.checkpoint_dir = checkpoints_.path();
-  o.hparams.optimizer = OptimizerKind::kAdam;
-  o.hparams.lr_schedule = LrSchedule::kCosine;
-  o.hparams.learning_rate = 0.01;
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(::testing::Message() << "variant " << variant);
+    TrainerOptions o = SmallOptions(data_);
+    o.target_batches = 9;
+    o.checkpoint_dir = checkpoints_.File("v" + std::to_string(variant));
+    o.hparams.optimizer = OptimizerKind::kAdam;
+    o.hparams.lr_schedule = LrSchedule::kCosine;
+    o.hparams.learning_rate = 0.01;
+    if (variant > 0) {
+      o.hparams.n_filters1 = 32;  // the second convolution: Winograd
+      o.hparams.batch_norm = variant == 1;
+    }
 
-  auto straight = Make(o);
-  Recorded r0;
-  ASSERT_TRUE(straight->Run(Record(&r0)).ok());
+    auto straight = Make(o);
+    Recorded r0;
+    ASSERT_TRUE(straight->Run(Record(&r0)).ok());
 
-  // Stop after 4 batches (the trainer checks after each batch), then resume.
-  auto first = Make(o);
-  Recorded r1;
-  absl::StatusOr<RunOutcome> out =
-      first->Run(Record(&r1, [&] { return first->steps_completed() >= 4; }));
-  ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ(*out, RunOutcome::kStopped);
-  ASSERT_EQ(r1.checkpoints.size(), 1u);
-  EXPECT_EQ(r1.checkpoints[0].steps_completed, 4);
+    // Stop after 4 batches (the trainer checks after each batch), then
+    // resume.
+    auto first = Make(o);
+    Recorded r1;
+    absl::StatusOr<RunOutcome> out =
+        first->Run(Record(&r1, [&] { return first->steps_completed() >= 4; }));
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(*out, RunOutcome::kStopped);
+    ASSERT_EQ(r1.checkpoints.size(), 1u);
+    EXPECT_EQ(r1.checkpoints[0].steps_completed, 4);
 
-  TrainerOptions resumed_options = o;
-  resumed_options.restore_uuid = r1.checkpoints[0].uuid;
-  auto resumed = Make(resumed_options);
-  EXPECT_EQ(resumed->steps_completed(), 4);
-  Recorded r2;
-  ASSERT_TRUE(resumed->Run(Record(&r2)).ok());
-  EXPECT_EQ(resumed->steps_completed(), 9);
-  ExpectSameState(*straight, *resumed);
-  EXPECT_EQ(r2.validation.back().at("validation_loss"),
-            r0.validation.back().at("validation_loss"));
+    TrainerOptions resumed_options = o;
+    resumed_options.restore_uuid = r1.checkpoints[0].uuid;
+    auto resumed = Make(resumed_options);
+    EXPECT_EQ(resumed->steps_completed(), 4);
+    Recorded r2;
+    ASSERT_TRUE(resumed->Run(Record(&r2)).ok());
+    EXPECT_EQ(resumed->steps_completed(), 9);
+    ExpectSameState(*straight, *resumed);
+    EXPECT_EQ(r2.validation.back().at("validation_loss"),
+              r0.validation.back().at("validation_loss"));
+  }
 }
 
 TEST_F(TrainerTest, CorruptCheckpointIsRefusedNamingTheFile) {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/trainer/cifar10_dataset.h"
+#include "worker/trainer/onednn_conv.h"
 #include "worker/trainer/onednn_eval.h"
 
 namespace det::trainer {
@@ -39,6 +40,11 @@ CnnImpl::CnnImpl(const HParams& hp) : padding_(hp.kernel_size / 2) {
                                        .padding(padding_)
                                        // Batch norm's shift replaces the bias.
                                        .bias(!hp.batch_norm))));
+#ifdef DET_TRAINER_ONEDNN
+    winograd_.push_back(WinogradSuits(in, hp.kernel_size));
+#else
+    winograd_.push_back(false);
+#endif
     if (hp.batch_norm) {
       norms_.push_back(
           register_module(absl::StrCat("bn", i + 1), nn::BatchNorm2d(out)));
@@ -54,9 +60,9 @@ CnnImpl::CnnImpl(const HParams& hp) : padding_(hp.kernel_size / 2) {
 torch::Tensor CnnImpl::forward(torch::Tensor x) {
   for (size_t i = 0; i < convs_.size(); ++i) {
     if (norms_.empty()) {
-      x = convs_[i]->forward(x);
+      x = is_training() ? Conv(i, x) : convs_[i]->forward(x);
     } else if (is_training()) {
-      x = norms_[i]->forward(convs_[i]->forward(x));
+      x = norms_[i]->forward(Conv(i, x));
     } else {
       auto [weight, bias] = EvalConv(i);
       x = torch::conv2d(x, weight, bias, /*stride=*/1, padding_);
@@ -68,6 +74,17 @@ torch::Tensor CnnImpl::forward(torch::Tensor x) {
   }
   x = torch::relu(fc1_->forward(x.flatten(1)));
   return fc2_->forward(dropout_->forward(x));
+}
+
+torch::Tensor CnnImpl::Conv(size_t i, const torch::Tensor& x) {
+#ifdef DET_TRAINER_ONEDNN
+  if (winograd_[i]) {
+    std::optional<torch::Tensor> y =
+        WinogradConv2d(x, convs_[i]->weight, convs_[i]->bias, padding_);
+    if (y) return *y;
+  }
+#endif
+  return convs_[i]->forward(x);
 }
 
 std::pair<torch::Tensor, torch::Tensor> CnnImpl::EvalConv(size_t i) const {

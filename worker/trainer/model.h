@@ -33,12 +33,17 @@ class CnnImpl : public torch::nn::Module {
  private:
   friend class FrozenCnn;
 
+  // Convolution i of the training forward: through oneDNN's Winograd where
+  // it suits the layer (onednn_conv.h), else libtorch's.
+  torch::Tensor Conv(size_t i, const torch::Tensor& x);
+
   // Convolution i's weight and bias with eval-mode batch norm folded in
   // (the convolution's own when there is no batch norm).
   std::pair<torch::Tensor, torch::Tensor> EvalConv(size_t i) const;
 
   int64_t padding_;
   std::vector<torch::nn::Conv2d> convs_;
+  std::vector<bool> winograd_;                 // per convolution: WinogradSuits
   std::vector<torch::nn::BatchNorm2d> norms_;  // empty without batch norm
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
