@@ -56,6 +56,15 @@ def run(cmd, env_extra):
     return out.stdout
 
 
+# det-trial's own default (worker/trainer/main.cc), which every "PASSIVE" run
+# here gets, peers included: sleep after a short spin.
+PASSIVE_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "1000"}
+
+
+def policy_env(policy):
+    return dict(PASSIVE_ENV) if policy == "PASSIVE" else {"OMP_WAIT_POLICY": policy}
+
+
 def det_trial(binary, data, hp, threads, batch, warmup, timed, policy):
     """Training and validation images/second from det-trial's own reports."""
     period = warmup
@@ -64,7 +73,7 @@ def det_trial(binary, data, hp, threads, batch, warmup, timed, policy):
     out = run([binary, "--hparams", json.dumps(hp), "--data", data, "--batches", str(total),
                "--validate-every", str(total // 2),
                "--data-options", json.dumps({"report_period": period})],
-              {"DET_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": policy})
+              dict(policy_env(policy), DET_NUM_THREADS=str(threads)))
     train, val = [], []
     for line in out.splitlines():
         rep = json.loads(line).get("report", {})
@@ -82,7 +91,7 @@ def peer(mode, data, hp, threads, batch, warmup, timed, policy):
     out = run(["/usr/bin/python3", PEER, "--data", data, "--mode", mode, "--threads",
                str(threads), "--batch", str(batch), "--warmup", str(warmup), "--batches",
                str(timed), "--hparams", json.dumps(hp)],
-              {"OMP_WAIT_POLICY": policy} if policy else {})
+              policy_env(policy) if policy else {})
     res = json.loads(out.strip().splitlines()[-1])
     return res.get("images_per_second", res.get("gflops"))
 
@@ -163,7 +172,8 @@ def main():
         f"- libtorch {subprocess.run(['/usr/bin/python3', '-c', 'import torch;print(torch.__version__)'], capture_output=True, text=True).stdout.strip()} "
         f"(Debian), BLAS: {blas}",
         f"- Threads {t}, batch {b}, {w} warm-up + {n} timed batches, best of {a.rounds} "
-        "interleaved rounds; every run with OMP_WAIT_POLICY=PASSIVE unless said otherwise",
+        "interleaved rounds; every run with OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=1000 "
+        "(det-trial's default) unless said otherwise",
         f"- Single-precision matmul (2048x2048, torch.mm, {t} threads, best of all rounds): "
         f"{gflops:.1f} GFLOP/s",
         f"- Command: `/usr/bin/python3 bench/trainer/bench.py --threads {t} --batch {b} "
@@ -210,12 +220,13 @@ def main():
         "where they time faster, ReLU fused into the convolutions and the hidden layer, "
         "oneDNN's inner products for the fully connected layers; PyTorch's validation row is "
         "its usual inference loop on libtorch's operators.",
-        "- OMP_WAIT_POLICY: det-trial sets PASSIVE for itself unless the environment says "
-        "otherwise. Spinning (ACTIVE) threads win on an idle machine (about 13% in a quiet "
-        "run) but collapse when cores are shared: at a load average of 7-8 the same runs "
-        "gave 142-566 images/s spinning against 323-990 passive, and a worker shares its "
-        "cores between trials. Set OMP_WAIT_POLICY=ACTIVE for a dedicated machine. The peers "
-        "run with PASSIVE too so that the ratios compare the loops, not the policy.",
+        "- OpenMP waits: det-trial sets OMP_WAIT_POLICY=PASSIVE with GOMP_SPINCOUNT=1000 "
+        "(spin ~10 us, then sleep) for itself unless the environment says otherwise. "
+        "Spinning threads (ACTIVE) collapse when cores are shared: three const.yaml runs "
+        "sharing 2 cores made ~180 images/s each spinning against ~960 with the short spin "
+        "and ~990 passive; alone, the short spin matches spinning (3,100) where sleeping at "
+        "once loses ~15% (2,620). The peers run with the same setting, so that the ratios "
+        "compare the loops, not the policy; the ACTIVE row shows what spinning gives.",
         "- The fraction of the matmul rate counts 3x the forward FLOPs per trained image "
         "(forward, input gradient, weight gradient); it is a rough utilisation figure.",
         "",

@@ -360,7 +360,7 @@ TEST_F(WorkerTest, ShellEntrypointGetsContextAndEnvironment) {
   spec.set_context(*packed);
   spec.set_entrypoint(
       "cat hello.txt; echo threads=$DET_NUM_THREADS omp=$OMP_NUM_THREADS "
-      "wait=$OMP_WAIT_POLICY "
+      "wait=$OMP_WAIT_POLICY spin=${GOMP_SPINCOUNT-unset} "
       "cuda=[${CUDA_VISIBLE_DEVICES-unset}] rank=$DET_RANK "
       "world=$DET_WORLD_SIZE trial=$DET_TRIAL_ID exp=$DET_EXPERIMENT_ID "
       "token=[$DET_TOKEN] api=${DET_TRIAL_API_ADDR%%:*}; "
@@ -380,8 +380,12 @@ TEST_F(WorkerTest, ShellEntrypointGetsContextAndEnvironment) {
     EXPECT_TRUE(absl::StrContains(line, "api=127.0.0.1"));
     // Passive OpenMP waits unless the worker's environment says otherwise.
     const char* policy = std::getenv("OMP_WAIT_POLICY");
+    const char* spin = std::getenv("GOMP_SPINCOUNT");
     EXPECT_TRUE(absl::StrContains(
-        line, absl::StrCat("wait=", policy ? policy : "PASSIVE", " ")))
+        line,
+        policy == nullptr
+            ? absl::StrCat("wait=PASSIVE spin=", spin ? spin : "1000", " ")
+            : absl::StrCat("wait=", policy, " ")))
         << line;
     // Each of the 2 slots gets half the cores (at least one).
     const int cores = std::max<int>(1, sysconf(_SC_NPROCESSORS_ONLN));

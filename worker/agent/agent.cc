@@ -241,12 +241,14 @@ std::vector<std::string> Agent::ChildEnvironment(
   set("DET_SLOT_IDS", absl::StrJoin(slots, ","));
   set("DET_NUM_THREADS", absl::StrCat(threads));
   set("OMP_NUM_THREADS", absl::StrCat(threads));
-  // Slots share the machine's cores, so OpenMP threads should sleep rather
-  // than spin while they wait; the worker's own setting wins. det-trial
-  // would otherwise re-exec itself to get this (OpenMP reads it only at
-  // load), loading libtorch twice: ~0.37 s of every trial's start.
+  // Slots share the machine's cores, so OpenMP threads should sleep after a
+  // short spin rather than spin on (see det-trial's main.cc for the
+  // measurements); the worker's own setting wins. det-trial would otherwise
+  // re-exec itself to get this (OpenMP reads it only at load), loading
+  // libtorch twice: ~0.37 s of every trial's start.
   if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
     set("OMP_WAIT_POLICY", "PASSIVE");
+    if (std::getenv("GOMP_SPINCOUNT") == nullptr) set("GOMP_SPINCOUNT", "1000");
   }
   set("CUDA_VISIBLE_DEVICES", gpu ? absl::StrJoin(devices, ",") : "");
   if (gpu) set("CUDA_DEVICE_ORDER", "PCI_BUS_ID");

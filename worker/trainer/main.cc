@@ -108,13 +108,19 @@ torch::Device PickDevice() {
 
 // OpenMP threads that spin while waiting collapse when cores are shared
 // (other trials, the worker, a build): measured 32 img/s spinning against
-// 228 img/s passive on two busy cores. libgomp reads the policy when it is
-// loaded, before main, so the process re-executes itself once with it set
-// (libtorch loads twice: ~0.37 s; a worker sets the variable for its trials,
-// so only runs by hand pay it). An explicit OMP_WAIT_POLICY is respected.
+// 228 img/s passive on two busy cores. Sleeping at once costs ~15% on an
+// idle machine, though (a wake-up per parallel region), so the default is a
+// short spin, then sleep: GOMP_SPINCOUNT=1000 (~10 us). Measured for
+// const.yaml's model, 2 threads: alone 3,100 img/s against 2,620 passive
+// (3,100 spinning); three such runs sharing 2 cores ~960 each against ~990
+// passive (~180 spinning). libgomp reads these when it is loaded, before
+// main, so the process re-executes itself once with them set (libtorch
+// loads twice: ~0.37 s; a worker sets them for its trials, so only runs by
+// hand pay it). An explicit OMP_WAIT_POLICY is respected as it is.
 void EnsurePassiveOpenMpWait(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  setenv("GOMP_SPINCOUNT", "1000", /*overwrite=*/0);
   execv("/proc/self/exe", argv);
   // Exec failed (no /proc): carry on with the default policy.
 }
