@@ -1,92 +1,27 @@
 #include "worker/trainer/onednn_conv.h"
 
-#include <dnnl.hpp>
 #include <optional>
-#include <string>
 #include <unordered_map>
-#include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "worker/trainer/onednn_common.h"
 
 namespace det::trainer {
 namespace {
 
-using dnnl::memory;
-using Tag = memory::format_tag;
-using Dt = memory::data_type;
-
-const dnnl::engine& Engine() {
-  static const auto* const engine =
-      new dnnl::engine(dnnl::engine::kind::cpu, 0);  // never destroyed
-  return *engine;
-}
-
-// One stream per thread (ranks run as threads in tests).
-dnnl::stream& Stream() {
-  thread_local dnnl::stream stream(Engine());
-  return stream;
-}
-
-// A tensor's own layout, whatever its strides.
-memory::desc Described(const torch::Tensor& t) {
-  return memory::desc(memory::dims(t.sizes().begin(), t.sizes().end()), Dt::f32,
-                      memory::dims(t.strides().begin(), t.strides().end()));
-}
+using onednn::Allocate;
+using onednn::As;
+using onednn::Buffer;
+using onednn::ConvShape;
+using onednn::CopyOut;
+using onednn::Engine;
+using onednn::memory;
+using onednn::Stream;
+using onednn::Tag;
 
 memory::desc Any(const memory::dims& dims) {
-  return memory::desc(dims, Dt::f32, Tag::any);
+  return onednn::Desc(dims, Tag::any);
 }
-
-// A buffer of layout `desc`, allocated by libtorch (its allocator keeps
-// reusing memory, where fresh allocations would fault pages in every step).
-struct Buffer {
-  torch::Tensor storage;
-  memory mem;
-};
-
-Buffer Allocate(const memory::desc& desc) {
-  Buffer b;
-  b.storage =
-      torch::empty({static_cast<int64_t>(desc.get_size())}, torch::kUInt8);
-  b.mem = memory(desc, Engine(), b.storage.data_ptr());
-  return b;
-}
-
-// `t` as oneDNN memory of layout `want`: the tensor itself when its layout
-// already is that, else a reordered copy (kept alive by the Buffer).
-Buffer As(const torch::Tensor& t, const memory::desc& want) {
-  memory user(Described(t), Engine(), t.data_ptr());
-  if (user.get_desc() == want) return {t, user};
-  Buffer b = Allocate(want);
-  dnnl::reorder(user, b.mem).execute(Stream(), user, b.mem);
-  return b;
-}
-
-// Copies `from` into the tensor `to` (any strides).
-void CopyOut(memory from, const torch::Tensor& to) {
-  memory user(Described(to), Engine(), to.data_ptr());
-  dnnl::reorder(from, user).execute(Stream(), from, user);
-}
-
-// A convolution's shape: the key of the primitive cache.
-struct Shape {
-  int64_t batch, in, out, side, kernel, padding;
-  bool bias;
-
-  bool operator==(const Shape& o) const {
-    return batch == o.batch && in == o.in && out == o.out && side == o.side &&
-           kernel == o.kernel && padding == o.padding && bias == o.bias;
-  }
-  template <typename H>
-  friend H AbslHashValue(H h, const Shape& s) {
-    return H::combine(std::move(h), s.batch, s.in, s.out, s.side, s.kernel,
-                      s.padding, s.bias);
-  }
-  int64_t out_side() const { return side + 2 * padding - kernel + 1; }
-  memory::dims src() const { return {batch, in, side, side}; }
-  memory::dims weights() const { return {out, in, kernel, kernel}; }
-  memory::dims dst() const { return {batch, out, out_side(), out_side()}; }
-};
 
 // The three Winograd primitives for one shape.
 struct Primitives {
@@ -98,7 +33,7 @@ struct Primitives {
   dnnl::convolution_backward_weights weights;
 };
 
-std::optional<Primitives> Make(const Shape& s) {
+std::optional<Primitives> Make(const ConvShape& s) {
   const auto alg = dnnl::algorithm::convolution_winograd;
   const memory::dims stride = {1, 1}, pad = {s.padding, s.padding};
   const memory::desc bias = Any({s.out});
@@ -136,8 +71,8 @@ std::optional<Primitives> Make(const Shape& s) {
 
 // The primitives for `s`, made once per thread; nullptr where oneDNN has no
 // Winograd for the shape.
-const Primitives* For(const Shape& s) {
-  thread_local absl::flat_hash_map<Shape, std::optional<Primitives>> cache;
+const Primitives* For(const ConvShape& s) {
+  thread_local absl::flat_hash_map<ConvShape, std::optional<Primitives>> cache;
   auto it = cache.find(s);
   if (it == cache.end()) it = cache.emplace(s, Make(s)).first;
   return it->second ? &*it->second : nullptr;
@@ -145,8 +80,8 @@ const Primitives* For(const Shape& s) {
 
 // `bias` is an empty tensor for "no bias" (autograd functions take no
 // undefined tensors).
-Shape ShapeOf(const torch::Tensor& x, const torch::Tensor& weight,
-              const torch::Tensor& bias, int64_t padding) {
+ConvShape ShapeOf(const torch::Tensor& x, const torch::Tensor& weight,
+                  const torch::Tensor& bias, int64_t padding) {
   return {x.size(0),      x.size(1), weight.size(0),  x.size(2),
           weight.size(2), padding,   bias.numel() > 0};
 }
@@ -158,7 +93,7 @@ class WinogradConvFunction
                                const torch::Tensor& x,
                                const torch::Tensor& weight,
                                const torch::Tensor& bias, int64_t padding) {
-    const Shape s = ShapeOf(x, weight, bias, padding);
+    const ConvShape s = ShapeOf(x, weight, bias, padding);
     const Primitives& p = *For(s);
     Buffer src = As(x, p.fwd_pd.src_desc());
     Buffer w = As(weight, p.fwd_pd.weights_desc());
@@ -193,8 +128,8 @@ class WinogradConvFunction
     const torch::Tensor& weight = saved[1];
     const bool has_bias = ctx->saved_data["bias"].toBool();
     const int64_t padding = ctx->saved_data["padding"].toInt();
-    const Shape s{x.size(0),      x.size(1), weight.size(0), x.size(2),
-                  weight.size(2), padding,   has_bias};
+    const ConvShape s{x.size(0),      x.size(1), weight.size(0), x.size(2),
+                      weight.size(2), padding,   has_bias};
     const Primitives& p = *For(s);
     torch::Tensor dy = grads[0];
     if (!dy.is_non_overlapping_and_dense()) dy = dy.contiguous();

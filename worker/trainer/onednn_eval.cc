@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <dnnl.hpp>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
@@ -12,31 +11,22 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "worker/trainer/onednn_common.h"
 
 namespace det::trainer {
 namespace {
 
-using dnnl::memory;
-using Tag = memory::format_tag;
-using Dt = memory::data_type;
+using onednn::As;
+using onednn::Buffer;
+using onednn::ConvShape;
+using onednn::Engine;
+using onednn::memory;
+using onednn::Stream;
+using onednn::Tag;
 
-// One convolution's shape (square images and kernels, stride 1): the key
-// of the timed algorithm choice.
-struct ConvShape {
-  int64_t batch, in, out, side, kernel, padding;
-
-  int64_t out_side() const { return side + 2 * padding - kernel + 1; }
-
-  bool operator==(const ConvShape& o) const {
-    return batch == o.batch && in == o.in && out == o.out && side == o.side &&
-           kernel == o.kernel && padding == o.padding;
-  }
-  template <typename H>
-  friend H AbslHashValue(H h, const ConvShape& s) {
-    return H::combine(std::move(h), s.batch, s.in, s.out, s.side, s.kernel,
-                      s.padding);
-  }
-};
+memory::desc Plain(const memory::dims& dims, Tag tag) {
+  return onednn::Desc(dims, tag);
+}
 
 // Whether Winograd won for a shape, decided once per process.
 class AlgorithmChoices {
@@ -62,10 +52,6 @@ AlgorithmChoices& Choices() {
   return *choices;
 }
 
-memory::desc Plain(const memory::dims& dims, Tag tag) {
-  return memory::desc(dims, Dt::f32, tag);
-}
-
 dnnl::primitive_attr WithRelu() {
   dnnl::post_ops relu;
   relu.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
@@ -78,17 +64,15 @@ dnnl::primitive_attr WithRelu() {
 // implementation of `algorithm` for the shape (Winograd: 3x3 kernels on
 // AVX-512 machines only).
 std::optional<dnnl::convolution_forward::primitive_desc> ConvDesc(
-    const dnnl::engine& engine, dnnl::algorithm algorithm, const ConvShape& s) {
+    dnnl::algorithm algorithm, const ConvShape& s) {
   const memory::dim p = s.padding;
   dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, algorithm,
-      Plain({s.batch, s.in, s.side, s.side}, Tag::any),
-      Plain({s.out, s.in, s.kernel, s.kernel}, Tag::any),
-      Plain({s.out}, Tag::x),
-      Plain({s.batch, s.out, s.out_side(), s.out_side()}, Tag::any), {1, 1},
-      {p, p}, {p, p});
+      dnnl::prop_kind::forward_inference, algorithm, Plain(s.src(), Tag::any),
+      Plain(s.weights(), Tag::any), Plain({s.out}, Tag::x),
+      Plain(s.dst(), Tag::any), {1, 1}, {p, p}, {p, p});
   try {
-    return dnnl::convolution_forward::primitive_desc(desc, WithRelu(), engine);
+    return dnnl::convolution_forward::primitive_desc(desc, WithRelu(),
+                                                     Engine());
   } catch (const dnnl::error&) {
     return std::nullopt;
   }
@@ -97,10 +81,10 @@ std::optional<dnnl::convolution_forward::primitive_desc> ConvDesc(
 // Seconds per run of the convolution alone on zeroed buffers (zeros: no
 // denormals, and the work does not depend on the values): the best of 3
 // after one warm-up run.
-double TimeConv(const dnnl::engine& engine, dnnl::stream& stream,
-                const dnnl::convolution_forward::primitive_desc& pd) {
+double TimeConv(const dnnl::convolution_forward::primitive_desc& pd) {
+  dnnl::stream& stream = Stream();
   auto zeroed = [&](const memory::desc& md) {
-    memory m(md, engine);
+    memory m(md, Engine());
     std::memset(m.get_data_handle(), 0, md.get_size());
     return m;
   };
@@ -124,12 +108,10 @@ double TimeConv(const dnnl::engine& engine, dnnl::stream& stream,
 }
 
 // The convolution `choice` asks for; *winograd says which one it is.
-dnnl::convolution_forward::primitive_desc PickConv(const dnnl::engine& engine,
-                                                   dnnl::stream& stream,
-                                                   const ConvShape& shape,
+dnnl::convolution_forward::primitive_desc PickConv(const ConvShape& shape,
                                                    ConvChoice choice,
                                                    bool* winograd) {
-  auto direct = ConvDesc(engine, dnnl::algorithm::convolution_direct, shape);
+  auto direct = ConvDesc(dnnl::algorithm::convolution_direct, shape);
   if (!direct) {
     throw std::runtime_error("oneDNN has no direct convolution for this shape");
   }
@@ -141,7 +123,7 @@ dnnl::convolution_forward::primitive_desc PickConv(const dnnl::engine& engine,
        at::globalContext().deterministicAlgorithms())) {
     return *direct;
   }
-  auto wino = ConvDesc(engine, dnnl::algorithm::convolution_winograd, shape);
+  auto wino = ConvDesc(dnnl::algorithm::convolution_winograd, shape);
   if (!wino) return *direct;
   if (choice == ConvChoice::kWinograd) {
     *winograd = true;
@@ -149,7 +131,7 @@ dnnl::convolution_forward::primitive_desc PickConv(const dnnl::engine& engine,
   }
   std::optional<bool> known = Choices().Find(shape);
   if (!known) {
-    known = TimeConv(engine, stream, *wino) < TimeConv(engine, stream, *direct);
+    known = TimeConv(*wino) < TimeConv(*direct);
     Choices().Record(shape, *known);
   }
   *winograd = *known;
@@ -162,10 +144,11 @@ struct OneDnnEvalNet::Impl {
   // One convolution block's primitives and buffers.
   struct Block {
     bool winograd = false;
-    std::optional<dnnl::reorder> to_conv_src;  // when formats differ
-    memory conv_src;                           // its target
+    dnnl::reorder to_conv_src;  // when formats differ (else empty)
+    memory conv_src;            // its target
     dnnl::convolution_forward conv;
-    memory weights, bias, conv_dst;
+    Buffer weights, bias;  // in the convolution's formats
+    memory conv_dst;
     dnnl::pooling_forward pool;
     memory pool_dst;
   };
@@ -173,14 +156,13 @@ struct OneDnnEvalNet::Impl {
   struct Dense {
     dnnl::inner_product_forward::primitive_desc pd;
     dnnl::inner_product_forward layer;
-    memory weights, bias;
+    Buffer weights, bias;
 
-    void Execute(dnnl::stream& stream, const memory& src,
-                 const memory& dst) const {
-      layer.execute(stream, {{DNNL_ARG_SRC, src},
-                             {DNNL_ARG_WEIGHTS, weights},
-                             {DNNL_ARG_BIAS, bias},
-                             {DNNL_ARG_DST, dst}});
+    void Execute(const memory& src, const memory& dst) const {
+      layer.execute(Stream(), {{DNNL_ARG_SRC, src},
+                               {DNNL_ARG_WEIGHTS, weights.mem},
+                               {DNNL_ARG_BIAS, bias.mem},
+                               {DNNL_ARG_DST, dst}});
     }
   };
   // Everything for one batch size.
@@ -196,28 +178,13 @@ struct OneDnnEvalNet::Impl {
   };
 
   Plan MakePlan(int64_t batch, int64_t channels, int64_t side);
-  // `t` (contiguous, in the layout `user` describes) copied into a new
-  // buffer of layout `want`.
-  memory Prepared(const torch::Tensor& t, const memory::desc& user,
-                  const memory::desc& want);
   Dense MakeDense(int64_t batch, const torch::Tensor& weight,
                   const torch::Tensor& bias, bool relu);
 
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
   EvalNetWeights w;  // contiguous float copies
   ConvChoice choice = ConvChoice::kTimed;
   absl::flat_hash_map<int64_t, Plan> plans;  // by batch size
 };
-
-memory OneDnnEvalNet::Impl::Prepared(const torch::Tensor& t,
-                                     const memory::desc& user,
-                                     const memory::desc& want) {
-  memory from(user, engine, t.data_ptr());
-  memory to(want, engine);
-  dnnl::reorder(from, to).execute(stream, from, to);
-  return to;
-}
 
 OneDnnEvalNet::Impl::Dense OneDnnEvalNet::Impl::MakeDense(
     int64_t batch, const torch::Tensor& weight, const torch::Tensor& bias,
@@ -229,11 +196,11 @@ OneDnnEvalNet::Impl::Dense OneDnnEvalNet::Impl::MakeDense(
       Plain({batch, out}, Tag::nc));
   Dense d;
   d.pd = relu ? dnnl::inner_product_forward::primitive_desc(desc, WithRelu(),
-                                                            engine)
-              : dnnl::inner_product_forward::primitive_desc(desc, engine);
+                                                            Engine())
+              : dnnl::inner_product_forward::primitive_desc(desc, Engine());
   d.layer = dnnl::inner_product_forward(d.pd);
-  d.weights = Prepared(weight, Plain({out, in}, Tag::oi), d.pd.weights_desc());
-  d.bias = Prepared(bias, Plain({out}, Tag::x), d.pd.bias_desc());
+  d.weights = As(weight, d.pd.weights_desc());
+  d.bias = As(bias, d.pd.bias_desc());
   return d;
 }
 
@@ -250,20 +217,17 @@ OneDnnEvalNet::Impl::Plan OneDnnEvalNet::Impl::MakePlan(int64_t batch,
     const ConvShape shape{batch, channels,       weight.size(0),
                           side,  weight.size(2), w.padding};
     Block b;
-    const auto pd = PickConv(engine, stream, shape, choice, &b.winograd);
+    const auto pd = PickConv(shape, choice, &b.winograd);
     if (pd.src_desc() != previous) {
-      b.conv_src = memory(pd.src_desc(), engine);
-      b.to_conv_src.emplace(dnnl::reorder::primitive_desc(
-          engine, previous, engine, pd.src_desc()));
+      b.conv_src = memory(pd.src_desc(), Engine());
+      b.to_conv_src = dnnl::reorder(dnnl::reorder::primitive_desc(
+          Engine(), previous, Engine(), pd.src_desc()));
     }
     b.conv = dnnl::convolution_forward(pd);
-    b.weights = Prepared(
-        weight,
-        Plain({shape.out, shape.in, shape.kernel, shape.kernel}, Tag::oihw),
-        pd.weights_desc());
-    b.bias =
-        Prepared(w.conv_biases[i], Plain({shape.out}, Tag::x), pd.bias_desc());
-    b.conv_dst = memory(pd.dst_desc(), engine);
+    // The weights and bias in the convolution's own formats, once.
+    b.weights = As(weight, pd.weights_desc());
+    b.bias = As(w.conv_biases[i], pd.bias_desc());
+    b.conv_dst = memory(pd.dst_desc(), Engine());
 
     side = shape.out_side() / 2;  // floor, as torch's max_pool2d
     channels = shape.out;
@@ -272,27 +236,27 @@ OneDnnEvalNet::Impl::Plan OneDnnEvalNet::Impl::MakePlan(int64_t batch,
         pd.dst_desc(), Plain({batch, channels, side, side}, Tag::any),
         /*strides=*/{2, 2}, /*kernel=*/{2, 2}, /*padding_l=*/{0, 0},
         /*padding_r=*/{0, 0});
-    dnnl::pooling_forward::primitive_desc pool_pd(pool, engine);
+    dnnl::pooling_forward::primitive_desc pool_pd(pool, Engine());
     b.pool = dnnl::pooling_forward(pool_pd);
-    b.pool_dst = memory(pool_pd.dst_desc(), engine);
+    b.pool_dst = memory(pool_pd.dst_desc(), Engine());
     previous = pool_pd.dst_desc();
     plan.blocks.push_back(std::move(b));
   }
 
   const memory::desc features = Plain({batch, channels, side, side}, Tag::nchw);
   plan.to_features = dnnl::reorder(
-      dnnl::reorder::primitive_desc(engine, previous, engine, features));
-  plan.features = memory(features, engine);
+      dnnl::reorder::primitive_desc(Engine(), previous, Engine(), features));
+  plan.features = memory(features, Engine());
   TORCH_CHECK(w.fc1_weight.size(1) == channels * side * side, "fc1 expects ",
               w.fc1_weight.size(1), " features, the blocks give ",
               channels * side * side);
   plan.fc1 = MakeDense(batch, w.fc1_weight, w.fc1_bias, /*relu=*/true);
   plan.features_flat =
-      memory(plan.fc1.pd.src_desc(), engine, plan.features.get_data_handle());
-  plan.hidden = memory(plan.fc1.pd.dst_desc(), engine);
+      memory(plan.fc1.pd.src_desc(), Engine(), plan.features.get_data_handle());
+  plan.hidden = memory(plan.fc1.pd.dst_desc(), Engine());
   plan.fc2 = MakeDense(batch, w.fc2_weight, w.fc2_bias, /*relu=*/false);
   plan.logits = plan.fc2.pd.dst_desc();
-  stream.wait();  // the weight reorders
+  Stream().wait();  // the weight reorders
   return plan;
 }
 
@@ -339,28 +303,27 @@ torch::Tensor OneDnnEvalNet::Forward(const torch::Tensor& input) {
   TORCH_CHECK(
       x.size(1) == plan.input.dims()[1] && x.size(2) == plan.input.dims()[2],
       "image shape changed between batches");
-  const dnnl::engine& engine = impl_->engine;
-  dnnl::stream& stream = impl_->stream;
-  memory current(plan.input, engine, x.data_ptr());
+  dnnl::stream& stream = Stream();
+  memory current(plan.input, Engine(), x.data_ptr());
   for (Impl::Block& b : plan.blocks) {
     if (b.to_conv_src) {
-      b.to_conv_src->execute(stream, current, b.conv_src);
+      b.to_conv_src.execute(stream, current, b.conv_src);
       current = b.conv_src;
     }
     b.conv.execute(stream, {{DNNL_ARG_SRC, current},
-                            {DNNL_ARG_WEIGHTS, b.weights},
-                            {DNNL_ARG_BIAS, b.bias},
+                            {DNNL_ARG_WEIGHTS, b.weights.mem},
+                            {DNNL_ARG_BIAS, b.bias.mem},
                             {DNNL_ARG_DST, b.conv_dst}});
     b.pool.execute(stream,
                    {{DNNL_ARG_SRC, b.conv_dst}, {DNNL_ARG_DST, b.pool_dst}});
     current = b.pool_dst;
   }
   plan.to_features.execute(stream, current, plan.features);
-  plan.fc1.Execute(stream, plan.features_flat, plan.hidden);
+  plan.fc1.Execute(plan.features_flat, plan.hidden);
   torch::Tensor logits = torch::empty(
       {batch, static_cast<int64_t>(plan.logits.dims()[1])}, torch::kFloat);
-  plan.fc2.Execute(stream, plan.hidden,
-                   memory(plan.logits, engine, logits.data_ptr()));
+  plan.fc2.Execute(plan.hidden,
+                   memory(plan.logits, Engine(), logits.data_ptr()));
   stream.wait();
   return logits;
 }
