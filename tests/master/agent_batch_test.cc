@@ -10,7 +10,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <filesystem>
 #include <limits>
 #include <memory>
 #include <string>
@@ -27,11 +26,10 @@
 #include "master/http/metrics_registry.h"
 #include "master/store/sqlite_store.h"
 #include "tests/master/forwarding_store.h"
+#include "tests/testing/temp_dir.h"
 
 namespace det::master {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr char kYaml[] = R"(name: batch
 entrypoint: /bin/true
@@ -113,12 +111,6 @@ class FlakyStore : public testing::ForwardingStore {
 class AgentBatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           absl::StrCat(
-               "det-agent-batch-", getpid(), "-",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     OpenMaster();
     std::vector<std::string> warnings;
     auto x = master_->CreateExperiment(kYaml, "", /*activate=*/true,
@@ -135,19 +127,18 @@ class AgentBatchTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    master_.reset();
-    fs::remove_all(dir_);
+    master_.reset();  // before dir_ goes
   }
 
   void OpenMaster() {
-    auto store = store::SqliteStore::Open((dir_ / "master.db").string());
+    auto store = store::SqliteStore::Open(dir_.File("master.db"));
     ASSERT_TRUE(store.ok()) << store.status();
     (*store)->SetWriteObserver([this](absl::Duration) { writes_++; });
     auto flaky = std::make_unique<FlakyStore>(std::move(*store));
     flaky_ = flaky.get();
     metrics_ = std::make_unique<http::MetricsRegistry>();
     MasterOptions opts;
-    opts.checkpoint_root = (dir_ / "checkpoints").string();
+    opts.checkpoint_root = dir_.File("checkpoints");
     opts.metrics = metrics_.get();
     opts.snapshot_every = snapshot_every_;
     auto m = Master::Create(std::move(flaky), opts);
@@ -231,8 +222,8 @@ class AgentBatchTest : public ::testing::Test {
     w->base = in.welcome().last_seq();
   }
 
-  fs::path dir_;
-  int64_t snapshot_every_ = 0;  // MasterOptions::snapshot_every
+  det::test::TempDir dir_{"det-agent-batch"};  // removed last
+  int64_t snapshot_every_ = 0;                 // MasterOptions::snapshot_every
   std::atomic<int> writes_{0};  // outermost transactions and lone writes
   std::unique_ptr<http::MetricsRegistry> metrics_;
   FlakyStore* flaky_ = nullptr;  // owned by master_

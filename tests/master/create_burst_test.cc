@@ -6,7 +6,6 @@
 // master stopped between two chunks lost or duplicated trials on restart.
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,11 +21,10 @@
 #include "master/core/master.h"
 #include "master/store/sqlite_store.h"
 #include "tests/master/forwarding_store.h"
+#include "tests/testing/temp_dir.h"
 
 namespace det::master {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr int kTrials = 100;
 
@@ -122,29 +120,20 @@ std::vector<std::string> Hparams(const std::vector<v1::Trial>& v) {
 
 class CreateBurstTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           absl::StrCat(
-               "det-create-burst-", getpid(), "-",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
   void TearDown() override {
-    master_.reset();
-    fs::remove_all(dir_);
+    master_.reset();  // before dir_ goes
   }
 
   // Opens a master on dir_/name; store_ points at its TestStore.
   void Open(const std::string& name) {
     master_.reset();
-    auto sq = store::SqliteStore::Open((dir_ / name).string());
+    auto sq = store::SqliteStore::Open(dir_.File(name));
     ASSERT_TRUE(sq.ok()) << sq.status();
     (*sq)->SetWriteObserver([this](absl::Duration) { writes_++; });
     auto ts = std::make_unique<TestStore>(std::move(*sq));
     store_ = ts.get();
     MasterOptions opts;
-    opts.checkpoint_root = (dir_ / "checkpoints").string();
+    opts.checkpoint_root = dir_.File("checkpoints");
     auto m = Master::Create(std::move(ts), opts);
     ASSERT_TRUE(m.ok()) << m.status();
     master_ = std::move(*m);
@@ -165,7 +154,7 @@ class CreateBurstTest : public ::testing::Test {
     return starts;
   }
 
-  fs::path dir_;
+  det::test::TempDir dir_{"det-create-burst"};  // removed last
   std::atomic<int> writes_{0};
   TestStore* store_ = nullptr;
   std::unique_ptr<Master> master_;
@@ -257,7 +246,7 @@ TEST_P(CreateBurstRestartTest, RestartMidBurstCreatesExactlyTheRest) {
   int64_t id = 0;
   size_t stored = 0;
   {
-    auto sq = store::SqliteStore::Open((dir_ / "master.db").string());
+    auto sq = store::SqliteStore::Open(dir_.File("master.db"));
     ASSERT_TRUE(sq.ok()) << sq.status();
     auto listed = (*sq)->ListExperiments();
     ASSERT_TRUE(listed.ok()) << listed.status();
