@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
 #include "worker/agent/child_process.h"
 
 extern char** environ;
@@ -227,9 +228,8 @@ TEST(TrialRunTest, DroppedLogsAreCountedAndSaid) {
   }
   // "kept" is printed only once the test has seen a batch refused and
   // creates the file.
-  const std::string flag =
-      ::testing::TempDir() + "/det-dropped-logs-" + std::to_string(getpid());
-  std::remove(flag.c_str());
+  const det::test::TempDir dir("det-dropped-logs");
+  const std::string flag = dir.File("flag");
   auto run = StartRun(&sink, {"echo lost; while [ ! -e " + flag +
                               " ]; do sleep 0.01; done; echo kept"});
   {
@@ -301,13 +301,8 @@ TEST(PlainCommandTest, AnythingTheShellWouldInterpretGoesToTheShell) {
 }
 
 TEST(SpawnChildTest, ExecutableWithoutShebangRunsWithTheShell) {
-  char dir[] = "/tmp/det-noexec.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string script = std::string(dir) + "/script";
-  {
-    std::ofstream f(script);
-    f << "echo from-script \"$1\"\n";
-  }
+  const det::test::TempDir dir("det-noexec");
+  const std::string script = dir.Write("script", "echo from-script \"$1\"\n");
   ASSERT_EQ(chmod(script.c_str(), 0755), 0);
   ChildSpec spec;
   spec.argv = {script, "arg1"};
@@ -325,8 +320,6 @@ TEST(SpawnChildTest, ExecutableWithoutShebangRunsWithTheShell) {
   EXPECT_EQ(std::string(buf), "from-script arg1\n");
   close(child->stdout_fd);
   close(child->stderr_fd);
-  unlink(script.c_str());
-  rmdir(dir);
 }
 
 }  // namespace
