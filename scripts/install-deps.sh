@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential cmake pkg-config git ca-certificates xz-utils jq
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libtorch-dev libgloo-dev libdnnl-dev libopenblas0-openmp
+  libtorch-dev libgloo-dev libdnnl-dev ocl-icd-opencl-dev libopenblas0-openmp
   libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev
   libcli11-dev libcpp-httplib-dev libarchive-dev libssl-dev
   chromium
