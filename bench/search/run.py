@@ -61,6 +61,8 @@ def det_config(base, method, args):
     s["max_length"] = {"batches": args.max_length}
     if args.max_trials:
         s["max_trials"] = args.max_trials
+    if args.max_rungs:
+        s["max_rungs"] = args.max_rungs
     cfg["min_validation_period"] = {"batches": args.validation_period}
     data = dict(cfg.get("data") or {})
     if args.train_limit:
@@ -133,7 +135,8 @@ def run_optuna(base, args, data_dir, workdir):
     s = base["searcher"]
     max_trials = args.max_trials or s["max_trials"]
     rungs = asha_rungs(args.max_length, max_trials, s.get("divisor", 4),
-                       s.get("max_rungs", 5), s.get("mode", "standard"))
+                       args.max_rungs or s.get("max_rungs", 5),
+                       s.get("mode", "standard"))
     points = set(p for b in rungs for p in b)
     points |= set(range(args.validation_period, args.max_length, args.validation_period))
     log = os.path.join(workdir, "optuna.jsonl")
@@ -251,13 +254,14 @@ def report(res):
               "a short budget and short trials. Its accuracies say nothing about which "
               "search is better; the full run (see bench/README.md) is scheduled "
               "separately.**", ""]
+    rungs_note = (f", with max_rungs {a['max_rungs']}" if a.get("max_rungs") else "")
     L += [f"Measured {db.machine_line(m)}; load average at the end {res['load_at_end']}. "
           "The machine is shared: other work may have taken CPU from any method.", "",
           f"Command: `bench/search/run.py {res['argv']}` ({res['bench_seconds'] / 60:.0f} min in all); "
           f"det-trial built {res.get('binaries_built', 'unknown')}.",
           "",
           f"Search space: `{os.path.relpath(a['config'], db.REPO)}` (its hyperparameters; its "
-          f"ASHA settings for det's ASHA). Every method: max {res['max_trials']} trials, "
+          f"ASHA settings for det's ASHA{rungs_note}). Every method: max {res['max_trials']} trials, "
           f"max_length {a['max_length']} batches, a validation every "
           f"{a['validation_period']} batches and at each ASHA rung, training subset "
           f"{a['train_limit'] or 'all 50,000'} images, validation {a['validation_limit'] or 'all 10,000'} "
@@ -306,6 +310,9 @@ def main():
                     help="batches (default: the config's min_validation_period)")
     ap.add_argument("--max-trials", type=int, default=None,
                     help="default: the config's")
+    ap.add_argument("--max-rungs", type=int, default=None,
+                    help="ASHA's max_rungs (det's ASHA, and the rungs Optuna's "
+                    "pruner is given); default: the config's")
     ap.add_argument("--train-limit", type=int, default=0)
     ap.add_argument("--validation-limit", type=int, default=0)
     ap.add_argument("--smoke", action="store_true",
