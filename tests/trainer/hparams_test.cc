@@ -8,6 +8,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 absl::Status Parse(const ValueMap& m) { return ParseHParams(m).status(); }
 
@@ -52,10 +53,14 @@ TEST(ParseHParams, DefaultsAndAllNames) {
 TEST(ParseHParams, UnknownNameIsRejectedWithTheKnownOnes) {
   absl::Status s = Parse({{"learning_rat", 0.1}});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(s.message(),
-              AllOf(HasSubstr("'learning_rat'"), HasSubstr("learning_rate")));
-  EXPECT_THAT(Parse({{"group", ValueMap{{"x", 1}}}}).message(),
-              HasSubstr("'group'"));
+  EXPECT_THAT(s.message(), AllOf(HasSubstr("'learning_rat'"),
+                                 HasSubstr("did you mean 'learning_rate'?"),
+                                 HasSubstr("knows batch_norm, conv_layers")));
+  // Nothing close: no guess, still the list.
+  EXPECT_THAT(
+      Parse({{"group", ValueMap{{"x", 1}}}}).message(),
+      AllOf(HasSubstr("'group'. The built-in"), Not(HasSubstr("did you mean")),
+            HasSubstr("knows batch_norm")));
 }
 
 TEST(ParseHParams, OutOfRangeAndWrongTypesNameTheHyperparameter) {

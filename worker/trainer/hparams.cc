@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/config_checker.h"
 
 namespace det::trainer {
 namespace {
@@ -172,10 +173,18 @@ absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams) {
     if (!name.empty() && name[0] == '_') continue;
     auto it = Readers().find(name);
     if (it == Readers().end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown hyperparameter '", name, "'; the built-in trainer knows ",
-          absl::StrJoin(KnownHParamNames(), ", "),
-          " (names starting with '_' are ignored)"));
+      std::string message = absl::StrCat("unknown hyperparameter '", name, "'");
+      if (std::string closest =
+              config_internal::ClosestName(name, KnownHParamNames());
+          !closest.empty()) {
+        absl::StrAppend(&message, "; did you mean '", closest, "'?");
+      } else {
+        absl::StrAppend(&message, ".");
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat(message, " The built-in trainer knows ",
+                       absl::StrJoin(KnownHParamNames(), ", "),
+                       " (names starting with '_' are ignored)"));
     }
     absl::Status s = it->second(name, value, &h);
     if (!s.ok()) return s;
