@@ -78,6 +78,10 @@ int RunPreview(Env& env, const PreviewArgs& args) {
         config.status().code(),
         absl::StrCat(args.config_file, ":\n", config.status().message())));
   }
+  // As `det experiment create` prints them: legal but likely unintended.
+  for (const ConfigError& w : config->warnings) {
+    env.err << "Warning: " << args.config_file << ": " << w.ToString() << '\n';
+  }
   absl::StatusOr<searcher::SearchPlan> plan = searcher::PlanSearch(*config);
   if (!plan.ok()) return env.Fail(plan.status());
   if (args.json) {

@@ -500,6 +500,32 @@ void CrossCheck(const YamlNode& root, bool searcher_known, Checker* c,
       }
     }
   }
+  if (cfg->entrypoint.empty() && hp != nullptr && hp->is_map()) {
+    const std::vector<std::string>& known = BuiltinTrainerHParamNames();
+    for (const YamlNode::Entry& e : hp->entries) {
+      if (absl::StartsWith(e.key, "_") ||
+          std::find(known.begin(), known.end(), e.key) != known.end()) {
+        continue;
+      }
+      YamlNode at;
+      at.line = e.line;
+      at.column = e.column;
+      std::string message = absl::StrCat(
+          "the built-in trainer (no entrypoint) has no hyperparameter '", e.key,
+          "', so every trial would end as an invalid-hyperparameter "
+          "exit");
+      if (std::string closest = config_internal::ClosestName(e.key, known);
+          !closest.empty()) {
+        absl::StrAppend(&message, "; did you mean '", closest, "'?");
+      } else {
+        absl::StrAppend(&message, ".");
+      }
+      absl::StrAppend(&message, " It knows ", absl::StrJoin(known, ", "),
+                      "; names starting with '_' are passed over, and an "
+                      "entrypoint of your own may take any");
+      c->Warn(at, JoinPath("hyperparameters", e.key), std::move(message));
+    }
+  }
   if (searcher != nullptr && !s.metric.empty()) {
     const YamlNode& at =
         searcher->Find("metric") ? *searcher->Find("metric") : *searcher;
@@ -529,6 +555,15 @@ void CrossCheck(const YamlNode& root, bool searcher_known, Checker* c,
 }
 
 }  // namespace
+
+const std::vector<std::string>& BuiltinTrainerHParamNames() {
+  static const auto* names = new std::vector<std::string>{
+      "batch_norm",   "conv_layers",  "dropout",       "global_batch_size",
+      "hidden_units", "kernel_size",  "learning_rate", "lr_gamma",
+      "lr_schedule",  "lr_step_size", "momentum",      "n_filters1",
+      "n_filters2",   "nesterov",     "optimizer",     "weight_decay"};
+  return *names;
+}
 
 const char* SearcherNameString(SearcherName name) {
   switch (name) {

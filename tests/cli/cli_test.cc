@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_replace.h"
 #include "common/archive/context_archive.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -802,6 +803,21 @@ TEST(CliPreview, OverridesAndErrors) {
   EXPECT_THAT(invalid.err, HasSubstr("INVALID_ARGUMENT"));
   EXPECT_THAT(invalid.err, HasSubstr("bad.yaml"));
   EXPECT_THAT(invalid.err, HasSubstr("searcher.name"));
+
+  // A legal config with a likely mistake: the plan, and the warning on
+  // stderr with its place (kAshaConfig has no entrypoint: the built-in
+  // trainer, which has no 'learnin_rate').
+  const std::string typo = dir.Write(
+      "typo.yaml",
+      absl::StrReplaceAll(
+          kAshaConfig,
+          {{"hyperparameters:\n", "hyperparameters:\n  learnin_rate: 0.1\n"}}));
+  Result warned = RunArgs({"preview-search", typo});
+  EXPECT_EQ(warned.code, 0) << warned.err;
+  EXPECT_THAT(warned.out, HasSubstr("adaptive_asha"));
+  EXPECT_THAT(warned.err, HasSubstr("Warning: " + typo + ": line "));
+  EXPECT_THAT(warned.err, HasSubstr("hyperparameters.learnin_rate"));
+  EXPECT_THAT(warned.err, HasSubstr("did you mean 'learning_rate'?"));
 
   Result missing = RunArgs({"preview-search", dir.path() + "/none.yaml"});
   EXPECT_EQ(missing.code, 1);

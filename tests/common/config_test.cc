@@ -17,8 +17,10 @@
 namespace det {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 constexpr char kMinimal[] = R"(searcher:
@@ -275,6 +277,36 @@ TEST(ConfigTest, AccuracyWithSmallerIsBetterIsLegalButWarned) {
   ASSERT_THAT(cfg.warnings, SizeIs(1));
   EXPECT_EQ(cfg.warnings[0].path, "searcher.smaller_is_better");
   EXPECT_THAT(cfg.warnings[0].message, HasSubstr("smaller_is_better: false"));
+}
+
+TEST(ConfigTest, NameTheBuiltInTrainerDoesNotKnowIsWarnedWhereItIs) {
+  // kMinimal has 6 lines; the hyperparameters start on line 7.
+  ExperimentConfig cfg = ParseOk(absl::StrCat(kMinimal, R"(hyperparameters:
+  learning_rate: 0.01
+  learnin_rate: 0.1
+  _note: ignored by the trainer
+  zzz: 1
+)"));
+  ASSERT_THAT(cfg.warnings, SizeIs(2));
+  EXPECT_EQ(cfg.warnings[0].path, "hyperparameters.learnin_rate");
+  EXPECT_EQ(cfg.warnings[0].line, 9);
+  EXPECT_EQ(cfg.warnings[0].column, 3);
+  EXPECT_THAT(cfg.warnings[0].message,
+              AllOf(HasSubstr("no hyperparameter 'learnin_rate'"),
+                    HasSubstr("invalid-hyperparameter exit"),
+                    HasSubstr("did you mean 'learning_rate'?"),
+                    HasSubstr("It knows batch_norm, conv_layers")));
+  EXPECT_EQ(cfg.warnings[1].path, "hyperparameters.zzz");
+  EXPECT_THAT(cfg.warnings[1].message,
+              AllOf(HasSubstr("exit. It knows"), Not(HasSubstr("did you"))));
+
+  // An entrypoint of the user's own takes any names.
+  EXPECT_THAT(ParseOk(absl::StrCat(kMinimal, R"(entrypoint: ./train
+hyperparameters:
+  learnin_rate: 0.1
+)"))
+                  .warnings,
+              IsEmpty());
 }
 
 TEST(ConfigTest, MergeKeysAndAnchors) {
