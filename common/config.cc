@@ -21,6 +21,7 @@
 #include "common/config_checker.h"
 #include "common/config_hparams.h"
 #include "common/config_yaml.h"
+#include "common/trainer_hparams.h"
 #include "yaml-cpp/yaml.h"
 
 namespace det {
@@ -475,6 +476,98 @@ void ParseEntrypoint(const YamlNode& node, Checker* c, std::string* out) {
 }
 
 // Checks that need several fields; warnings for legal but odd settings.
+// The values of `spec` that a search can give a trial, at the ends of its
+// range: what the built-in trainer must accept for every trial to run.
+// Random values lie in [minval, maxval) (so the top is the largest double
+// below maxval); a grid includes both ends; ints are inclusive.
+std::vector<std::pair<std::string, Value>> ReachableEnds(const HParamSpec& spec,
+                                                         bool grid) {
+  auto below = [&](double hi, double lo) {
+    return grid || hi <= lo ? hi : std::nextafter(hi, lo);
+  };
+  switch (spec.type) {
+    case HParamSpec::Type::kConst:
+      return {{"val", spec.val}};
+    case HParamSpec::Type::kInt:
+      return {{"minval", Value(static_cast<int64_t>(spec.minval))},
+              {"maxval", Value(static_cast<int64_t>(spec.maxval))}};
+    case HParamSpec::Type::kDouble:
+      return {{"minval", Value(spec.minval)},
+              {"maxval", Value(below(spec.maxval, spec.minval))}};
+    case HParamSpec::Type::kLog:
+      return {{"minval", Value(std::pow(spec.base, spec.minval))},
+              {"maxval",
+               Value(std::pow(spec.base, below(spec.maxval, spec.minval)))}};
+    case HParamSpec::Type::kCategorical: {
+      std::vector<std::pair<std::string, Value>> out;
+      for (size_t i = 0; i < spec.vals.size(); ++i) {
+        out.push_back({absl::StrCat("vals[", i, "]"), spec.vals[i]});
+      }
+      return out;
+    }
+    case HParamSpec::Type::kGroup:
+      return {{"", Value(ValueMap{})}};
+  }
+  return {};
+}
+
+// With no entrypoint the trials run det-trial, whose rules are known here:
+// a name it does not know is warned about (every trial would fail, but a
+// typo is the likely cause and the search itself is sound); a value it
+// would refuse at a reachable end of a range is an error, at that field.
+void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
+                                const ExperimentConfig& cfg) {
+  const std::vector<std::string>& known = trainer::KnownHParamNames();
+  for (const YamlNode::Entry& e : hp.entries) {
+    if (absl::StartsWith(e.key, "_")) continue;
+    YamlNode at;
+    at.line = e.line;
+    at.column = e.column;
+    const std::string path = JoinPath("hyperparameters", e.key);
+    if (std::find(known.begin(), known.end(), e.key) == known.end()) {
+      std::string message = absl::StrCat(
+          "the built-in trainer (no entrypoint) has no hyperparameter '", e.key,
+          "', so every trial would end as an invalid-hyperparameter "
+          "exit");
+      if (std::string closest = config_internal::ClosestName(e.key, known);
+          !closest.empty()) {
+        absl::StrAppend(&message, "; did you mean '", closest, "'?");
+      } else {
+        absl::StrAppend(&message, ".");
+      }
+      absl::StrAppend(&message, " It knows ", absl::StrJoin(known, ", "),
+                      "; names starting with '_' are passed over, and an "
+                      "entrypoint of your own may take any");
+      c->Warn(at, path, std::move(message));
+      continue;
+    }
+    auto spec = cfg.hyperparameters.find(e.key);
+    if (spec == cfg.hyperparameters.end()) continue;  // already an error
+    for (const auto& [field, value] : ReachableEnds(spec->second, grid)) {
+      absl::Status s = trainer::CheckHParam(e.key, value);
+      if (s.ok()) continue;
+      const YamlNode* node = &e.value;
+      if (e.value.is_map() && !field.empty()) {
+        const std::string key = field.substr(0, field.find('['));
+        if (const YamlNode* n = e.value.Find(key)) node = n;
+        if (node->is_sequence()) {
+          const size_t i = std::stoul(field.substr(field.find('[') + 1));
+          if (i < node->items.size()) node = &node->items[i];
+        }
+      }
+      c->Error(*node,
+               field.empty() || spec->second.type == HParamSpec::Type::kConst
+                   ? path
+                   : JoinPath(path, field),
+               absl::StrCat("the built-in trainer would refuse ",
+                            spec->second.type == HParamSpec::Type::kConst
+                                ? "this value"
+                                : "values this search gives trials",
+                            " (", s.message(), ")"));
+    }
+  }
+}
+
 void CrossCheck(const YamlNode& root, bool searcher_known, Checker* c,
                 ExperimentConfig* cfg) {
   const SearcherConfig& s = cfg->searcher;
@@ -501,30 +594,8 @@ void CrossCheck(const YamlNode& root, bool searcher_known, Checker* c,
     }
   }
   if (cfg->entrypoint.empty() && hp != nullptr && hp->is_map()) {
-    const std::vector<std::string>& known = BuiltinTrainerHParamNames();
-    for (const YamlNode::Entry& e : hp->entries) {
-      if (absl::StartsWith(e.key, "_") ||
-          std::find(known.begin(), known.end(), e.key) != known.end()) {
-        continue;
-      }
-      YamlNode at;
-      at.line = e.line;
-      at.column = e.column;
-      std::string message = absl::StrCat(
-          "the built-in trainer (no entrypoint) has no hyperparameter '", e.key,
-          "', so every trial would end as an invalid-hyperparameter "
-          "exit");
-      if (std::string closest = config_internal::ClosestName(e.key, known);
-          !closest.empty()) {
-        absl::StrAppend(&message, "; did you mean '", closest, "'?");
-      } else {
-        absl::StrAppend(&message, ".");
-      }
-      absl::StrAppend(&message, " It knows ", absl::StrJoin(known, ", "),
-                      "; names starting with '_' are passed over, and an "
-                      "entrypoint of your own may take any");
-      c->Warn(at, JoinPath("hyperparameters", e.key), std::move(message));
-    }
+    CheckBuiltinTrainerHParams(
+        *hp, searcher_known && s.name == SearcherName::kGrid, c, *cfg);
   }
   if (searcher != nullptr && !s.metric.empty()) {
     const YamlNode& at =
@@ -555,15 +626,6 @@ void CrossCheck(const YamlNode& root, bool searcher_known, Checker* c,
 }
 
 }  // namespace
-
-const std::vector<std::string>& BuiltinTrainerHParamNames() {
-  static const auto* names = new std::vector<std::string>{
-      "batch_norm",   "conv_layers",  "dropout",       "global_batch_size",
-      "hidden_units", "kernel_size",  "learning_rate", "lr_gamma",
-      "lr_schedule",  "lr_step_size", "momentum",      "n_filters1",
-      "n_filters2",   "nesterov",     "optimizer",     "weight_decay"};
-  return *names;
-}
 
 const char* SearcherNameString(SearcherName name) {
   switch (name) {

@@ -110,13 +110,6 @@ struct ExperimentConfig {
   std::vector<ConfigError> warnings;
 };
 
-// The hyperparameters the built-in trainer (det-trial, an empty entrypoint)
-// knows, sorted. A config for it naming any other (but for names starting
-// with '_', which the trainer ignores) is warned about: every trial would end
-// as an invalid-hyperparameter exit. worker/trainer/hparams.cc reads exactly
-// these (a test holds the two lists equal).
-const std::vector<std::string>& BuiltinTrainerHParamNames();
-
 // Parsing limits, to refuse hostile input early.
 struct ParseLimits {
   size_t max_bytes = 1 << 20;  // 1 MiB of YAML

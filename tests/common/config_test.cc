@@ -309,6 +309,58 @@ hyperparameters:
               IsEmpty());
 }
 
+// Values det-trial would refuse, at the ends of each range a search can
+// reach, are errors where they are written (kMinimal has 6 lines).
+TEST(ConfigErrorsTest, ValuesTheBuiltInTrainerRefuses) {
+  const std::string space = R"(hyperparameters:
+  dropout: 1.5
+  conv_layers: {type: int, minval: 2, maxval: 7}
+  learning_rate: {type: log, minval: -4, maxval: 2, base: 10}
+  optimizer: {type: categorical, vals: [adam, sgd, rmsprop]}
+  momentum: {type: double, minval: 0.5, maxval: 1.0}
+)";
+  std::vector<ConfigError> errors = ParseErrors(absl::StrCat(kMinimal, space));
+  ASSERT_THAT(errors, SizeIs(4));
+  EXPECT_EQ(errors[0].path, "hyperparameters.dropout");
+  EXPECT_EQ(errors[0].line, 8);
+  EXPECT_EQ(errors[0].column, 12);
+  EXPECT_THAT(errors[0].message,
+              AllOf(HasSubstr("built-in trainer would refuse this value"),
+                    HasSubstr("expected a number in [0, 1), found 1.5")));
+  EXPECT_EQ(errors[1].path, "hyperparameters.conv_layers.maxval");
+  EXPECT_EQ(errors[1].line, 9);
+  EXPECT_THAT(errors[1].message,
+              AllOf(HasSubstr("values this search gives trials"),
+                    HasSubstr("an integer in [1, 5], found 7")));
+  EXPECT_EQ(errors[2].path, "hyperparameters.learning_rate.maxval");
+  EXPECT_THAT(errors[2].message, HasSubstr("(0, 10]"));
+  EXPECT_EQ(errors[3].path, "hyperparameters.optimizer.vals[2]");
+  EXPECT_EQ(errors[3].line, 11);
+  EXPECT_EQ(errors[3].column, 52);
+  EXPECT_THAT(errors[3].message, HasSubstr("found \"rmsprop\""));
+
+  // momentum's range stops short of 1.0 (random values lie in [min, max));
+  // a grid reaches maxval itself.
+  const std::string grid = R"(searcher:
+  name: grid
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_length: {batches: 10}
+hyperparameters:
+  momentum: {type: double, minval: 0.5, maxval: 1.0, count: 3}
+)";
+  ExpectOneError(grid, "hyperparameters.momentum.maxval", 7, 49,
+                 "expected a number in [0, 1), found 1");
+
+  // A trainer of the user's own: its rules are not known here (ParseOk
+  // fails the test on any error).
+  ExperimentConfig own =
+      ParseOk(absl::StrCat(kMinimal, "entrypoint: ./train\n", space));
+  for (const ConfigError& w : own.warnings) {
+    EXPECT_THAT(w.message, Not(HasSubstr("built-in trainer"))) << w.path;
+  }
+}
+
 TEST(ConfigTest, MergeKeysAndAnchors) {
   ExperimentConfig cfg = ParseOk(R"(
 searcher:

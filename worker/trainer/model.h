@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "worker/trainer/hparams.h"
+#include "common/trainer_hparams.h"
 
 namespace det::trainer {
 

@@ -35,7 +35,7 @@
 #include "worker/trainer/checkpoint_files.h"
 #include "worker/trainer/cifar10_dataset.h"
 #include "worker/trainer/data_parallel.h"
-#include "worker/trainer/hparams.h"
+#include "common/trainer_hparams.h"
 #include "worker/trainer/model.h"
 
 namespace det::trainer {

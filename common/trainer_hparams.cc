@@ -1,4 +1,4 @@
-#include "worker/trainer/hparams.h"
+#include "common/trainer_hparams.h"
 
 #include <cmath>
 #include <functional>
@@ -165,6 +165,16 @@ const std::vector<std::string>& KnownHParamNames() {
     return v;
   }();
   return *names;
+}
+
+absl::Status CheckHParam(const std::string& name, const Value& value) {
+  HParams scratch;
+  auto it = Readers().find(name);
+  if (it == Readers().end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown hyperparameter '", name, "'"));
+  }
+  return it->second(name, value, &scratch);
 }
 
 absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams) {

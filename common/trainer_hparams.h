@@ -1,13 +1,16 @@
 // The built-in trainer's hyperparameters: parsed from the trial's
 // hyperparameter map (det::ValueMap) and checked, so that a bad value ends
 // the trial as an invalid-hyperparameter exit with a message naming it.
+// Here in common, free of libtorch, because the config check uses the same
+// rules: a search space whose values det-trial would refuse is an error when
+// the experiment is created, not a failed trial later.
 //
 // Names starting with an underscore are ignored: they let users carry
 // bookkeeping values (e.g. "_note") through a search without upsetting the
 // trainer. Any other name the trainer does not know is an error, so a typo
 // ("learning_rat") cannot silently train with the default.
-#ifndef DET_WORKER_TRAINER_HPARAMS_H_
-#define DET_WORKER_TRAINER_HPARAMS_H_
+#ifndef DET_COMMON_TRAINER_HPARAMS_H_
+#define DET_COMMON_TRAINER_HPARAMS_H_
 
 #include <cstdint>
 #include <string>
@@ -50,6 +53,12 @@ absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams);
 // The names ParseHParams accepts, sorted (for messages and docs).
 const std::vector<std::string>& KnownHParamNames();
 
+// Checks one value as ParseHParams would read it (type and range; not the
+// checks across names, such as nesterov needing sgd with momentum).
+// InvalidArgument, with ParseHParams's message, when it is refused or
+// `name` is unknown.
+absl::Status CheckHParam(const std::string& name, const Value& value);
+
 }  // namespace det::trainer
 
-#endif  // DET_WORKER_TRAINER_HPARAMS_H_
+#endif  // DET_COMMON_TRAINER_HPARAMS_H_
