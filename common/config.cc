@@ -476,45 +476,66 @@ void ParseEntrypoint(const YamlNode& node, Checker* c, std::string* out) {
 }
 
 // Checks that need several fields; warnings for legal but odd settings.
-// The values of `spec` that a search can give a trial, at the ends of its
-// range: what the built-in trainer must accept for every trial to run.
-// Random values lie in [minval, maxval) (so the top is the largest double
-// below maxval); a grid includes both ends; ints are inclusive.
-std::vector<std::pair<std::string, Value>> ReachableEnds(const HParamSpec& spec,
-                                                         bool grid) {
-  auto below = [&](double hi, double lo) {
-    return grid || hi <= lo ? hi : std::nextafter(hi, lo);
-  };
+// Values of `spec` a search can give a trial, each with the field that
+// yields it ("" for the spec as a whole), enough to find any the built-in
+// trainer refuses: a grid's own points; else a const, each categorical
+// value, every int of a range (or its two ends past 1,024 values), and for
+// numbers the two ends, the top as the largest double below maxval, since
+// random values lie in [minval, maxval) (the trainer's ranges are
+// intervals, so the ends decide).
+std::vector<std::pair<std::string, Value>> ReachableValues(
+    const HParamSpec& spec, bool grid) {
+  std::vector<std::pair<std::string, Value>> out;
+  if (grid && (spec.type == HParamSpec::Type::kInt ||
+               spec.type == HParamSpec::Type::kDouble ||
+               spec.type == HParamSpec::Type::kLog)) {
+    for (int64_t i = 0; i < GridAxisSize(spec); ++i) {
+      out.push_back({"", GridAxisValue(spec, i)});
+    }
+    return out;
+  }
+  const double top = spec.maxval > spec.minval
+                         ? std::nextafter(spec.maxval, spec.minval)
+                         : spec.maxval;
   switch (spec.type) {
     case HParamSpec::Type::kConst:
-      return {{"val", spec.val}};
-    case HParamSpec::Type::kInt:
-      return {{"minval", Value(static_cast<int64_t>(spec.minval))},
-              {"maxval", Value(static_cast<int64_t>(spec.maxval))}};
+      out.push_back({"val", spec.val});
+      break;
+    case HParamSpec::Type::kInt: {
+      const auto lo = static_cast<int64_t>(spec.minval);
+      const auto hi = static_cast<int64_t>(spec.maxval);
+      out.push_back({"minval", Value(lo)});
+      if (hi - lo <= 1024) {
+        for (int64_t x = lo + 1; x < hi; ++x) out.push_back({"", Value(x)});
+      }
+      out.push_back({"maxval", Value(hi)});
+      break;
+    }
     case HParamSpec::Type::kDouble:
-      return {{"minval", Value(spec.minval)},
-              {"maxval", Value(below(spec.maxval, spec.minval))}};
+      out.push_back({"minval", Value(spec.minval)});
+      out.push_back({"maxval", Value(top)});
+      break;
     case HParamSpec::Type::kLog:
-      return {{"minval", Value(std::pow(spec.base, spec.minval))},
-              {"maxval",
-               Value(std::pow(spec.base, below(spec.maxval, spec.minval)))}};
-    case HParamSpec::Type::kCategorical: {
-      std::vector<std::pair<std::string, Value>> out;
+      out.push_back({"minval", Value(std::pow(spec.base, spec.minval))});
+      out.push_back({"maxval", Value(std::pow(spec.base, top))});
+      break;
+    case HParamSpec::Type::kCategorical:
       for (size_t i = 0; i < spec.vals.size(); ++i) {
         out.push_back({absl::StrCat("vals[", i, "]"), spec.vals[i]});
       }
-      return out;
-    }
+      break;
     case HParamSpec::Type::kGroup:
-      return {{"", Value(ValueMap{})}};
+      out.push_back({"", Value(ValueMap{})});
+      break;
   }
-  return {};
+  return out;
 }
 
 // With no entrypoint the trials run det-trial, whose rules are known here:
 // a name it does not know is warned about (every trial would fail, but a
 // typo is the likely cause and the search itself is sound); a value it
-// would refuse at a reachable end of a range is an error, at that field.
+// would refuse that a search can reach is an error, at the field giving it
+// (the first such value of a range; every such categorical value).
 void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
                                 const ExperimentConfig& cfg) {
   const std::vector<std::string>& known = trainer::KnownHParamNames();
@@ -543,7 +564,8 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
     }
     auto spec = cfg.hyperparameters.find(e.key);
     if (spec == cfg.hyperparameters.end()) continue;  // already an error
-    for (const auto& [field, value] : ReachableEnds(spec->second, grid)) {
+    const bool each = spec->second.type == HParamSpec::Type::kCategorical;
+    for (const auto& [field, value] : ReachableValues(spec->second, grid)) {
       absl::Status s = trainer::CheckHParam(e.key, value);
       if (s.ok()) continue;
       const YamlNode* node = &e.value;
@@ -564,6 +586,7 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
                                 ? "this value"
                                 : "values this search gives trials",
                             " (", s.message(), ")"));
+      if (!each) break;  // one refused value of a range says enough
     }
   }
 }

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -327,11 +328,12 @@ TEST(ConfigErrorsTest, ValuesTheBuiltInTrainerRefuses) {
   EXPECT_THAT(errors[0].message,
               AllOf(HasSubstr("built-in trainer would refuse this value"),
                     HasSubstr("expected a number in [0, 1), found 1.5")));
-  EXPECT_EQ(errors[1].path, "hyperparameters.conv_layers.maxval");
+  // The first refused value of an int range, 6, is inside it.
+  EXPECT_EQ(errors[1].path, "hyperparameters.conv_layers");
   EXPECT_EQ(errors[1].line, 9);
   EXPECT_THAT(errors[1].message,
               AllOf(HasSubstr("values this search gives trials"),
-                    HasSubstr("an integer in [1, 5], found 7")));
+                    HasSubstr("an integer in [1, 5], found 6")));
   EXPECT_EQ(errors[2].path, "hyperparameters.learning_rate.maxval");
   EXPECT_THAT(errors[2].message, HasSubstr("(0, 10]"));
   EXPECT_EQ(errors[3].path, "hyperparameters.optimizer.vals[2]");
@@ -340,7 +342,7 @@ TEST(ConfigErrorsTest, ValuesTheBuiltInTrainerRefuses) {
   EXPECT_THAT(errors[3].message, HasSubstr("found \"rmsprop\""));
 
   // momentum's range stops short of 1.0 (random values lie in [min, max));
-  // a grid reaches maxval itself.
+  // a grid of 3 tries 0.5, 0.75 and 1.0 itself.
   const std::string grid = R"(searcher:
   name: grid
   metric: validation_accuracy
@@ -349,8 +351,19 @@ TEST(ConfigErrorsTest, ValuesTheBuiltInTrainerRefuses) {
 hyperparameters:
   momentum: {type: double, minval: 0.5, maxval: 1.0, count: 3}
 )";
-  ExpectOneError(grid, "hyperparameters.momentum.maxval", 7, 49,
+  ExpectOneError(grid, "hyperparameters.momentum", 7, 13,
                  "expected a number in [0, 1), found 1");
+
+  // Inside a range: kernel_size must be odd, and an int range reaches 2;
+  // a grid tries only its own points (1, 5, 9 here: all odd).
+  ExpectOneError(absl::StrCat(kMinimal, R"(hyperparameters:
+  kernel_size: {type: int, minval: 1, maxval: 9}
+)"),
+                 "hyperparameters.kernel_size", 8, 16,
+                 "an odd integer in [1, 9], found 2");
+  ParseOk(absl::StrReplaceAll(
+      grid, {{"momentum: {type: double, minval: 0.5, maxval: 1.0, count: 3}",
+              "kernel_size: {type: int, minval: 1, maxval: 9, count: 3}"}}));
 
   // A trainer of the user's own: its rules are not known here (ParseOk
   // fails the test on any error).
