@@ -567,6 +567,11 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
     const bool each = spec->second.type == HParamSpec::Type::kCategorical;
     for (const auto& [field, value] : ReachableValues(spec->second, grid)) {
       absl::Status s = trainer::CheckHParam(e.key, value);
+      if (s.ok() && e.key == "global_batch_size") {
+        s = trainer::CheckBatchSplit(
+            trainer::ParseHParams({{e.key, value}})->global_batch_size,
+            cfg.resources.slots_per_trial);
+      }
       if (s.ok()) continue;
       const YamlNode* node = &e.value;
       if (e.value.is_map() && !field.empty()) {

@@ -177,6 +177,13 @@ absl::Status CheckHParam(const std::string& name, const Value& value) {
   return it->second(name, value, &scratch);
 }
 
+absl::Status CheckBatchSplit(int64_t global_batch_size, int64_t slots) {
+  if (slots > 0 && global_batch_size % slots == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("hyperparameter 'global_batch_size': ", global_batch_size,
+                   " does not split evenly over ", slots, " slots"));
+}
+
 absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams) {
   HParams h;
   for (const auto& [name, value] : hparams) {

@@ -59,6 +59,10 @@ const std::vector<std::string>& KnownHParamNames();
 // `name` is unknown.
 absl::Status CheckHParam(const std::string& name, const Value& value);
 
+// A trial's global batch is split evenly over its slots (one rank each):
+// InvalidArgument when `global_batch_size` does not divide by `slots`.
+absl::Status CheckBatchSplit(int64_t global_batch_size, int64_t slots);
+
 }  // namespace det::trainer
 
 #endif  // DET_COMMON_TRAINER_HPARAMS_H_

@@ -365,6 +365,14 @@ hyperparameters:
       grid, {{"momentum: {type: double, minval: 0.5, maxval: 1.0, count: 3}",
               "kernel_size: {type: int, minval: 1, maxval: 9, count: 3}"}}));
 
+  // Each of a trial's slots trains on an equal share of the global batch.
+  ExpectOneError(absl::StrCat(kMinimal, R"(resources: {slots_per_trial: 3}
+hyperparameters:
+  global_batch_size: {type: categorical, vals: [64, 96]}
+)"),
+                 "hyperparameters.global_batch_size.vals[0]", 9, 49,
+                 "64 does not split evenly over 3 slots");
+
   // A trainer of the user's own: its rules are not known here (ParseOk
   // fails the test on any error).
   ExperimentConfig own =

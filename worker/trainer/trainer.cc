@@ -108,10 +108,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
                                                          Cifar10 data) {
   const HParams& hp = options.hparams;
   const int world = options.parallel ? options.parallel->world_size() : 1;
-  if (hp.global_batch_size % world != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "hyperparameter 'global_batch_size': ", hp.global_batch_size,
-        " does not split evenly over ", world, " slots"));
+  if (absl::Status s = CheckBatchSplit(hp.global_batch_size, world); !s.ok()) {
+    return s;
   }
   if (options.target_batches < 0) {
     return absl::InvalidArgumentError("target_batches must be >= 0");
