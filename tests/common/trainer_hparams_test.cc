@@ -97,5 +97,15 @@ TEST(ParseHParams, OutOfRangeAndWrongTypesNameTheHyperparameter) {
   }
 }
 
+TEST(CheckBatchSplit, TheGlobalBatchDividesOverTheSlots) {
+  EXPECT_TRUE(CheckBatchSplit(64, 1).ok());
+  EXPECT_TRUE(CheckBatchSplit(64, 2).ok());
+  absl::Status s = CheckBatchSplit(64, 3);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'global_batch_size': 64 does not split "
+                                     "evenly over 3 slots"));
+  EXPECT_FALSE(CheckBatchSplit(64, 0).ok());
+}
+
 }  // namespace
 }  // namespace det::trainer
