@@ -479,7 +479,8 @@ void ParseEntrypoint(const YamlNode& node, Checker* c, std::string* out) {
 // Values of `spec` a search can give a trial, each with the field that
 // yields it ("" for the spec as a whole), enough to find any the built-in
 // trainer refuses: a grid's own points; else a const, each categorical
-// value, every int of a range (or its two ends past 1,024 values), and for
+// value, every int of a range (or its two ends past 1,024 values; a grid
+// likewise), and for
 // numbers the two ends, the top as the largest double below maxval, since
 // random values lie in [minval, maxval) (the trainer's ranges are
 // intervals, so the ends decide).
@@ -489,7 +490,10 @@ std::vector<std::pair<std::string, Value>> ReachableValues(
   if (grid && (spec.type == HParamSpec::Type::kInt ||
                spec.type == HParamSpec::Type::kDouble ||
                spec.type == HParamSpec::Type::kLog)) {
-    for (int64_t i = 0; i < GridAxisSize(spec); ++i) {
+    // Past 1,024 points its ends only, to keep the check cheap (the
+    // trainer's ranges are intervals: only kernel_size's parity is missed).
+    const int64_t n = GridAxisSize(spec);
+    for (int64_t i = 0; i < n; i = (n > 1024 && i == 0) ? n - 1 : i + 1) {
       out.push_back({"", GridAxisValue(spec, i)});
     }
     return out;
@@ -505,7 +509,7 @@ std::vector<std::pair<std::string, Value>> ReachableValues(
       const auto lo = static_cast<int64_t>(spec.minval);
       const auto hi = static_cast<int64_t>(spec.maxval);
       out.push_back({"minval", Value(lo)});
-      if (hi - lo <= 1024) {
+      if (static_cast<double>(hi) - static_cast<double>(lo) <= 1024) {
         for (int64_t x = lo + 1; x < hi; ++x) out.push_back({"", Value(x)});
       }
       out.push_back({"maxval", Value(hi)});

@@ -365,6 +365,17 @@ hyperparameters:
       grid, {{"momentum: {type: double, minval: 0.5, maxval: 1.0, count: 3}",
               "kernel_size: {type: int, minval: 1, maxval: 9, count: 3}"}}));
 
+  // Wide ranges are checked at their ends only, without enumerating them.
+  ExpectOneError(absl::StrCat(kMinimal, R"(hyperparameters:
+  lr_step_size: {type: int, minval: -9000000000000000000, maxval: 10}
+)"),
+                 "hyperparameters.lr_step_size.minval", 8, 37,
+                 "found -9000000000000000000");
+  ParseOk(absl::StrReplaceAll(
+      grid,
+      {{"momentum: {type: double, minval: 0.5, maxval: 1.0, count: 3}",
+        "dropout: {type: double, minval: 0, maxval: 0.9, count: 90000}"}}));
+
   // Each of a trial's slots trains on an equal share of the global batch.
   ExpectOneError(absl::StrCat(kMinimal, R"(resources: {slots_per_trial: 3}
 hyperparameters:
