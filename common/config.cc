@@ -600,8 +600,8 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
   }
 }
 
-void CrossCheck(const YamlNode& root, bool searcher_known, Checker* c,
-                ExperimentConfig* cfg) {
+void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
+                Checker* c, ExperimentConfig* cfg) {
   const SearcherConfig& s = cfg->searcher;
   const YamlNode* searcher = root.Find("searcher");
   const YamlNode* hp = root.Find("hyperparameters");
@@ -625,7 +625,8 @@ void CrossCheck(const YamlNode& root, bool searcher_known, Checker* c,
       }
     }
   }
-  if (cfg->entrypoint.empty() && hp != nullptr && hp->is_map()) {
+  if (new_experiment && cfg->entrypoint.empty() && hp != nullptr &&
+      hp->is_map()) {
     CheckBuiltinTrainerHParams(
         *hp, searcher_known && s.name == SearcherName::kGrid, c, *cfg);
   }
@@ -693,9 +694,12 @@ std::string ConfigError::ToString() const {
   return out;
 }
 
-absl::StatusOr<ExperimentConfig> ParseExperimentConfig(
-    const std::string& yaml, std::vector<ConfigError>* errors,
-    const ParseLimits& limits) {
+namespace {
+
+absl::StatusOr<ExperimentConfig> Parse(const std::string& yaml,
+                                       std::vector<ConfigError>* errors,
+                                       const ParseLimits& limits,
+                                       bool new_experiment) {
   Checker c;
   ExperimentConfig cfg;
   YamlNode root;
@@ -781,7 +785,7 @@ absl::StatusOr<ExperimentConfig> ParseExperimentConfig(
       if (const YamlNode* n = root.Find("entrypoint")) {
         ParseEntrypoint(*n, &c, &cfg.entrypoint);
       }
-      CrossCheck(root, searcher_known, &c, &cfg);
+      CrossCheck(root, searcher_known, new_experiment, &c, &cfg);
     }
   }
   auto by_position = [](const ConfigError& a, const ConfigError& b) {
@@ -797,6 +801,19 @@ absl::StatusOr<ExperimentConfig> ParseExperimentConfig(
   }
   cfg.warnings = std::move(c.warnings());
   return cfg;
+}
+
+}  // namespace
+
+absl::StatusOr<ExperimentConfig> ParseExperimentConfig(
+    const std::string& yaml, std::vector<ConfigError>* errors,
+    const ParseLimits& limits) {
+  return Parse(yaml, errors, limits, /*new_experiment=*/true);
+}
+
+absl::StatusOr<ExperimentConfig> ParseStoredExperimentConfig(
+    const std::string& yaml) {
+  return Parse(yaml, nullptr, ParseLimits{}, /*new_experiment=*/false);
 }
 
 absl::StatusOr<std::string> ReadExperimentConfigFile(

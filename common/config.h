@@ -125,6 +125,14 @@ absl::StatusOr<ExperimentConfig> ParseExperimentConfig(
     const std::string& yaml, std::vector<ConfigError>* errors = nullptr,
     const ParseLimits& limits = {});
 
+// A config the master stored when it accepted the experiment, as
+// ParseExperimentConfig parses it less the checks only a new experiment
+// gets: the built-in trainer's hyperparameter values, which experiments
+// stored before that check existed may break. A master must reload every
+// experiment it once accepted (their trials fail one by one, as before).
+absl::StatusOr<ExperimentConfig> ParseStoredExperimentConfig(
+    const std::string& yaml);
+
 // Reads a config file for ParseExperimentConfig, refusing by its size (from
 // stat, before reading a byte) files larger than limits.max_bytes, and
 // anything that is not a regular file.

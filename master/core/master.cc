@@ -206,7 +206,7 @@ absl::Status Master::Load() {
   for (auto& rec : *records) {
     auto e = std::make_unique<ExperimentState>();
     int64_t id = rec.experiment.id();
-    auto cfg = ParseExperimentConfig(rec.experiment.config_yaml());
+    auto cfg = ParseStoredExperimentConfig(rec.experiment.config_yaml());
     if (!cfg.ok()) {
       return absl::DataLossError(absl::StrCat(
           "experiment ", id,
