@@ -475,26 +475,30 @@ void ParseEntrypoint(const YamlNode& node, Checker* c, std::string* out) {
   }
 }
 
-// Checks that need several fields; warnings for legal but odd settings.
-// Values of `spec` a search can give a trial, each with the field that
-// yields it ("" for the spec as a whole), enough to find any the built-in
-// trainer refuses: a grid's own points; else a const, each categorical
-// value, every int of a range (or its two ends past 1,024 values; a grid
-// likewise), and for
-// numbers the two ends, the top as the largest double below maxval, since
-// random values lie in [minval, maxval) (the trainer's ranges are
-// intervals, so the ends decide).
-std::vector<std::pair<std::string, Value>> ReachableValues(
-    const HParamSpec& spec, bool grid) {
-  std::vector<std::pair<std::string, Value>> out;
+// A value of a hyperparameter's spec that a search can give a trial, and
+// the field of the spec that yields it: "val", "minval", "maxval", "vals"
+// (with `index`), or "" for the spec as a whole.
+struct Reachable {
+  std::string field;
+  int64_t index = -1;
+  Value value;
+};
+
+// Enough of `spec`'s reachable values to find any the built-in trainer
+// refuses: a grid's own points; else a const, each categorical value, every
+// int of a range; for numbers the two ends, the top as the largest double
+// below maxval, since random values lie in [minval, maxval) (the trainer's
+// ranges are intervals, so the ends decide). Past 1,024 ints or grid points,
+// the ends only, to keep the check cheap (only kernel_size's parity is
+// missed).
+std::vector<Reachable> ReachableValues(const HParamSpec& spec, bool grid) {
+  std::vector<Reachable> out;
   if (grid && (spec.type == HParamSpec::Type::kInt ||
                spec.type == HParamSpec::Type::kDouble ||
                spec.type == HParamSpec::Type::kLog)) {
-    // Past 1,024 points its ends only, to keep the check cheap (the
-    // trainer's ranges are intervals: only kernel_size's parity is missed).
     const int64_t n = GridAxisSize(spec);
     for (int64_t i = 0; i < n; i = (n > 1024 && i == 0) ? n - 1 : i + 1) {
-      out.push_back({"", GridAxisValue(spec, i)});
+      out.push_back({"", -1, GridAxisValue(spec, i)});
     }
     return out;
   }
@@ -503,33 +507,33 @@ std::vector<std::pair<std::string, Value>> ReachableValues(
                          : spec.maxval;
   switch (spec.type) {
     case HParamSpec::Type::kConst:
-      out.push_back({"val", spec.val});
+      out.push_back({"val", -1, spec.val});
       break;
     case HParamSpec::Type::kInt: {
       const auto lo = static_cast<int64_t>(spec.minval);
       const auto hi = static_cast<int64_t>(spec.maxval);
-      out.push_back({"minval", Value(lo)});
+      out.push_back({"minval", -1, Value(lo)});
       if (static_cast<double>(hi) - static_cast<double>(lo) <= 1024) {
-        for (int64_t x = lo + 1; x < hi; ++x) out.push_back({"", Value(x)});
+        for (int64_t x = lo + 1; x < hi; ++x) out.push_back({"", -1, Value(x)});
       }
-      out.push_back({"maxval", Value(hi)});
+      out.push_back({"maxval", -1, Value(hi)});
       break;
     }
     case HParamSpec::Type::kDouble:
-      out.push_back({"minval", Value(spec.minval)});
-      out.push_back({"maxval", Value(top)});
+      out.push_back({"minval", -1, Value(spec.minval)});
+      out.push_back({"maxval", -1, Value(top)});
       break;
     case HParamSpec::Type::kLog:
-      out.push_back({"minval", Value(std::pow(spec.base, spec.minval))});
-      out.push_back({"maxval", Value(std::pow(spec.base, top))});
+      out.push_back({"minval", -1, Value(std::pow(spec.base, spec.minval))});
+      out.push_back({"maxval", -1, Value(std::pow(spec.base, top))});
       break;
     case HParamSpec::Type::kCategorical:
       for (size_t i = 0; i < spec.vals.size(); ++i) {
-        out.push_back({absl::StrCat("vals[", i, "]"), spec.vals[i]});
+        out.push_back({"vals", static_cast<int64_t>(i), spec.vals[i]});
       }
       break;
     case HParamSpec::Type::kGroup:
-      out.push_back({"", Value(ValueMap{})});
+      out.push_back({"", -1, Value(ValueMap{})});
       break;
   }
   return out;
@@ -568,38 +572,41 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
     }
     auto spec = cfg.hyperparameters.find(e.key);
     if (spec == cfg.hyperparameters.end()) continue;  // already an error
-    const bool each = spec->second.type == HParamSpec::Type::kCategorical;
-    for (const auto& [field, value] : ReachableValues(spec->second, grid)) {
-      absl::Status s = trainer::CheckHParam(e.key, value);
+    const bool is_const = spec->second.type == HParamSpec::Type::kConst;
+    for (const Reachable& r : ReachableValues(spec->second, grid)) {
+      trainer::HParams h;
+      absl::Status s = trainer::ReadHParam(e.key, r.value, &h);
       if (s.ok() && e.key == "global_batch_size") {
-        s = trainer::CheckBatchSplit(
-            trainer::ParseHParams({{e.key, value}})->global_batch_size,
-            cfg.resources.slots_per_trial);
+        s = trainer::CheckBatchSplit(h.global_batch_size,
+                                     cfg.resources.slots_per_trial);
       }
       if (s.ok()) continue;
       const YamlNode* node = &e.value;
-      if (e.value.is_map() && !field.empty()) {
-        const std::string key = field.substr(0, field.find('['));
-        if (const YamlNode* n = e.value.Find(key)) node = n;
-        if (node->is_sequence()) {
-          const size_t i = std::stoul(field.substr(field.find('[') + 1));
-          if (i < node->items.size()) node = &node->items[i];
+      std::string field_path = path;
+      if (!r.field.empty() && !is_const) {
+        field_path = r.index < 0 ? JoinPath(path, r.field)
+                                 : config_internal::IndexPath(
+                                       JoinPath(path, r.field),
+                                       static_cast<size_t>(r.index));
+      }
+      if (e.value.is_map() && !r.field.empty()) {
+        if (const YamlNode* n = e.value.Find(r.field)) node = n;
+        if (r.index >= 0 && node->is_sequence() &&
+            static_cast<size_t>(r.index) < node->items.size()) {
+          node = &node->items[r.index];
         }
       }
-      c->Error(*node,
-               field.empty() || spec->second.type == HParamSpec::Type::kConst
-                   ? path
-                   : JoinPath(path, field),
-               absl::StrCat("the built-in trainer would refuse ",
-                            spec->second.type == HParamSpec::Type::kConst
-                                ? "this value"
-                                : "values this search gives trials",
-                            " (", s.message(), ")"));
-      if (!each) break;  // one refused value of a range says enough
+      c->Error(*node, field_path,
+               absl::StrCat(
+                   "the built-in trainer would refuse ",
+                   is_const ? "this value" : "values this search gives trials",
+                   " (", s.message(), ")"));
+      if (r.index < 0) break;  // one refused value of a range says enough
     }
   }
 }
 
+// Checks that need several fields; warnings for legal but odd settings.
 void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
                 Checker* c, ExperimentConfig* cfg) {
   const SearcherConfig& s = cfg->searcher;

@@ -167,14 +167,24 @@ const std::vector<std::string>& KnownHParamNames() {
   return *names;
 }
 
-absl::Status CheckHParam(const std::string& name, const Value& value) {
-  HParams scratch;
+absl::Status ReadHParam(const std::string& name, const Value& value,
+                        HParams* h) {
   auto it = Readers().find(name);
   if (it == Readers().end()) {
+    std::string message = absl::StrCat("unknown hyperparameter '", name, "'");
+    if (std::string closest =
+            config_internal::ClosestName(name, KnownHParamNames());
+        !closest.empty()) {
+      absl::StrAppend(&message, "; did you mean '", closest, "'?");
+    } else {
+      absl::StrAppend(&message, ".");
+    }
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown hyperparameter '", name, "'"));
+        absl::StrCat(message, " The built-in trainer knows ",
+                     absl::StrJoin(KnownHParamNames(), ", "),
+                     " (names starting with '_' are ignored)"));
   }
-  return it->second(name, value, &scratch);
+  return it->second(name, value, h);
 }
 
 absl::Status CheckBatchSplit(int64_t global_batch_size, int64_t slots) {
@@ -188,22 +198,7 @@ absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams) {
   HParams h;
   for (const auto& [name, value] : hparams) {
     if (!name.empty() && name[0] == '_') continue;
-    auto it = Readers().find(name);
-    if (it == Readers().end()) {
-      std::string message = absl::StrCat("unknown hyperparameter '", name, "'");
-      if (std::string closest =
-              config_internal::ClosestName(name, KnownHParamNames());
-          !closest.empty()) {
-        absl::StrAppend(&message, "; did you mean '", closest, "'?");
-      } else {
-        absl::StrAppend(&message, ".");
-      }
-      return absl::InvalidArgumentError(
-          absl::StrCat(message, " The built-in trainer knows ",
-                       absl::StrJoin(KnownHParamNames(), ", "),
-                       " (names starting with '_' are ignored)"));
-    }
-    absl::Status s = it->second(name, value, &h);
+    absl::Status s = ReadHParam(name, value, &h);
     if (!s.ok()) return s;
   }
   if (h.nesterov && (h.optimizer != OptimizerKind::kSgd || h.momentum == 0)) {

@@ -53,11 +53,12 @@ absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams);
 // The names ParseHParams accepts, sorted (for messages and docs).
 const std::vector<std::string>& KnownHParamNames();
 
-// Checks one value as ParseHParams would read it (type and range; not the
+// Reads one value into `h` as ParseHParams does (type and range; not the
 // checks across names, such as nesterov needing sgd with momentum).
 // InvalidArgument, with ParseHParams's message, when it is refused or
 // `name` is unknown.
-absl::Status CheckHParam(const std::string& name, const Value& value);
+absl::Status ReadHParam(const std::string& name, const Value& value,
+                        HParams* h);
 
 // A trial's global batch is split evenly over its slots (one rank each):
 // InvalidArgument when `global_batch_size` does not divide by `slots`.
