@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/archive/context_archive.h"
+#include "common/openmp_env.h"
 #include "common/version.h"
 #include "worker/agent/child_process.h"
 #include "worker/agent/restore_choice.h"
@@ -246,10 +247,7 @@ std::vector<std::string> Agent::ChildEnvironment(
   // measurements); the worker's own setting wins. det-trial would otherwise
   // re-exec itself to get this (OpenMP reads it only at load), loading
   // libtorch twice: ~0.37 s of every trial's start.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    set("OMP_WAIT_POLICY", "PASSIVE");
-    if (std::getenv("GOMP_SPINCOUNT") == nullptr) set("GOMP_SPINCOUNT", "1000");
-  }
+  for (const auto& [name, value] : OpenMpWaitDefaults()) set(name, value);
   set("CUDA_VISIBLE_DEVICES", gpu ? absl::StrJoin(devices, ",") : "");
   if (gpu) set("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
   if (!options_.data_dir.empty()) set("DET_DATA_DIR", options_.data_dir);

@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/openmp_env.h"
 #include "common/value.h"
 #include "google/protobuf/struct.pb.h"
 #include "worker/trainer/trainer.h"
@@ -118,9 +119,9 @@ torch::Device PickDevice() {
 // loads twice: ~0.37 s; a worker sets them for its trials, so only runs by
 // hand pay it). An explicit OMP_WAIT_POLICY is respected as it is.
 void EnsurePassiveOpenMpWait(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  setenv("GOMP_SPINCOUNT", "1000", /*overwrite=*/0);
+  const auto vars = OpenMpWaitDefaults();
+  if (vars.empty()) return;
+  for (const auto& [name, value] : vars) setenv(name, value, 1);
   execv("/proc/self/exe", argv);
   // Exec failed (no /proc): carry on with the default policy.
 }
