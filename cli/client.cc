@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/rpc/status_convert.h"
 
 namespace det::cli {
 namespace {
@@ -153,9 +154,10 @@ std::unique_ptr<grpc::ClientContext> Client::NewContext(
 }
 
 absl::Status Client::Convert(const grpc::Status& status) const {
-  if (status.ok()) return absl::OkStatus();
-  const auto code = static_cast<absl::StatusCode>(status.error_code());
-  std::string message = status.error_message();
+  absl::Status converted = FromGrpcStatus(status);
+  if (converted.ok()) return converted;
+  const auto code = converted.code();
+  std::string message(converted.message());
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       message = absl::StrCat(

@@ -146,17 +146,6 @@ void PrintJson(std::ostream& out, absl::string_view json) {
   out << IndentJson(json) << '\n';
 }
 
-std::string StateName(v1::State state) {
-  std::string name = v1::State_Name(state);
-  if (name.empty()) return absl::StrCat("STATE_", static_cast<int>(state));
-  return std::string(absl::StripPrefix(name, "STATE_"));
-}
-
-bool IsTerminal(v1::State state) {
-  return state == v1::STATE_COMPLETED || state == v1::STATE_CANCELED ||
-         state == v1::STATE_ERROR;
-}
-
 std::string FormatTime(int64_t time_us) {
   if (time_us <= 0) return "-";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(time_us),

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/rpc/states.h"  // StateName, IsTerminal
 #include "common/value.h"
 #include "det/v1/api.pb.h"
 #include "google/protobuf/message.h"
@@ -44,12 +45,6 @@ std::string IndentJson(absl::string_view json);
 // Writes `json` indented, followed by a newline: the one document a --json
 // command prints.
 void PrintJson(std::ostream& out, absl::string_view json);
-
-// "COMPLETED" for STATE_COMPLETED: the state without its prefix.
-std::string StateName(v1::State state);
-
-// COMPLETED, CANCELED or ERROR: nothing will change any more.
-bool IsTerminal(v1::State state);
 
 // "2024-05-01 12:34:56" in local time; "-" for 0 (not yet).
 std::string FormatTime(int64_t time_us);

@@ -8,7 +8,7 @@ namespace det {
 #define DET_VERSION "0.0.0"
 #endif
 inline constexpr const char* kVersion = DET_VERSION;
-// Bump on any incompatible change to proto/det/v1/agent.proto or trial.proto.
+// Bump on any incompatible change to proto/det/v1/worker.proto or trial.proto.
 inline constexpr int kProtocolVersion = 1;
 
 }  // namespace det

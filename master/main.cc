@@ -12,11 +12,12 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/flags/help_flags.h"
 #include "common/version.h"
-#include "det/v1/agent.grpc.pb.h"
+#include "det/v1/worker.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "master/api/agent_service.h"
 #include "master/api/api_service.h"
+#include "master/api/worker_service.h"
 #include "master/core/master.h"
 #include "master/http/http_server.h"
 #include "master/http/metrics_registry.h"
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
   // graph updated on every lock, a debugging aid that costs CPU on every
   // event here. Tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  det::ListOwnFlagsInHelp("master/");
   absl::SetProgramUsageMessage(
       "det-master [--config master.yaml] [--grpc_address HOST:PORT] ...");
   absl::ParseCommandLine(argc, argv);
@@ -154,7 +156,7 @@ int main(int argc, char** argv) {
     creds = grpc::SslServerCredentials(ssl);
   }
   det::master::ApiService api((*master).get(), cfg.token);
-  det::master::AgentService agents((*master).get(), cfg.token);
+  det::master::WorkerService agents((*master).get(), cfg.token);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg.grpc_address, creds, &port);

@@ -49,7 +49,7 @@ SimWorker::SimWorker(std::string id, SimOptions options,
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 256 << 20);
   channel_ = grpc::CreateCustomChannel(
       options_.master, grpc::InsecureChannelCredentials(), args);
-  stub_ = v1::AgentService::NewStub(channel_);
+  stub_ = v1::WorkerService::NewStub(channel_);
   slot_freed_.assign(options_.slots, Clock::time_point());
   slot_trial_.assign(options_.slots, 0);
   rng_.seed(std::hash<std::string>()(id_));

@@ -1,5 +1,5 @@
 // A simulated det worker: one thread pair that speaks the real worker
-// protocol (proto/det/v1/agent.proto) to a real det-master over gRPC, and
+// protocol (proto/det/v1/worker.proto) to a real det-master over gRPC, and
 // answers StartTrial the way a real trial would, without any process:
 //
 //  - scale mode: the trial "trains" for batch_ms per batch, reports a
@@ -33,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "det/v1/agent.grpc.pb.h"
+#include "det/v1/worker.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
 namespace det::bench {
@@ -129,7 +129,7 @@ class SimWorker {
   const SimOptions options_;
   const Clock::time_point epoch_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::AgentService::Stub> stub_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
   grpc::ClientContext ctx_;
   std::unique_ptr<
       grpc::ClientReaderWriter<v1::WorkerMessage, v1::MasterMessage>>

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "common/rpc/states.h"
+#include "common/rpc/status_convert.h"
 #include "master/api/auth.h"
 #include "master/api/preview_proto.h"
 
@@ -17,7 +19,7 @@ namespace {
 // Copies a StatusOr's value into *out, or returns its status as gRPC's.
 template <typename T, typename Out>
 grpc::Status Reply(absl::StatusOr<T> v, Out* out) {
-  if (!v.ok()) return ToGrpc(v.status());
+  if (!v.ok()) return ToGrpcStatus(v.status());
   *out = std::move(*v);
   return grpc::Status::OK;
 }
@@ -32,7 +34,7 @@ grpc::Status ApiService::CreateExperiment(
   auto x = master_->CreateExperiment(req->config_yaml(), req->context(),
                                      req->activate(), req->validate_only(),
                                      &warnings);
-  if (!x.ok()) return ToGrpc(x.status());
+  if (!x.ok()) return ToGrpcStatus(x.status());
   *resp->mutable_experiment() = std::move(*x);
   for (auto& w : warnings) resp->add_warnings(w);
   return grpc::Status::OK;
@@ -50,7 +52,7 @@ grpc::Status ApiService::ListExperiments(grpc::ServerContext* ctx,
                                          v1::ListExperimentsResponse* resp) {
   DET_CHECK_AUTH(ctx);
   auto list = master_->ListExperiments();
-  if (!list.ok()) return ToGrpc(list.status());
+  if (!list.ok()) return ToGrpcStatus(list.status());
   for (auto& x : *list) *resp->add_experiments() = std::move(x);
   return grpc::Status::OK;
 }
@@ -60,7 +62,7 @@ grpc::Status ApiService::ListTrials(grpc::ServerContext* ctx,
                                     v1::ListTrialsResponse* resp) {
   DET_CHECK_AUTH(ctx);
   auto list = master_->ListTrials(req->experiment_id());
-  if (!list.ok()) return ToGrpc(list.status());
+  if (!list.ok()) return ToGrpcStatus(list.status());
   for (auto& t : *list) *resp->add_trials() = std::move(t);
   return grpc::Status::OK;
 }
@@ -77,7 +79,7 @@ grpc::Status ApiService::GetTrialMetrics(grpc::ServerContext* ctx,
                                          v1::GetTrialMetricsResponse* resp) {
   DET_CHECK_AUTH(ctx);
   auto list = master_->GetTrialMetrics(req->trial_id(), req->group());
-  if (!list.ok()) return ToGrpc(list.status());
+  if (!list.ok()) return ToGrpcStatus(list.status());
   for (auto& r : *list) *resp->add_reports() = std::move(r);
   return grpc::Status::OK;
 }
@@ -92,7 +94,7 @@ grpc::Status ApiService::StreamTrialLogs(
     // trial ended are still sent.
     bool live = req->follow() && master_->TrialIsLive(req->trial_id());
     auto lines = master_->GetTrialLogs(req->trial_id(), after, 1000);
-    if (!lines.ok()) return ToGrpc(lines.status());
+    if (!lines.ok()) return ToGrpcStatus(lines.status());
     for (const auto& line : *lines) {
       if (!writer->Write(line)) return grpc::Status::OK;
       after = line.id();
@@ -141,7 +143,7 @@ grpc::Status ApiService::WatchExperiment(
     int64_t before = version;
     auto x = master_->WaitExperimentChange(req->experiment_id(), &version,
                                            absl::Seconds(1));
-    if (!x.ok()) return ToGrpc(x.status());
+    if (!x.ok()) return ToGrpcStatus(x.status());
     if (version != before || before == -1) {
       if (!writer->Write(*x)) return grpc::Status::OK;
     }

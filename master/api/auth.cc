@@ -34,10 +34,4 @@ grpc::Status CheckToken(const grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
-
 }  // namespace det::master

@@ -15,9 +15,6 @@ namespace det::master {
 grpc::Status CheckToken(const grpc::ServerContext* ctx,
                         const std::string& token);
 
-// absl::Status -> grpc::Status with the same code and message.
-grpc::Status ToGrpc(const absl::Status& s);
-
 }  // namespace det::master
 
 #endif  // DET_MASTER_API_AUTH_H_

@@ -1,25 +1,44 @@
 // The master's core: experiments, their searchers and trials, the workers
 // and their slots, and the store that keeps all of it.
 //
-// Concurrency: one mutex (mu_) guards every piece of in-memory state; the
-// gRPC handlers (client API and worker streams) and the ticker thread call
-// in and hold it for the length of one event. Every event's effects on the
-// store are written in one transaction, together with the worker's sequence
-// number when the event came from a worker, so a crash at any point leaves
-// the store either before or after the whole event. Messages to workers are
-// put on each worker's outbox (never written to the network under mu_); a
-// writer thread per stream drains it.
+// One class, one lock, its methods in files named for what they own (see
+// master/README.md for the map):
+//   master.cc               construction, the ticker, lookups, shared helpers
+//   recovery.cc             loading the store at start and reloading it
+//                           after a failed transaction
+//   store_health.cc         transactions, and the outage mode after a
+//                           failed one (probe, backoff, what is refused)
+//   searcher_operations.cc  carrying out searcher operations, the journal,
+//                           the snapshot policy
+//   experiment_lifecycle.cc creating experiments and their state machine
+//   trial_lifecycle.cc      a trial's exit or loss: the restart policy
+//   placement.cc            queueing trials, placing them, StartTrial
+//   worker_sessions.cc      worker streams: hello, reconciliation, loss
+//   ingest.cc               batches of worker messages, metrics, best metric
+//   queries.cc              the read side of the client API
+//
+// Concurrency: mu_ guards every piece of in-memory state; the gRPC handlers
+// (client API and worker streams) and the ticker thread call in and hold it
+// for the length of one event. Every event's effects on the store are
+// written in one transaction (Transact), together with the worker's
+// sequence number when the event came from a worker, so a crash at any
+// point leaves the store either before or after the whole event. Messages
+// to workers made during a transaction go out only once it commits; when
+// it fails, the master reloads its state from the store (the restart path)
+// and stays in outage mode until a write succeeds again, so memory never
+// runs ahead of the store.
 #ifndef DET_MASTER_CORE_MASTER_H_
 #define DET_MASTER_CORE_MASTER_H_
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,8 +47,10 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/config.h"
-#include "det/v1/agent.pb.h"
 #include "det/v1/api.pb.h"
+#include "det/v1/worker.pb.h"
+#include "master/core/searcher_journal.h"
+#include "master/core/worker_outbox.h"
 #include "master/http/metrics_registry.h"
 #include "master/scheduler/slot_scheduler.h"
 #include "master/searcher/searcher.h"
@@ -55,23 +76,21 @@ struct MasterOptions {
   // Take a searcher snapshot every this many journaled events; 0 picks
   // 1 + trials/32 (tests set it high to exercise journal replay).
   int64_t snapshot_every = 0;
+  // After a failed transaction, the store is probed with a write after
+  // this long, doubling up to store_probe_max.
+  absl::Duration store_probe_initial = absl::Milliseconds(250);
+  absl::Duration store_probe_max = absl::Seconds(15);
   // Counters for /metrics; not owned, may be null.
   http::MetricsRegistry* metrics = nullptr;
 };
 
-// An open worker stream: the master's side of AgentService.Connect.
-class AgentOutbox {
- public:
-  void Push(v1::MasterMessage m);
-  // Waits up to `timeout` for a message; nullopt when none or closed.
-  std::optional<v1::MasterMessage> Pop(absl::Duration timeout);
-  void Close();
-  bool closed() const;
-
- private:
-  mutable absl::Mutex mu_;
-  std::deque<v1::MasterMessage> queue_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+// Whether the store takes writes, for det master info, the web page,
+// /metrics and the health service.
+struct StoreHealth {
+  bool available = true;
+  absl::Time unavailable_since;  // when !available
+  std::string reason;            // the failure that started the outage
+  int64_t failed_probes = 0;     // in this outage
 };
 
 class Master {
@@ -82,6 +101,8 @@ class Master {
   ~Master();
 
   // ---- Client API (api/api_service.cc translates gRPC to these) ----
+  // While the store is unavailable, calls that would write answer
+  // UNAVAILABLE and change nothing.
   absl::StatusOr<v1::Experiment> CreateExperiment(
       const std::string& yaml, const std::string& context, bool activate,
       bool validate_only, std::vector<std::string>* warnings);
@@ -102,6 +123,7 @@ class Master {
   absl::StatusOr<v1::Experiment> KillExperiment(int64_t id);
   std::vector<v1::Agent> ListAgents();
   v1::MasterInfo GetMasterInfo();
+  StoreHealth GetStoreHealth();
   // The addresses once the servers listen (for MasterInfo); an empty
   // argument leaves that address as it was.
   void SetAddresses(const std::string& grpc, const std::string& http);
@@ -113,15 +135,17 @@ class Master {
   // True while the trial is not terminal (for log following).
   bool TrialIsLive(int64_t trial_id);
 
-  // ---- Worker streams (api/agent_service.cc) ----
-  // Registers a worker after its Hello; returns the Welcome to send, and
-  // the outbox the stream's writer drains. Refuses another protocol version.
-  absl::StatusOr<v1::Welcome> AgentConnected(
+  // ---- Worker streams (api/worker_service.cc) ----
+  // Registers a worker after its Hello and reconciles the trials it runs
+  // with those the master placed on it; returns the Welcome to send, and
+  // the outbox the stream's writer drains. Refuses another protocol
+  // version; UNAVAILABLE (the worker retries) while the store is.
+  absl::StatusOr<v1::Welcome> WorkerConnected(
       const v1::Hello& hello, const std::string& peer,
-      std::shared_ptr<AgentOutbox> outbox);
+      std::shared_ptr<WorkerOutbox> outbox);
   // One message from a connected worker; returns the seq to acknowledge.
-  absl::StatusOr<int64_t> AgentMessage(const std::string& worker_id,
-                                       const v1::WorkerMessage& m);
+  absl::StatusOr<int64_t> WorkerMessage(const std::string& worker_id,
+                                        const v1::WorkerMessage& m);
   // Messages from one worker stream, in the order received, stored in ONE
   // transaction (with the worker's sequence number) and scheduled once.
   // Resent messages (seq already stored) are skipped but acknowledged.
@@ -134,25 +158,25 @@ class Master {
   //    det_worker_messages_rejected_total, noted in the trial's logs (when
   //    the trial exists), and acknowledged with the rest; the batch goes
   //    on, so one bad report never blocks the worker's later messages;
-  //  - transient (disk full, I/O error, locked, anything else): the ones
-  //    before it commit, `status` says why it failed, and it and the ones
-  //    after it are not acknowledged (the worker resends them after
-  //    reconnecting, so nothing is lost).
+  //  - transient (disk full, I/O error, locked, anything else): nothing of
+  //    the batch is stored or acknowledged, `status` says why, and the
+  //    master reloads its state and enters outage mode (the worker resends
+  //    the batch once it reconnects).
   // When the commit itself fails, nothing of the batch is stored or
-  // acknowledged.
-  struct AgentBatchResult {
+  // acknowledged either.
+  struct WorkerBatchResult {
     int64_t ack_seq = 0;  // highest seq durably stored; 0 = none
-    absl::Status status;  // OK, or why the batch stopped early
+    absl::Status status;  // OK, or why the batch was not stored
     int rejected = 0;     // messages rejected (and acknowledged)
   };
-  AgentBatchResult AgentMessages(const std::string& worker_id,
-                                 absl::Span<const v1::WorkerMessage> batch);
+  WorkerBatchResult WorkerMessages(const std::string& worker_id,
+                                   absl::Span<const v1::WorkerMessage> batch);
   // The stream ended (the worker stays registered until agent_timeout).
-  void AgentDisconnected(const std::string& worker_id,
-                         const std::shared_ptr<AgentOutbox>& outbox);
+  void WorkerDisconnected(const std::string& worker_id,
+                          const std::shared_ptr<WorkerOutbox>& outbox);
 
-  // Runs the periodic checks (lost workers, scheduling) once; the ticker
-  // thread calls it every second, tests may call it directly.
+  // Runs the periodic checks (store probe, lost workers, scheduling) once;
+  // the ticker thread calls it every second, tests may call it directly.
   void Tick();
 
  private:
@@ -163,7 +187,7 @@ class Master {
     bool closing = false;  // the searcher asked it to stop
     bool stop_sent = false;
     bool running = false;              // a process is (believed to be) running
-    bool awaiting_agent = false;       // running before a master restart
+    bool awaiting_worker = false;      // running before a master (re)load
     std::vector<std::string> workers;  // where its processes run
     absl::Time queued_at;              // when it last became runnable
   };
@@ -186,11 +210,14 @@ class Master {
     int64_t order = 0;  // scheduling order
     int64_t version = 0;
   };
-  struct AgentState {
+  struct WorkerSession {
     v1::Agent agent;
     std::string incarnation;
-    std::shared_ptr<AgentOutbox> outbox;
+    std::shared_ptr<WorkerOutbox> outbox;
     std::string host;  // for rendezvous addresses
+    // The worker's --checkpoint-root: the shared checkpoint storage as
+    // mounted on its machine ("" = where the config says).
+    std::string checkpoint_root;
     absl::Time last_seen;
     int64_t last_seq = 0;  // highest seq processed from this incarnation
     bool in_scheduler = false;
@@ -198,13 +225,47 @@ class Master {
   };
 
   Master(std::unique_ptr<store::Store> store, MasterOptions options);
-  absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // master.cc
   ExperimentState* FindExperiment(int64_t id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::pair<ExperimentState*, TrialState*>> FindLiveTrial(
       int64_t trial_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Touch(ExperimentState* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every trial state change goes through here (keeps trial_counts).
+  void SetTrialState(ExperimentState* e, TrialState* t, v1::State s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SaveTrial(TrialState* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t RecordsPerEpoch(const ExperimentState& e) const;
 
+  // recovery.cc
+  // Builds the in-memory state from the store: experiments, searchers
+  // (snapshot + journal replay), trials, the queue.
+  absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the in-memory state and loads it again, as a restart would;
+  // ends every worker stream so that each worker reconnects and claims
+  // its trials. Then carries out operations left pending.
+  absl::Status Reload() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // store_health.cc
+  // Runs fn as one top-level transaction. Refused (UNAVAILABLE) while the
+  // store is unavailable. Messages queued by SendToWorker during fn go out
+  // when it commits; when it fails they are dropped, the master reloads
+  // its state from the store and enters outage mode.
+  absl::Status Transact(const std::function<absl::Status()>& fn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues a message for a worker: at once outside a transaction, at its
+  // commit inside one. Nothing when the worker has no stream.
+  void SendToWorker(const std::string& worker_id, v1::MasterMessage m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StoreUnavailableError() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnStoreFailure(const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // In outage mode: writes a probe when it is due; on success reloads if
+  // the last reload failed and leaves outage mode.
+  void ProbeStore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // searcher_operations.cc
   // Carries out searcher operations (and those they lead to), after any
   // still pending, in order. With max_creates >= 0 it stops before the
   // Create beyond that many and leaves the rest in e->pending.
@@ -224,31 +285,63 @@ class Master {
   absl::Status SaveExperiment(ExperimentState* e, bool force = false,
                               bool may_snapshot = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Calls the searcher with a journaled event (see ApplySearcherEvent).
+  // Calls the searcher with an event and journals it.
   absl::StatusOr<searcher::Operations> Feed(ExperimentState* e,
-                                            const Value& event)
+                                            const JournalEvent& event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status SaveTrial(ExperimentState* e, TrialState* t)
+  // The searcher's first operations ("init"), carried out up to the first
+  // chunk of trial creations; CarryOutPending does the rest.
+  absl::Status StartSearch(ExperimentState* e)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Feed, then ProcessOps on what it asked for.
+  absl::Status FeedAndProcess(ExperimentState* e, const JournalEvent& event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // experiment_lifecycle.cc
+  absl::StatusOr<v1::Experiment> ChangeState(int64_t id, v1::State target);
+  // Moves the experiment to a terminal state once nothing runs.
+  absl::Status MaybeFinish(ExperimentState* e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // trial_lifecycle.cc
+  // The trial's process exited and reported why.
+  absl::Status OnExit(ExperimentState* e, TrialState* t,
+                      const v1::TrialExited& x)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The trial's process is gone without a clean exit (a crash, its worker
+  // lost or restarted): the restart policy. With free_if_not_started, a
+  // run whose worker never reported it started does not count against
+  // max_restarts (it never ran).
+  absl::Status OnTrialLost(ExperimentState* e, TrialState* t,
+                           const std::string& why,
+                           bool free_if_not_started = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The trial holds no slots and runs nowhere any more.
+  void ReleaseTrial(TrialState* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every trial believed running on the worker (and not in `keep`) is
+  // lost, for `why`.
+  absl::Status LoseTrialsOfWorker(const std::string& worker_id,
+                                  const std::set<int64_t>& keep,
+                                  const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // placement.cc
   void Enqueue(ExperimentState* e, TrialState* t)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StopTrialProcess(TrialState* t, bool kill)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Places queued trials and sends StartTrial to their workers.
   void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves the experiment to a terminal state once nothing runs.
-  absl::Status MaybeFinish(ExperimentState* e)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Touch(ExperimentState* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Every trial state change goes through here (keeps trial_counts).
-  void SetTrialState(ExperimentState* e, TrialState* t, v1::State s)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::Experiment Describe(const ExperimentState& e) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notes on each experiment a trial that cannot fit on the cluster.
+  void ReportUnschedulable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  int64_t records_per_epoch(const ExperimentState& e) const;
+  // worker_sessions.cc
+  void WorkerLost(const std::string& worker_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lost workers, and trials whose worker did not come back after a load.
+  void CheckWorkers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Trial events from workers.
+  // ingest.cc
   absl::Status OnTrialEvent(const std::string& worker_id,
                             const v1::TrialEvent& ev)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -261,17 +354,10 @@ class Master {
   absl::Status OnMetrics(ExperimentState* e, TrialState* t,
                          const v1::MetricReport& r, bool current)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status OnExit(ExperimentState* e, TrialState* t,
-                      const v1::TrialExited& x)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The trial's process is gone without a clean exit (worker lost).
-  absl::Status OnTrialLost(ExperimentState* e, TrialState* t,
-                           const std::string& why)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AgentLost(const std::string& worker_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::StatusOr<v1::Experiment> ChangeState(int64_t id, v1::State target);
+  // queries.cc
+  v1::Experiment Describe(const ExperimentState& e) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<store::Store> store_;
   MasterOptions options_;
@@ -282,18 +368,25 @@ class Master {
   absl::CondVar changed_;
   std::map<int64_t, std::unique_ptr<ExperimentState>> experiments_
       ABSL_GUARDED_BY(mu_);  // non-terminal ones, plus recently finished
-  std::map<std::string, AgentState> agents_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, WorkerSession> workers_ ABSL_GUARDED_BY(mu_);
   scheduler::SlotScheduler scheduler_ ABSL_GUARDED_BY(mu_);
   // Some experiment carries an "unschedulable trial" message.
   bool unschedulable_reported_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time loaded_at_ ABSL_GUARDED_BY(mu_);
 
+  // store_health.cc
+  StoreHealth store_health_ ABSL_GUARDED_BY(mu_);
+  bool reload_needed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_probe_ ABSL_GUARDED_BY(mu_);
+  absl::Duration probe_backoff_ ABSL_GUARDED_BY(mu_);
+  int64_t probes_ ABSL_GUARDED_BY(mu_) = 0;
+  int transaction_depth_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<std::string, v1::MasterMessage>> staged_
+      ABSL_GUARDED_BY(mu_);
+
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread ticker_;
 };
-
-// True for COMPLETED, CANCELED and ERROR.
-bool IsTerminal(v1::State s);
 
 // True when a worker message that failed with `s` would fail the same way
 // however often it were resent, because the message itself is bad:

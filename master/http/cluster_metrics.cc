@@ -2,18 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/rpc/states.h"
 #include "det/v1/common.pb.h"
 
 namespace det::http {
 namespace {
-
-// "STATE_STOPPING_COMPLETED" -> "STOPPING_COMPLETED".
-std::string StateLabel(int state) {
-  std::string name = v1::State_Name(static_cast<v1::State>(state));
-  absl::string_view v = name;
-  absl::ConsumePrefix(&v, "STATE_");
-  return std::string(v);
-}
 
 // One gauge family with a sample for every state (zeros included, so
 // series don't appear and vanish as states are entered and left).
@@ -28,7 +21,8 @@ void AppendByState(const std::string& name, const std::string& help,
     if (s == v1::STATE_UNSPECIFIED) continue;
     if (!trials && s == v1::STATE_QUEUED) continue;  // trials only
     auto it = counts.find(s);
-    absl::StrAppend(out, name, "{state=\"", StateLabel(s), "\"} ",
+    absl::StrAppend(out, name, "{state=\"",
+                    StateName(static_cast<v1::State>(s)), "\"} ",
                     it == counts.end() ? 0 : it->second, "\n");
   }
 }
@@ -57,7 +51,7 @@ void AppendGauge(const std::string& name, const std::string& help,
 
 absl::StatusOr<ClusterMetrics::StateCounts> ClusterMetrics::TrialCounts(
     const v1::Experiment& x) {
-  bool terminal = master::IsTerminal(x.state());
+  bool terminal = IsTerminal(x.state());
   if (terminal) {
     absl::MutexLock l(&mu_);
     auto it = terminal_counts_.find(x.id());
@@ -75,6 +69,18 @@ absl::StatusOr<ClusterMetrics::StateCounts> ClusterMetrics::TrialCounts(
 }
 
 absl::StatusOr<std::string> ClusterMetrics::Render() {
+  v1::MasterInfo info = master_->GetMasterInfo();
+  std::string out;
+  // First, and even when the listing below fails: an outage is when this
+  // gauge matters most.
+  AppendGauge("det_store_available",
+              "1 while the master's store takes writes, 0 during an outage.",
+              info.store_available() ? 1 : 0, &out);
+  AppendGauge(
+      "det_store_unavailable_since_seconds",
+      "When the current store outage began, Unix seconds (0: none).",
+      info.store_available() ? 0 : info.store_unavailable_since_us() / 1000000,
+      &out);
   auto experiments = master_->ListExperiments();
   if (!experiments.ok()) return experiments.status();
   StateCounts by_state, trials_by_state;
@@ -86,9 +92,6 @@ absl::StatusOr<std::string> ClusterMetrics::Render() {
     if (!counts.ok()) return counts.status();
     for (const auto& [s, n] : *counts) trials_by_state[s] += n;
   }
-  v1::MasterInfo info = master_->GetMasterInfo();
-
-  std::string out;
   AppendByState("det_experiments", "Experiments by state.", by_state, false,
                 &out);
   AppendByState("det_trials", "Trials by state.", trials_by_state, true, &out);

@@ -76,6 +76,11 @@ void MetricsRegistry::CountRejectedWorkerMessages(int n) {
   rejected_worker_messages_ += n;
 }
 
+void MetricsRegistry::CountStoreOutage() {
+  absl::MutexLock l(&mu_);
+  store_outages_++;
+}
+
 void MetricsRegistry::ObserveSchedulingLatency(absl::Duration d) {
   absl::MutexLock l(&mu_);
   scheduling_latency_.Observe(absl::ToDoubleSeconds(d));
@@ -100,6 +105,12 @@ void MetricsRegistry::AppendText(std::string* out) const {
                   "# TYPE det_worker_messages_rejected_total counter\n"
                   "det_worker_messages_rejected_total ",
                   rejected_worker_messages_, "\n");
+  absl::StrAppend(out,
+                  "# HELP det_store_outages_total Times the master's store "
+                  "began refusing writes.\n"
+                  "# TYPE det_store_outages_total counter\n"
+                  "det_store_outages_total ",
+                  store_outages_, "\n");
   scheduling_latency_.AppendText(
       "det_scheduling_latency_seconds",
       "Time from a trial being queued to its start being sent to a worker.",
@@ -116,6 +127,11 @@ int64_t MetricsRegistry::metric_reports() const {
 int64_t MetricsRegistry::rejected_worker_messages() const {
   absl::MutexLock l(&mu_);
   return rejected_worker_messages_;
+}
+
+int64_t MetricsRegistry::store_outages() const {
+  absl::MutexLock l(&mu_);
+  return store_outages_;
 }
 
 uint64_t MetricsRegistry::scheduling_observations() const {

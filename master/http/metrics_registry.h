@@ -54,8 +54,10 @@ class MetricsRegistry {
   // `n` metric reports (training or validation) were received from trials.
   void CountMetricReports(int n);
   // `n` worker messages were rejected: they failed in a way that would
-  // fail the same way every time (see Master::AgentMessages).
+  // fail the same way every time (see Master::WorkerMessages).
   void CountRejectedWorkerMessages(int n);
+  // The master's store began refusing writes (one per outage).
+  void CountStoreOutage();
   // Time from a trial becoming runnable (queued) to its start being sent to
   // a worker.
   void ObserveSchedulingLatency(absl::Duration d);
@@ -63,12 +65,14 @@ class MetricsRegistry {
   void ObserveStoreWrite(absl::Duration d);
 
   // Appends det_metric_reports_total, det_worker_messages_rejected_total,
+  // det_store_outages_total,
   // det_scheduling_latency_seconds and det_store_write_seconds in
   // Prometheus text exposition format 0.0.4.
   void AppendText(std::string* out) const;
 
   int64_t metric_reports() const;
   int64_t rejected_worker_messages() const;
+  int64_t store_outages() const;
   uint64_t scheduling_observations() const;
   uint64_t store_write_observations() const;
 
@@ -76,6 +80,7 @@ class MetricsRegistry {
   mutable absl::Mutex mu_;
   int64_t metric_reports_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t rejected_worker_messages_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t store_outages_ ABSL_GUARDED_BY(mu_) = 0;
   Histogram scheduling_latency_ ABSL_GUARDED_BY(mu_);
   Histogram store_write_ ABSL_GUARDED_BY(mu_);
 };

@@ -21,9 +21,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "det/v1/agent.pb.h"
 #include "det/v1/api.pb.h"
 #include "det/v1/common.pb.h"
+#include "det/v1/worker.pb.h"
 
 namespace det::store {
 

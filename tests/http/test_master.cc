@@ -28,7 +28,7 @@ std::unique_ptr<master::Master> NewTestMaster() {
 InProcessWorker::InProcessWorker(master::Master* m, std::string id, int slots)
     : master_(m),
       id_(std::move(id)),
-      outbox_(std::make_shared<master::AgentOutbox>()) {
+      outbox_(std::make_shared<master::WorkerOutbox>()) {
   v1::Hello hello;
   hello.set_worker_id(id_);
   hello.set_protocol_version(kProtocolVersion);
@@ -41,7 +41,7 @@ InProcessWorker::InProcessWorker(master::Master* m, std::string id, int slots)
     s->set_type("cpu");
     s->set_device("cpu");
   }
-  auto welcome = master_->AgentConnected(hello, "ipv4:127.0.0.1:1", outbox_);
+  auto welcome = master_->WorkerConnected(hello, "ipv4:127.0.0.1:1", outbox_);
   if (!welcome.ok()) {
     std::fprintf(stderr, "worker: %s\n", welcome.status().ToString().c_str());
     std::abort();
@@ -63,7 +63,7 @@ absl::Status InProcessWorker::Send(v1::TrialEvent ev) {
   v1::WorkerMessage m;
   m.set_seq(++seq_);
   *m.mutable_trial_event() = std::move(ev);
-  return master_->AgentMessage(id_, m).status();
+  return master_->WorkerMessage(id_, m).status();
 }
 
 namespace {

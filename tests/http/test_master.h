@@ -1,6 +1,6 @@
 // For the HTTP tests: a real Master on an in-memory SQLite store, and an
 // in-process worker that plays its trials by calling the Master's worker
-// methods directly (the same calls the gRPC AgentService makes), so tests
+// methods directly (the same calls the gRPC WorkerService makes), so tests
 // get trials with metrics, logs and checkpoints without any process.
 #ifndef DET_TESTS_HTTP_TEST_MASTER_H_
 #define DET_TESTS_HTTP_TEST_MASTER_H_
@@ -44,7 +44,7 @@ class InProcessWorker {
 
   master::Master* master_;
   std::string id_;
-  std::shared_ptr<master::AgentOutbox> outbox_;
+  std::shared_ptr<master::WorkerOutbox> outbox_;
   int64_t seq_ = 0;
 };
 

@@ -134,6 +134,7 @@ class CreateBurstTest : public ::testing::Test {
     store_ = ts.get();
     MasterOptions opts;
     opts.checkpoint_root = dir_.File("checkpoints");
+    opts.store_probe_initial = absl::ZeroDuration();  // Tick probes at once
     auto m = Master::Create(std::move(ts), opts);
     ASSERT_TRUE(m.ok()) << m.status();
     master_ = std::move(*m);
@@ -146,7 +147,7 @@ class CreateBurstTest : public ::testing::Test {
   }
 
   // The StartTrials on the outbox now, by trial id (counting repeats).
-  static std::map<int64_t, int> Drain(AgentOutbox& out) {
+  static std::map<int64_t, int> Drain(WorkerOutbox& out) {
     std::map<int64_t, int> starts;
     while (auto m = out.Pop(absl::ZeroDuration())) {
       if (m->has_start_trial()) starts[m->start_trial().spec().trial_id()]++;
@@ -162,9 +163,9 @@ class CreateBurstTest : public ::testing::Test {
 
 TEST_F(CreateBurstTest, FirstTrialsStartWhileTheRestAreCreated) {
   Open("master.db");
-  auto out = std::make_shared<AgentOutbox>();
+  auto out = std::make_shared<WorkerOutbox>();
   ASSERT_TRUE(
-      master_->AgentConnected(MakeHello("w0", kTrials), "ipv4:1", out).ok());
+      master_->WorkerConnected(MakeHello("w0", kTrials), "ipv4:1", out).ok());
   std::map<int64_t, int> early;
   store_->before_add_trial = [&](int n) {
     if (n == kTrials) early = Drain(*out);
@@ -200,10 +201,10 @@ TEST_F(CreateBurstTest, OneSchedulingPassSavesItsPlacementsInOneTransaction) {
   ASSERT_TRUE(x.ok()) << x.status();
   ASSERT_EQ(Trials(x->id()).size(), static_cast<size_t>(kTrials));
   // One worker with a slot for every trial: one pass places them all.
-  auto out = std::make_shared<AgentOutbox>();
+  auto out = std::make_shared<WorkerOutbox>();
   const int before = writes_.load();
   ASSERT_TRUE(
-      master_->AgentConnected(MakeHello("w0", kTrials), "ipv4:1", out).ok());
+      master_->WorkerConnected(MakeHello("w0", kTrials), "ipv4:1", out).ok());
   // The worker's registration, and the placements.
   EXPECT_LE(writes_.load() - before, 2) << "transactions and lone writes";
   EXPECT_EQ(Drain(*out).size(), static_cast<size_t>(kTrials));
@@ -267,6 +268,38 @@ TEST_P(CreateBurstRestartTest, RestartMidBurstCreatesExactlyTheRest) {
   // And once more: nothing is created again.
   Open("master.db");
   EXPECT_EQ(store_->add_trials, 0);
+  EXPECT_EQ(Hparams(Trials(id)), want);
+}
+
+// The same failure without a restart: the master reloads from the store,
+// refuses writes until a probe succeeds, then creates exactly the trials
+// the failed chunk had not stored.
+TEST_P(CreateBurstRestartTest, FailedChunkIsCreatedAfterTheOutageInProcess) {
+  const std::string yaml = Yaml(GetParam() ? kAsha : kRandom);
+  std::vector<std::string> warnings;
+  Open("reference.db");
+  auto ref = master_->CreateExperiment(yaml, "", true, false, &warnings);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  std::vector<std::string> want = Hparams(Trials(ref->id()));
+
+  Open("master.db");
+  store_->fail_add_trial_at = 51;
+  auto x = master_->CreateExperiment(yaml, "", true, false, &warnings);
+  ASSERT_FALSE(x.ok());
+  EXPECT_NE(x.status().message().find("once the store takes writes again"),
+            std::string::npos)
+      << x.status();
+  EXPECT_FALSE(master_->GetStoreHealth().available);
+  auto during = master_->CreateExperiment(yaml, "", true, false, &warnings);
+  ASSERT_FALSE(during.ok()) << "refused during the outage";
+  EXPECT_EQ(during.status().code(), absl::StatusCode::kUnavailable);
+  auto listed = master_->ListExperiments();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u) << "nothing half-made by the refused create";
+  const int64_t id = listed->front().id();
+  EXPECT_LT(Trials(id).size(), 51u) << "memory holds only what was stored";
+  master_->Tick();  // the probe succeeds; the pending creations follow
+  EXPECT_TRUE(master_->GetStoreHealth().available);
   EXPECT_EQ(Hparams(Trials(id)), want);
 }
 

@@ -1,4 +1,4 @@
-// A scriptable stand-in for det-master's AgentService, for testing the real
+// A scriptable stand-in for det-master's WorkerService, for testing the real
 // det-worker binary: it records everything a worker sends, answers Hello
 // with a Welcome (or a refusal), acknowledges (or not), sends commands and
 // can drop the stream.
@@ -12,12 +12,12 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "det/v1/agent.grpc.pb.h"
+#include "det/v1/worker.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
 namespace det::testing {
 
-class FakeMaster final : public v1::AgentService::Service {
+class FakeMaster final : public v1::WorkerService::Service {
  public:
   // One received message and the connection (1, 2, ...) it came on.
   struct Received {

@@ -228,16 +228,18 @@ TEST_F(WorkerTest, ResumesFromACheckpoint) {
   v1::TrialSpec first = Spec(8, {{"report_every", 5}}, 20);
   Start(first);
   ASSERT_EQ(master_.WaitExited(8).reason(), v1::EXIT_REASON_COMPLETED);
-  std::string uuid;
+  v1::Checkpoint checkpoint;
   for (const Received& r : master_.TrialEvents(8)) {
     if (r.msg.trial_event().has_checkpoint()) {
-      uuid = r.msg.trial_event().checkpoint().uuid();
+      checkpoint = r.msg.trial_event().checkpoint();
     }
   }
-  ASSERT_FALSE(uuid.empty());
+  ASSERT_FALSE(checkpoint.uuid().empty());
 
+  // The master offers the checkpoint; the worker checks its files and
+  // hands it to the trial.
   v1::TrialSpec second = Spec(9, {{"report_every", 5}}, 30);
-  second.set_restore_uuid(uuid);
+  *second.add_restore_candidates() = checkpoint;
   Start(second);
   v1::TrialExited exited = master_.WaitExited(9);
   ASSERT_EQ(exited.reason(), v1::EXIT_REASON_COMPLETED) << exited.message();

@@ -168,6 +168,7 @@ v1::Hello Agent::MakeHello() {
   h.set_version(kVersion);
   h.set_host(options_.advertise_host);
   h.set_incarnation(incarnation_);
+  h.set_checkpoint_root(options_.checkpoint_root);
   std::map<int32_t, int64_t> busy;
   absl::MutexLock lock(&mu_);
   for (const auto& [key, entry] : runs_) {
@@ -307,11 +308,11 @@ void Agent::StartTrial(const v1::StartTrial& start) {
     }
   }
 
-  if (!options_.checkpoint_root.empty()) {
-    spec.set_checkpoint_dir(options_.checkpoint_root);
-  } else if (spec.checkpoint_dir().empty()) {
-    spec.set_checkpoint_dir(
-        (fs::path(options_.work_dir) / "checkpoints").string());
+  // The master chose the folder (with this worker's --checkpoint-root,
+  // which the Hello carries) and the restore candidates; the worker only
+  // checks the candidates' files.
+  if (spec.checkpoint_dir().empty()) {
+    return ReportStartFailure(spec, "the master sent no checkpoint directory");
   }
   std::error_code ec;
   fs::create_directories(spec.checkpoint_dir(), ec);
@@ -450,11 +451,13 @@ void Agent::StartTrial(const v1::StartTrial& start) {
   runs_[{spec.trial_id(), spec.run_id()}] = std::move(entry);
 }
 
-void Agent::StopTrial(int64_t trial_id, bool kill, absl::Duration timeout) {
+void Agent::StopTrial(int64_t trial_id, int32_t run_id, bool kill,
+                      absl::Duration timeout) {
   bool found = false;
   absl::MutexLock lock(&mu_);
   for (auto& [key, entry] : runs_) {
     if (key.first != trial_id || entry.run->done()) continue;
+    if (run_id != 0 && key.second != run_id) continue;
     found = true;
     api_->RequestStop(key.first, key.second);
     entry.run->Stop(kill, timeout);
@@ -622,7 +625,7 @@ absl::Status Agent::Run() {
           break;
         case Command::Kind::kStop: {
           const v1::StopTrial& st = c.message.stop_trial();
-          StopTrial(st.trial_id(), st.kill(),
+          StopTrial(st.trial_id(), st.run_id(), st.kill(),
                     st.timeout_ms() > 0 ? absl::Milliseconds(st.timeout_ms())
                                         : options_.stop_timeout);
           break;
@@ -633,7 +636,7 @@ absl::Status Agent::Run() {
                 absl::Milliseconds(c.welcome.agent_timeout_ms());
           }
           for (int64_t id : c.welcome.stop_trial_ids()) {
-            StopTrial(id, /*kill=*/false, options_.stop_timeout);
+            StopTrial(id, /*run_id=*/0, /*kill=*/false, options_.stop_timeout);
           }
           break;
         case Command::Kind::kShutdown:

@@ -33,7 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "det/v1/agent.pb.h"
+#include "det/v1/worker.pb.h"
 #include "worker/agent/master_link.h"
 #include "worker/agent/outbox.h"
 #include "worker/agent/trial_run.h"
@@ -97,7 +97,9 @@ class Agent {
   void Post(Command c);
   v1::Hello MakeHello();
   void StartTrial(const v1::StartTrial& start);
-  void StopTrial(int64_t trial_id, bool kill, absl::Duration timeout);
+  // run_id 0: whichever run of the trial runs here.
+  void StopTrial(int64_t trial_id, int32_t run_id, bool kill,
+                 absl::Duration timeout);
   void ReapFinished();
   // Control thread: makes `dir` an empty directory, renaming a spare one
   // (see spare_dirs_) into place when there is one.

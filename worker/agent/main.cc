@@ -19,6 +19,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/flags/help_flags.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/slots.h"
 #include "worker/agent/worker_log.h"
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
   // graph updated on every lock, a debugging aid that costs CPU on every
   // event here. Tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  det::ListOwnFlagsInHelp("worker/agent/");
   absl::SetProgramUsageMessage(
       "det-worker --master HOST:PORT [--slots N] [--name ID]: runs trials "
       "for a det master on this machine's slots");

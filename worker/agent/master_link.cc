@@ -5,6 +5,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/rpc/status_convert.h"
 #include "grpcpp/grpcpp.h"
 #include "worker/agent/worker_log.h"
 
@@ -13,11 +14,6 @@ namespace {
 
 constexpr absl::Duration kDefaultMasterHeartbeat = absl::Seconds(5);
 constexpr absl::Duration kTick = absl::Milliseconds(100);
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      s.error_message());
-}
 
 // Errors before Welcome that another attempt would only repeat.
 bool IsRefusal(absl::StatusCode code) {
@@ -55,7 +51,7 @@ MasterLink::MasterLink(Options options, Outbox* outbox, Callbacks callbacks)
     }
   }
   channel_ = grpc::CreateCustomChannel(options_.target, creds, args);
-  stub_ = v1::AgentService::NewStub(channel_);
+  stub_ = v1::WorkerService::NewStub(channel_);
 }
 
 MasterLink::~MasterLink() { Stop(); }
@@ -288,7 +284,7 @@ absl::Status MasterLink::RunStream(bool* welcomed_out, bool* acked_out) {
     *acked_out = sh.acked;
   }
   if (!ended.ok()) return ended;
-  if (!status.ok()) return FromGrpc(status);
+  if (!status.ok()) return FromGrpcStatus(status);
   return absl::UnavailableError("the master closed the stream");
 }
 

@@ -1,4 +1,4 @@
-// The worker's end of AgentService.Connect: one bidirectional stream to the
+// The worker's end of WorkerService.Connect: one bidirectional stream to the
 // master, kept open for the life of the worker.
 //
 // Each connection sends Hello (seq 0, not kept in the outbox), waits for
@@ -25,7 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "det/v1/agent.grpc.pb.h"
+#include "det/v1/worker.grpc.pb.h"
 #include "worker/agent/outbox.h"
 
 namespace det::worker {
@@ -83,7 +83,7 @@ class MasterLink {
   Outbox* const outbox_;
   const Callbacks callbacks_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::AgentService::Stub> stub_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

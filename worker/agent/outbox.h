@@ -25,7 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "det/v1/agent.pb.h"
+#include "det/v1/worker.pb.h"
 
 namespace det::worker {
 

@@ -10,7 +10,7 @@ namespace det::worker {
 
 std::string ChooseRestoreCheckpoint(const v1::TrialSpec& spec,
                                     std::vector<std::string>* notes) {
-  if (spec.restore_candidates().empty()) return spec.restore_uuid();
+  if (spec.restore_candidates().empty()) return "";  // a fresh start
   for (const v1::Checkpoint& c : spec.restore_candidates()) {
     std::string dir = absl::StrCat(spec.checkpoint_dir(), "/", c.uuid());
     absl::Status st;

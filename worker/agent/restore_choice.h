@@ -14,8 +14,9 @@ namespace det::worker {
 
 // The uuid to restore ("" to start from scratch). Candidates are checked
 // newest first under spec.checkpoint_dir() against their file_sha256; each
-// one skipped adds a line to `notes` saying why. Without candidates (an
-// older master), spec.restore_uuid() is returned unchecked.
+// one skipped adds a line to `notes` saying why. No candidates: a fresh
+// start. (The master chooses the candidates and their order; this only
+// checks their files.)
 std::string ChooseRestoreCheckpoint(const v1::TrialSpec& spec,
                                     std::vector<std::string>* notes);
 

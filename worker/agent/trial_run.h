@@ -27,7 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "det/v1/agent.pb.h"
+#include "det/v1/worker.pb.h"
 #include "worker/agent/child_process.h"
 
 namespace det::worker {

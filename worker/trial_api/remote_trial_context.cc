@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/rpc/status_convert.h"
 #include "grpcpp/grpcpp.h"
 
 namespace det {
@@ -14,12 +15,6 @@ constexpr absl::Duration kShouldStopTimeout = absl::Seconds(2);
 constexpr absl::Duration kShouldStopPollPeriod = absl::Seconds(1);
 constexpr absl::Duration kInitialBackoff = absl::Milliseconds(50);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
-
-absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(what, ": ", s.error_message()));
-}
 
 }  // namespace
 
@@ -53,9 +48,9 @@ absl::StatusOr<std::unique_ptr<TrialContext>> RemoteTrialContext::Connect(
   ctx.set_wait_for_ready(true);
   grpc::Status s = stub->GetSpec(&ctx, v1::GetSpecRequest(), &spec);
   if (!s.ok()) {
-    return FromGrpc(s, absl::StrCat("cannot get the trial spec from the "
-                                    "worker at ",
-                                    address));
+    return FromGrpcStatus(s, absl::StrCat("cannot get the trial spec from the "
+                                          "worker at ",
+                                          address));
   }
   if (world_size <= 0) world_size = std::max(1, spec.world_size());
   auto ctx_out = std::unique_ptr<RemoteTrialContext>(
@@ -84,8 +79,9 @@ absl::Status RemoteTrialContext::CallWithRetry(
     if (s.ok()) return absl::OkStatus();
     if (s.error_code() != grpc::StatusCode::UNAVAILABLE ||
         absl::Now() + backoff > give_up) {
-      return FromGrpc(s, absl::StrCat(what, " failed after ", attempt,
-                                      attempt == 1 ? " attempt" : " attempts"));
+      return FromGrpcStatus(
+          s, absl::StrCat(what, " failed after ", attempt,
+                          attempt == 1 ? " attempt" : " attempts"));
     }
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, kMaxBackoff);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/rpc/status_convert.h"
 #include "det/v1/trial.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "worker/trial_api/remote_trial_context.h"
@@ -21,12 +22,6 @@ std::string NewToken() {
   std::string out;
   for (int i = 0; i < 4; ++i) absl::StrAppendFormat(&out, "%08x", rd());
   return out;
-}
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
 }
 
 // A checkpoint uuid is a directory name under checkpoint storage: one path
@@ -76,7 +71,8 @@ class TrialApiServer::Service final : public v1::TrialService::Service {
     if (report.time_us() == 0) {
       report.set_time_us(absl::ToUnixMicros(absl::Now()));
     }
-    return ToGrpc(owner_->handlers_.on_metrics(key.first, key.second, report));
+    return ToGrpcStatus(
+        owner_->handlers_.on_metrics(key.first, key.second, report));
   }
 
   grpc::Status ReportCheckpoint(grpc::ServerContext* ctx,
@@ -98,7 +94,7 @@ class TrialApiServer::Service final : public v1::TrialService::Service {
     if (checkpoint.time_us() == 0) {
       checkpoint.set_time_us(absl::ToUnixMicros(absl::Now()));
     }
-    return ToGrpc(
+    return ToGrpcStatus(
         owner_->handlers_.on_checkpoint(key.first, key.second, checkpoint));
   }
 

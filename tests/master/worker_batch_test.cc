@@ -19,9 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/version.h"
-#include "det/v1/agent.grpc.pb.h"
+#include "det/v1/worker.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "master/api/agent_service.h"
+#include "master/api/worker_service.h"
 #include "master/core/master.h"
 #include "master/http/metrics_registry.h"
 #include "master/store/sqlite_store.h"
@@ -108,7 +108,7 @@ class FlakyStore : public testing::ForwardingStore {
   int failures_left_ = 0;
 };
 
-class AgentBatchTest : public ::testing::Test {
+class WorkerBatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     OpenMaster();
@@ -141,6 +141,8 @@ class AgentBatchTest : public ::testing::Test {
     opts.checkpoint_root = dir_.File("checkpoints");
     opts.metrics = metrics_.get();
     opts.snapshot_every = snapshot_every_;
+    // After a failed transaction the first probe is due at once (Tick).
+    opts.store_probe_initial = absl::ZeroDuration();
     auto m = Master::Create(std::move(flaky), opts);
     ASSERT_TRUE(m.ok()) << m.status();
     master_ = std::move(*m);
@@ -148,9 +150,16 @@ class AgentBatchTest : public ::testing::Test {
 
   // (Re)connects worker w0; returns the seq the master says it stored.
   int64_t Connect() {
-    outbox_ = std::make_shared<AgentOutbox>();
-    auto welcome =
-        master_->AgentConnected(MakeHello("w0"), "ipv4:127.0.0.1:1", outbox_);
+    outbox_ = std::make_shared<WorkerOutbox>();
+    // Like a real worker, w0 says which run it still has.
+    v1::Hello hello = MakeHello("w0");
+    if (trial_id_ != 0) {
+      v1::RunningTrial* r = hello.add_running();
+      r->set_trial_id(trial_id_);
+      r->set_run_id(run_id_);
+      r->add_slot_ids(0);
+    }
+    auto welcome = master_->WorkerConnected(hello, "ipv4:127.0.0.1:1", outbox_);
     EXPECT_TRUE(welcome.ok()) << welcome.status();
     return welcome.ok() ? welcome->last_seq() : -1;
   }
@@ -181,13 +190,13 @@ class AgentBatchTest : public ::testing::Test {
     return out;
   }
 
-  // The master's AgentService on a free loopback port, and a stream to it
+  // The master's WorkerService on a free loopback port, and a stream to it
   // on which worker w0 has said hello (the in-process connection of w0 is
   // dropped first). The server shuts down with it.
   struct GrpcWorker {
-    std::unique_ptr<AgentService> service;
+    std::unique_ptr<WorkerService> service;
     std::unique_ptr<grpc::Server> server;
-    std::unique_ptr<v1::AgentService::Stub> stub;
+    std::unique_ptr<v1::WorkerService::Stub> stub;
     grpc::ClientContext ctx;
     std::unique_ptr<
         grpc::ClientReaderWriter<v1::WorkerMessage, v1::MasterMessage>>
@@ -200,8 +209,8 @@ class AgentBatchTest : public ::testing::Test {
     }
   };
   void ConnectOverGrpc(GrpcWorker* w) {
-    master_->AgentDisconnected("w0", outbox_);
-    w->service = std::make_unique<AgentService>(master_.get(), "");
+    master_->WorkerDisconnected("w0", outbox_);
+    w->service = std::make_unique<WorkerService>(master_.get(), "");
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -210,7 +219,7 @@ class AgentBatchTest : public ::testing::Test {
     w->server = builder.BuildAndStart();
     ASSERT_NE(w->server, nullptr);
     ASSERT_GT(port, 0);
-    w->stub = v1::AgentService::NewStub(grpc::CreateChannel(
+    w->stub = v1::WorkerService::NewStub(grpc::CreateChannel(
         absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
     w->stream = w->stub->Connect(&w->ctx);
     v1::WorkerMessage hello;
@@ -228,68 +237,68 @@ class AgentBatchTest : public ::testing::Test {
   std::unique_ptr<http::MetricsRegistry> metrics_;
   FlakyStore* flaky_ = nullptr;  // owned by master_
   std::unique_ptr<Master> master_;
-  std::shared_ptr<AgentOutbox> outbox_;
+  std::shared_ptr<WorkerOutbox> outbox_;
   int64_t trial_id_ = 0;
   int32_t run_id_ = 0;
 };
 
-TEST_F(AgentBatchTest, BatchIsStoredInOneTransactionAndAckedOnce) {
+TEST_F(WorkerBatchTest, BatchIsStoredInOneTransactionAndAckedOnce) {
   std::vector<v1::WorkerMessage> batch = Reports(1, 200);
   const int before = writes_.load();
-  Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", batch);
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.ack_seq, 200);
   EXPECT_EQ(writes_.load() - before, 1) << "one transaction for the batch";
   EXPECT_EQ(Stored(), 200u);
 }
 
-TEST_F(AgentBatchTest, HeartbeatsInABatchAreCoveredByTheAck) {
+TEST_F(WorkerBatchTest, HeartbeatsInABatchAreCoveredByTheAck) {
   std::vector<v1::WorkerMessage> batch = Reports(1, 3);
   batch.push_back(Heartbeat(4));
   batch.push_back(Report(5, trial_id_, run_id_, 5));
   batch.push_back(Heartbeat(6));
   const int before = writes_.load();
-  Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", batch);
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.ack_seq, 6);
   EXPECT_EQ(writes_.load() - before, 1);
   EXPECT_EQ(Stored(), 4u);
   // Heartbeats alone need no transaction.
-  Master::AgentBatchResult h =
-      master_->AgentMessages("w0", std::vector{Heartbeat(7), Heartbeat(8)});
+  Master::WorkerBatchResult h =
+      master_->WorkerMessages("w0", std::vector{Heartbeat(7), Heartbeat(8)});
   EXPECT_TRUE(h.status.ok());
   EXPECT_EQ(h.ack_seq, 8);
   EXPECT_EQ(writes_.load() - before, 1);
 }
 
-TEST_F(AgentBatchTest, UnackedBatchResentAfterReconnectIsStoredOnce) {
+TEST_F(WorkerBatchTest, UnackedBatchResentAfterReconnectIsStoredOnce) {
   std::vector<v1::WorkerMessage> batch = Reports(1, 50);
-  ASSERT_TRUE(master_->AgentMessages("w0", batch).status.ok());
+  ASSERT_TRUE(master_->WorkerMessages("w0", batch).status.ok());
   // The ack was lost with the stream: the worker reconnects, and resends
   // the batch (plus more) as its outbox still holds it.
-  master_->AgentDisconnected("w0", outbox_);
+  master_->WorkerDisconnected("w0", outbox_);
   EXPECT_EQ(Connect(), 50);
   std::vector<v1::WorkerMessage> again = Reports(1, 80);
   const int before = writes_.load();
-  Master::AgentBatchResult r = master_->AgentMessages("w0", again);
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", again);
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.ack_seq, 80);
   EXPECT_EQ(writes_.load() - before, 1);
   EXPECT_EQ(Stored(), 80u);
   // All of it again: nothing new, no transaction, still acknowledged.
-  r = master_->AgentMessages("w0", again);
+  r = master_->WorkerMessages("w0", again);
   EXPECT_TRUE(r.status.ok());
   EXPECT_EQ(r.ack_seq, 80);
   EXPECT_EQ(writes_.load() - before, 1);
   EXPECT_EQ(Stored(), 80u);
 }
 
-TEST_F(AgentBatchTest, BatchSurvivesAMasterRestartAndIsNotStoredTwice) {
-  ASSERT_TRUE(master_->AgentMessages("w0", Reports(1, 100)).status.ok());
+TEST_F(WorkerBatchTest, BatchSurvivesAMasterRestartAndIsNotStoredTwice) {
+  ASSERT_TRUE(master_->WorkerMessages("w0", Reports(1, 100)).status.ok());
   master_.reset();  // the master dies after the commit, before the ack
   OpenMaster();
   EXPECT_EQ(Connect(), 100) << "the stored seq survives the restart";
-  Master::AgentBatchResult r = master_->AgentMessages("w0", Reports(1, 120));
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", Reports(1, 120));
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.ack_seq, 120);
   EXPECT_EQ(Stored(), 120u);
@@ -300,7 +309,7 @@ TEST_F(AgentBatchTest, BatchSurvivesAMasterRestartAndIsNotStoredTwice) {
   }
 }
 
-TEST_F(AgentBatchTest, PoisonMessageIsRejectedAndTheRestOfTheBatchStored) {
+TEST_F(WorkerBatchTest, PoisonMessageIsRejectedAndTheRestOfTheBatchStored) {
   // [good, poison, good]: the middle one reports no metric group, which the
   // store refuses however often it is sent (INVALID_ARGUMENT).
   std::vector<v1::WorkerMessage> batch = {
@@ -308,7 +317,7 @@ TEST_F(AgentBatchTest, PoisonMessageIsRejectedAndTheRestOfTheBatchStored) {
       Report(2, trial_id_, run_id_, 2, v1::METRIC_GROUP_UNSPECIFIED),
       Report(3, trial_id_, run_id_, 3)};
   const int before = writes_.load();
-  Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", batch);
   EXPECT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.ack_seq, 3) << "the ack covers all three";
   EXPECT_EQ(r.rejected, 1);
@@ -332,11 +341,11 @@ TEST_F(AgentBatchTest, PoisonMessageIsRejectedAndTheRestOfTheBatchStored) {
   EXPECT_TRUE(absl::StrContains(logs, "message 2")) << logs;
   EXPECT_TRUE(absl::StrContains(logs, "INVALID_ARGUMENT")) << logs;
   // The stored seq covers it: after a reconnect nothing is resent.
-  master_->AgentDisconnected("w0", outbox_);
+  master_->WorkerDisconnected("w0", outbox_);
   EXPECT_EQ(Connect(), 3);
 }
 
-TEST_F(AgentBatchTest, PoisonMessagesDoNotBlockTheWorkersLaterMessages) {
+TEST_F(WorkerBatchTest, PoisonMessagesDoNotBlockTheWorkersLaterMessages) {
   // A report for a trial that never existed (NOT_FOUND: there is no trial
   // to note it in), one with negative steps, and one with no group, among
   // good ones; then the trial's exit.
@@ -351,7 +360,7 @@ TEST_F(AgentBatchTest, PoisonMessagesDoNotBlockTheWorkersLaterMessages) {
   exit.mutable_trial_event()->mutable_exited()->set_reason(
       v1::EXIT_REASON_COMPLETED);
   batch.push_back(exit);
-  Master::AgentBatchResult r = master_->AgentMessages("w0", batch);
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", batch);
   EXPECT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.ack_seq, 7);
   EXPECT_EQ(r.rejected, 3);
@@ -365,10 +374,10 @@ TEST_F(AgentBatchTest, PoisonMessagesDoNotBlockTheWorkersLaterMessages) {
   EXPECT_TRUE(!unknown.ok() || unknown->empty());
 }
 
-TEST_F(AgentBatchTest, TransientFailureIsNotAckedAndTheResendIsStoredOnce) {
+TEST_F(WorkerBatchTest, TransientFailureIsNotAckedAndTheResendIsStoredOnce) {
   // Storing message 2 fails like a disk I/O error, once.
   flaky_->FailReportsAt(2, 1);
-  Master::AgentBatchResult r = master_->AgentMessages("w0", Reports(1, 3));
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", Reports(1, 3));
   EXPECT_FALSE(r.status.ok());
   EXPECT_EQ(r.status.code(), absl::StatusCode::kUnavailable) << r.status;
   EXPECT_NE(r.status.message().find("message 2"), std::string_view::npos)
@@ -378,11 +387,16 @@ TEST_F(AgentBatchTest, TransientFailureIsNotAckedAndTheResendIsStoredOnce) {
   EXPECT_EQ(Stored(), 1u);
   EXPECT_EQ(metrics_->rejected_worker_messages(), 0);
   EXPECT_EQ(flaky_->failures_left(), 0);
-  // The stream ends; after reconnecting, the worker resends from 2 on (and
-  // 1 again, as if its ack had been lost too).
-  master_->AgentDisconnected("w0", outbox_);
+  // The master reloaded and refuses writes until a probe succeeds.
+  EXPECT_FALSE(master_->GetStoreHealth().available);
+  EXPECT_TRUE(outbox_->closed()) << "the reload ends the worker's stream";
+  master_->Tick();  // the probe
+  EXPECT_TRUE(master_->GetStoreHealth().available);
+  // After reconnecting, the worker resends from 2 on (and 1 again, as if
+  // its ack had been lost too).
+  master_->WorkerDisconnected("w0", outbox_);
   EXPECT_EQ(Connect(), 1);
-  r = master_->AgentMessages("w0", Reports(1, 3));
+  r = master_->WorkerMessages("w0", Reports(1, 3));
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.ack_seq, 3);
   auto stored = master_->GetTrialMetrics(trial_id_, v1::METRIC_GROUP_TRAINING);
@@ -394,15 +408,16 @@ TEST_F(AgentBatchTest, TransientFailureIsNotAckedAndTheResendIsStoredOnce) {
   EXPECT_FALSE(absl::StrContains(TrialLogs(), "rejected"));
 }
 
-TEST_F(AgentBatchTest, FirstMessageFailingTransientlyStoresAndAcksNothing) {
+TEST_F(WorkerBatchTest, FirstMessageFailingTransientlyStoresAndAcksNothing) {
   flaky_->FailReportsAt(1, 1);
-  Master::AgentBatchResult r = master_->AgentMessages("w0", Reports(1, 3));
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", Reports(1, 3));
   EXPECT_FALSE(r.status.ok());
   EXPECT_EQ(r.ack_seq, 0);
   EXPECT_EQ(Stored(), 0u);
-  master_->AgentDisconnected("w0", outbox_);
+  master_->Tick();  // the probe ends the outage
+  master_->WorkerDisconnected("w0", outbox_);
   EXPECT_EQ(Connect(), 0);
-  r = master_->AgentMessages("w0", Reports(1, 3));
+  r = master_->WorkerMessages("w0", Reports(1, 3));
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.ack_seq, 3);
   EXPECT_EQ(Stored(), 3u);
@@ -411,7 +426,7 @@ TEST_F(AgentBatchTest, FirstMessageFailingTransientlyStoresAndAcksNothing) {
 // Over gRPC: a worker that sends many messages without waiting gets them
 // all stored and acknowledged with fewer acks than messages, the last
 // covering the highest seq, and acks that never run ahead of the store.
-TEST_F(AgentBatchTest, StreamAcksBatchesOverGrpc) {
+TEST_F(WorkerBatchTest, StreamAcksBatchesOverGrpc) {
   GrpcWorker w;
   ASSERT_NO_FATAL_FAILURE(ConnectOverGrpc(&w));
   auto& stream = w.stream;
@@ -442,7 +457,7 @@ TEST_F(AgentBatchTest, StreamAcksBatchesOverGrpc) {
 // A validation metric that is NaN or infinite (a diverged model) is fed to
 // the searcher and journaled; JSON has no such numbers, and a journal
 // entry the master cannot read back would fail every restart.
-TEST_F(AgentBatchTest, NonFiniteValidationMetricSurvivesAMasterRestart) {
+TEST_F(WorkerBatchTest, NonFiniteValidationMetricSurvivesAMasterRestart) {
   snapshot_every_ = 1000;  // no snapshot: the restart replays the journal
   master_.reset();
   OpenMaster();
@@ -455,7 +470,7 @@ TEST_F(AgentBatchTest, NonFiniteValidationMetricSurvivesAMasterRestart) {
         ->mutable_metrics()
         ->mutable_metrics())["validation_accuracy"] =
       std::numeric_limits<double>::quiet_NaN();
-  Master::AgentBatchResult r = master_->AgentMessages("w0", {val});
+  Master::WorkerBatchResult r = master_->WorkerMessages("w0", {val});
   ASSERT_TRUE(r.status.ok()) << r.status;
   ASSERT_EQ(r.ack_seq, 1);
   EXPECT_EQ(r.rejected, 0);
@@ -470,7 +485,7 @@ TEST_F(AgentBatchTest, NonFiniteValidationMetricSurvivesAMasterRestart) {
   exit.mutable_trial_event()->set_run_id(run_id_);
   exit.mutable_trial_event()->mutable_exited()->set_reason(
       v1::EXIT_REASON_COMPLETED);
-  r = master_->AgentMessages("w0", {exit});
+  r = master_->WorkerMessages("w0", {exit});
   ASSERT_TRUE(r.status.ok()) << r.status;
   auto experiments = master_->ListExperiments();
   ASSERT_TRUE(experiments.ok()) << experiments.status();
@@ -481,7 +496,7 @@ TEST_F(AgentBatchTest, NonFiniteValidationMetricSurvivesAMasterRestart) {
 // Over gRPC: a poison message in the middle of a stream is acknowledged
 // with the rest, the stream goes on, and when the worker ends the stream
 // the master ends the call with OK (not CANCELLED).
-TEST_F(AgentBatchTest, StreamGoesOnPastAPoisonMessageAndEndsWithOk) {
+TEST_F(WorkerBatchTest, StreamGoesOnPastAPoisonMessageAndEndsWithOk) {
   GrpcWorker w;
   ASSERT_NO_FATAL_FAILURE(ConnectOverGrpc(&w));
   auto& stream = w.stream;

@@ -1,4 +1,4 @@
-#include "master/api/agent_service.h"
+#include "master/api/worker_service.h"
 
 #include <atomic>
 #include <cstdio>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/rpc/status_convert.h"
 #include "master/api/auth.h"
 
 namespace det::master {
@@ -15,7 +16,7 @@ namespace det::master {
 // Messages read off a worker's stream and not yet handled. Bounded, so a
 // worker that sends faster than the master stores is held back by gRPC's
 // flow control rather than by the master's memory.
-class AgentService::Inbox {
+class WorkerService::Inbox {
  public:
   explicit Inbox(size_t capacity) : capacity_(capacity) {}
 
@@ -62,7 +63,7 @@ class AgentService::Inbox {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-grpc::Status AgentService::Connect(
+grpc::Status WorkerService::Connect(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::MasterMessage, v1::WorkerMessage>* stream) {
   grpc::Status auth = CheckToken(ctx, token_);
@@ -74,13 +75,13 @@ grpc::Status AgentService::Connect(
                         "the first message on the stream must be a Hello");
   }
   const std::string worker_id = first.hello().worker_id();
-  auto outbox = std::make_shared<AgentOutbox>();
-  auto welcome = master_->AgentConnected(first.hello(), ctx->peer(), outbox);
-  if (!welcome.ok()) return ToGrpc(welcome.status());
+  auto outbox = std::make_shared<WorkerOutbox>();
+  auto welcome = master_->WorkerConnected(first.hello(), ctx->peer(), outbox);
+  if (!welcome.ok()) return ToGrpcStatus(welcome.status());
   v1::MasterMessage w;
   *w.mutable_welcome() = *welcome;
   if (!stream->Write(w)) {
-    master_->AgentDisconnected(worker_id, outbox);
+    master_->WorkerDisconnected(worker_id, outbox);
     return grpc::Status::OK;
   }
 
@@ -127,7 +128,7 @@ grpc::Status AgentService::Connect(
     // A stream the master has replaced or given up on stores nothing more:
     // its worker resends on the new stream.
     if (outbox->closed()) break;
-    Master::AgentBatchResult r = master_->AgentMessages(worker_id, batch);
+    Master::WorkerBatchResult r = master_->WorkerMessages(worker_id, batch);
     if (r.ack_seq > 0) {
       v1::MasterMessage ack;
       ack.mutable_ack()->set_seq(r.ack_seq);
@@ -146,7 +147,7 @@ grpc::Status AgentService::Connect(
   // A Read still waiting on the network returns once the call is ended.
   if (!read_ended.load()) ctx->TryCancel();
   reader.join();
-  master_->AgentDisconnected(worker_id, outbox);
+  master_->WorkerDisconnected(worker_id, outbox);
   done.store(true);
   outbox->Close();
   writer.join();

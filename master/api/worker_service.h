@@ -1,24 +1,24 @@
-// det.v1.AgentService over gRPC: one long-lived stream per worker. A
+// det.v1.WorkerService over gRPC: one long-lived stream per worker. A
 // reader thread per stream takes the worker's messages off the network into
 // a bounded inbox; the handler thread hands everything that has arrived (up
 // to kMaxBatch messages) to the Master as one batch, stored in one
 // transaction and acknowledged with one ack; a writer thread per stream
 // sends what the Master puts on the outbox (welcome, acks, start/stop
 // trial), so the Master never blocks on the network.
-#ifndef DET_MASTER_API_AGENT_SERVICE_H_
-#define DET_MASTER_API_AGENT_SERVICE_H_
+#ifndef DET_MASTER_API_WORKER_SERVICE_H_
+#define DET_MASTER_API_WORKER_SERVICE_H_
 
 #include <cstddef>
 #include <string>
 
-#include "det/v1/agent.grpc.pb.h"
+#include "det/v1/worker.grpc.pb.h"
 #include "master/core/master.h"
 
 namespace det::master {
 
-class AgentService final : public v1::AgentService::Service {
+class WorkerService final : public v1::WorkerService::Service {
  public:
-  AgentService(Master* master, std::string token)
+  WorkerService(Master* master, std::string token)
       : master_(master), token_(std::move(token)) {}
 
   grpc::Status Connect(
@@ -40,4 +40,4 @@ class AgentService final : public v1::AgentService::Service {
 
 }  // namespace det::master
 
-#endif  // DET_MASTER_API_AGENT_SERVICE_H_
+#endif  // DET_MASTER_API_WORKER_SERVICE_H_

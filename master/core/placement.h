@@ -1,0 +1,49 @@
+// Placement: what the master sends a worker to start a trial. Pure
+// helpers here; Master's queueing and placing (placement.cc) use them.
+//
+// The master owns each decision about a run: its slots (the scheduler),
+// its length (trial_lengths.h), where its checkpoints live and which
+// checkpoints it may restore from, newest first. The worker only checks
+// the candidates' files and takes the newest intact one.
+#ifndef DET_MASTER_CORE_PLACEMENT_H_
+#define DET_MASTER_CORE_PLACEMENT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "det/v1/common.pb.h"
+#include "master/store/store.h"
+
+namespace det::master {
+
+// A rendezvous port for a multi-slot trial's run, spread over 20000-39999
+// so that successive runs of one trial use different ports.
+int RendezvousPort(int64_t trial_id, int32_t run_id);
+
+// Where a run's checkpoints go: the worker's own checkpoint root when it
+// gave one (the shared storage mounted elsewhere on that machine), else
+// checkpoint_storage.host_path (or `default_root` when empty) joined with
+// storage_path.
+std::string CheckpointDir(const ExperimentConfig& config,
+                          const std::string& default_root,
+                          const std::string& worker_root = "");
+
+// The checkpoints a restarted run may restore from: the newest few by
+// steps_completed, newest first (a few are enough to get past a corrupt
+// one).
+std::vector<v1::Checkpoint> RestoreCandidates(
+    std::vector<v1::Checkpoint> checkpoints);
+
+// The spec for the trial's next run, less what differs per worker
+// (checkpoint_dir, first_rank, rendezvous).
+void BuildSpec(const store::ExperimentRecord& exp,
+               const ExperimentConfig& config, const store::TrialRecord& rec,
+               int64_t records_per_epoch,
+               const std::vector<v1::Checkpoint>& restore_candidates,
+               v1::TrialSpec* spec);
+
+}  // namespace det::master
+
+#endif  // DET_MASTER_CORE_PLACEMENT_H_
