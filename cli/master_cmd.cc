@@ -23,20 +23,29 @@ int RunInfo(Env& env, bool json) {
     return kExitOk;
   }
   env.out << "Master at " << (*client)->target() << '\n';
-  PrintFields(env.out,
-              {
-                  {"Version", info->version()},
-                  {"Cluster ID", info->cluster_id()},
-                  {"gRPC address", info->grpc_address()},
-                  {"HTTP address", info->http_address()},
-                  {"Started", FormatTime(info->start_time_us())},
-                  {"Up", FormatDuration(info->start_time_us(), 0)},
-                  {"Protocol version", absl::StrCat(info->protocol_version())},
-                  {"Agents", absl::StrCat(info->num_agents())},
-                  {"Slots", absl::StrCat(info->slots_used(), " used of ",
-                                         info->slots_total())},
-                  {"CLI version", kVersion},
-              });
+  PrintFields(
+      env.out,
+      {
+          {"Version", info->version()},
+          {"Cluster ID", info->cluster_id()},
+          {"gRPC address", info->grpc_address()},
+          {"HTTP address", info->http_address()},
+          {"Started", FormatTime(info->start_time_us())},
+          {"Up", FormatDuration(info->start_time_us(), 0)},
+          {"Protocol version", absl::StrCat(info->protocol_version())},
+          {"Agents", absl::StrCat(info->num_agents())},
+          {"Slots",
+           absl::StrCat(info->slots_used(), " used of ", info->slots_total())},
+          {"Store",
+           info->store_available()
+               ? std::string("available")
+               : absl::StrCat("UNAVAILABLE since ",
+                              FormatTime(info->store_unavailable_since_us()),
+                              " (", info->store_error(),
+                              "); writes are refused and "
+                              "retried with backoff")},
+          {"CLI version", kVersion},
+      });
   return kExitOk;
 }
 

@@ -294,7 +294,7 @@ absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
   }
   auto uit = t->units_at_batches.find(r.steps_completed());
   std::optional<JournalEvent> event;
-  if (current && uit != t->units_at_batches.end() && !t->closing &&
+  if (current && uit != t->units_at_batches.end() && !t->rec.trial.closing() &&
       !IsTerminal(pt.state())) {
     if (pt.rung() >= 0) {
       int rung = 0;

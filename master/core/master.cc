@@ -37,6 +37,7 @@ absl::StatusOr<std::unique_ptr<Master>> Master::Create(
       if (e != nullptr && !m->CarryOutPending(e).ok()) break;
     }
   }
+  if (m->options_.tick_interval <= absl::ZeroDuration()) return m;
   Master* p = m.get();
   m->ticker_ = std::thread([p] {
     while (true) {
@@ -45,7 +46,8 @@ absl::StatusOr<std::unique_ptr<Master>> Master::Create(
         auto stop = [p]() ABSL_SHARED_LOCKS_REQUIRED(p->mu_) {
           return p->stopping_;
         };
-        p->mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1));
+        p->mu_.AwaitWithTimeout(absl::Condition(&stop),
+                                p->options_.tick_interval);
         if (p->stopping_) return;
       }
       p->Tick();

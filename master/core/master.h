@@ -80,6 +80,9 @@ struct MasterOptions {
   // this long, doubling up to store_probe_max.
   absl::Duration store_probe_initial = absl::Milliseconds(250);
   absl::Duration store_probe_max = absl::Seconds(15);
+  // How often the ticker thread calls Tick; zero: no ticker (tests that
+  // drive the master step by step call Tick themselves).
+  absl::Duration tick_interval = absl::Seconds(1);
   // Counters for /metrics; not owned, may be null.
   http::MetricsRegistry* metrics = nullptr;
 };
@@ -184,7 +187,6 @@ class Master {
     store::TrialRecord rec;
     // Searcher units per validation point, by batches, for this trial.
     std::map<int64_t, int64_t> units_at_batches;
-    bool closing = false;  // the searcher asked it to stop
     bool stop_sent = false;
     bool running = false;              // a process is (believed to be) running
     bool awaiting_worker = false;      // running before a master (re)load

@@ -120,10 +120,11 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops,
       auto rit = e->trial_by_request.find(cl->request_id);
       if (rit == e->trial_by_request.end()) continue;
       TrialState& t = e->trials.at(rit->second);
-      if (IsTerminal(t.rec.trial.state()) || t.closing) continue;
-      t.closing = true;
+      if (IsTerminal(t.rec.trial.state()) || t.rec.trial.closing()) continue;
+      t.rec.trial.set_closing(true);
       if (t.running) {
         StopTrialProcess(&t, /*kill=*/false);
+        DET_RETURN_IF_ERROR(SaveTrial(&t));
       } else {
         scheduler_.Dequeue(t.rec.trial.id());
         SetTrialState(e, &t, v1::STATE_COMPLETED);

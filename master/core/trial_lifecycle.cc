@@ -46,8 +46,9 @@ absl::Status Master::OnExit(ExperimentState* e, TrialState* t,
   if (StoppingExperiment(es)) {
     finish(v1::STATE_CANCELED, x.reason());
   } else if (x.reason() == v1::EXIT_REASON_COMPLETED ||
-             (t->closing && (x.reason() == v1::EXIT_REASON_STOPPED ||
-                             x.reason() == v1::EXIT_REASON_KILLED))) {
+             (t->rec.trial.closing() &&
+              (x.reason() == v1::EXIT_REASON_STOPPED ||
+               x.reason() == v1::EXIT_REASON_KILLED))) {
     finish(v1::STATE_COMPLETED, x.reason());
     event = JournalEvent::Closed(t->rec.request_id);
   } else if (x.reason() == v1::EXIT_REASON_STOPPED) {
@@ -89,7 +90,7 @@ absl::Status Master::OnTrialLost(ExperimentState* e, TrialState* t,
   if (StoppingExperiment(es)) {
     SetTrialState(e, t, v1::STATE_CANCELED);
     pt.set_end_time_us(NowUs());
-  } else if (t->closing) {
+  } else if (t->rec.trial.closing()) {
     // The searcher had already decided to stop it.
     SetTrialState(e, t, v1::STATE_COMPLETED);
     pt.set_end_time_us(NowUs());

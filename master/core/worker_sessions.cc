@@ -106,7 +106,8 @@ absl::StatusOr<v1::Welcome> Master::WorkerConnected(
         keep = t->running && t->rec.run_id == r.run_id() &&
                (ours || t->awaiting_worker) &&
                !IsTerminal(t->rec.trial.state());
-        if (keep) {
+        // An ended run whose exit report is on its way holds no slots.
+        if (keep && !r.exited()) {
           std::map<std::string, std::vector<int32_t>> slots;
           slots[id].assign(r.slot_ids().begin(), r.slot_ids().end());
           keep =
@@ -116,14 +117,15 @@ absl::StatusOr<v1::Welcome> Master::WorkerConnected(
           t->awaiting_worker = false;
           if (!ours) t->workers.push_back(id);
           claimed.insert(r.trial_id());
-          if (t->closing || e->rec.experiment.state() != v1::STATE_ACTIVE) {
+          if (!r.exited() && (t->rec.trial.closing() ||
+                              e->rec.experiment.state() != v1::STATE_ACTIVE)) {
             // A stop sent while the worker was away may have been lost.
             bool kill = e->rec.experiment.state() == v1::STATE_STOPPING_KILLED;
             StopTrialProcess(t, kill);
           }
         }
       }
-      if (!keep) w.add_stop_trial_ids(r.trial_id());
+      if (!keep && !r.exited()) w.add_stop_trial_ids(r.trial_id());
     }
     // Runs placed on this worker that it does not report: gone (a new
     // worker process, or a StartTrial that never reached it).

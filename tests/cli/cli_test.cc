@@ -188,6 +188,7 @@ class CliTest : public ::testing::Test {
     api.master_info.set_num_agents(1);
     api.master_info.set_slots_total(2);
     api.master_info.set_slots_used(1);
+    api.master_info.set_store_available(true);
   }
 
   Result Run(std::vector<std::string> args,
@@ -700,6 +701,19 @@ TEST_F(CliTest, MasterInfo) {
   ASSERT_EQ(json.code, 0);
   EXPECT_EQ(ParseJsonObject(json.out).fields().at("cluster_id").string_value(),
             "c-123");
+}
+
+TEST_F(CliTest, MasterInfoSaysWhenTheStoreIsUnavailable) {
+  {
+    std::lock_guard<std::mutex> lock(master_.api().mu);
+    master_.api().master_info.set_store_available(false);
+    master_.api().master_info.set_store_unavailable_since_us(1700000000000000);
+    master_.api().master_info.set_store_error("database or disk is full");
+  }
+  Result r = Run({"master", "info"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("UNAVAILABLE since"));
+  EXPECT_THAT(r.out, HasSubstr("database or disk is full"));
 }
 
 std::string ReadText(const std::string& path) {

@@ -181,6 +181,19 @@ v1::Hello Agent::MakeHello() {
       busy[s] = key.first;
     }
   }
+  // Runs that ended while their exit report waits for an ack: the master
+  // must not count them lost before the report reaches it.
+  for (const auto& [trial, run] : outbox_.UnackedExits()) {
+    bool listed = false;
+    for (const v1::RunningTrial& r : h.running()) {
+      listed = listed || (r.trial_id() == trial && r.run_id() == run);
+    }
+    if (listed) continue;
+    v1::RunningTrial* r = h.add_running();
+    r->set_trial_id(trial);
+    r->set_run_id(run);
+    r->set_exited(true);
+  }
   for (v1::Slot s : options_.slots) {
     auto it = busy.find(s.id());
     s.set_trial_id(it == busy.end() ? 0 : it->second);

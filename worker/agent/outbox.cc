@@ -93,6 +93,17 @@ bool Outbox::WaitAllAcked(absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 
+std::vector<std::pair<int64_t, int32_t>> Outbox::UnackedExits() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<int64_t, int32_t>> out;
+  for (const Item& item : items_) {
+    if (item.ephemeral || !item.msg.has_trial_event()) continue;
+    const v1::TrialEvent& ev = item.msg.trial_event();
+    if (ev.has_exited()) out.emplace_back(ev.trial_id(), ev.run_id());
+  }
+  return out;
+}
+
 int64_t Outbox::pending_messages() const {
   absl::MutexLock lock(&mu_);
   return durable_count_;

@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -63,6 +65,9 @@ class Outbox {
 
   // Waits until every durable message is acknowledged; false on timeout.
   bool WaitAllAcked(absl::Duration timeout);
+
+  // (trial, run) of every exit report not acknowledged yet, oldest first.
+  std::vector<std::pair<int64_t, int32_t>> UnackedExits() const;
 
   int64_t pending_messages() const;  // durable, unacknowledged
   int64_t pending_bytes() const;

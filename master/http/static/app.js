@@ -29,6 +29,8 @@ function viewFor(hash) {
   };
 }
 
+let storeDown = null;  // the master's store outage, shown above the view
+
 async function refreshHeader() {
   const m = await get('/api/v1/master');
   const el = document.getElementById('master-info');
@@ -36,6 +38,9 @@ async function refreshHeader() {
     h('span', { class: 'live-dot', title: 'updating live' }),
     `det ${m.version} · ${m.num_agents} worker${m.num_agents === 1 ? '' : 's'} · `,
     h('span', { id: 'slots-used' }, `${m.slots_used}/${m.slots_total} slots busy`));
+  storeDown = m.store_available ? null
+    : `Store unavailable since ${new Date(Number(m.store_unavailable_since_us) / 1000).toLocaleString()}: ${m.store_error}. ` +
+      'The master retries with backoff; nothing can change until it recovers.';
 }
 
 function showError(e) {
@@ -60,7 +65,12 @@ async function tick() {
     try {
       await Promise.all([view.update(), refreshHeader()]);
       if (gen === generation) {
-        banner.hidden = true;
+        if (storeDown) {
+          fill(banner, storeDown);
+          banner.hidden = false;
+        } else {
+          banner.hidden = true;
+        }
         document.getElementById('master-info').classList.remove('offline');
       }
     } catch (e) {
