@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -130,6 +132,11 @@ max_restarts: 3
     ASSERT_TRUE(
         Cluster::WaitFor([&] { return !StoreAvailable(); }, absl::Seconds(60)))
         << "the master never noticed the full disk";
+    int unfinished = 0;
+    for (const v1::Trial& t : cluster_.Trials(id)) {
+      unfinished += t.steps_completed() < kLength ? 1 : 0;
+    }
+    EXPECT_GT(unfinished, 0) << "the disk filled mid-search";
     CliResult info = cluster_.Cli({"master", "info"});
     EXPECT_EQ(info.exit_code, 0) << info.err;
     EXPECT_THAT(info.out, HasSubstr("UNAVAILABLE since"));
@@ -155,6 +162,11 @@ max_restarts: 3
     ASSERT_TRUE(x.ok()) << x.status();
     EXPECT_EQ(x->state(), v1::STATE_COMPLETED);
     EXPECT_TRUE(cluster_.master()->Running()) << "nobody restarted the master";
+    std::ifstream log(cluster_.master()->log_path());
+    std::string text((std::istreambuf_iterator<char>(log)),
+                     std::istreambuf_iterator<char>());
+    EXPECT_THAT(text, HasSubstr("database or disk is full"));
+    EXPECT_THAT(text, HasSubstr("store available again"));
     auto trials = cluster_.Trials(id);
     ASSERT_EQ(trials.size(), static_cast<size_t>(kTrials));
     std::vector<int64_t> every;
