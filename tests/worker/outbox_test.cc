@@ -33,6 +33,28 @@ TEST(OutboxTest, NumbersAndSendsInOrder) {
   EXPECT_EQ(box.pending_messages(), 2);  // heartbeats are not counted
 }
 
+// The Hello after a reconnect lists runs whose exit report is still
+// waiting for an ack, so the master does not count them lost.
+TEST(OutboxTest, UnackedExitsAreTheExitReportsNotYetAcknowledged) {
+  Outbox box;
+  auto exit_of = [](int64_t trial, int32_t run) {
+    v1::WorkerMessage m = Event(trial);
+    m.mutable_trial_event()->set_run_id(run);
+    m.mutable_trial_event()->mutable_exited()->set_reason(
+        v1::EXIT_REASON_COMPLETED);
+    return m;
+  };
+  ASSERT_TRUE(box.Add(exit_of(1, 1)).ok());  // seq 1
+  ASSERT_TRUE(box.Add(Event(2)).ok());       // seq 2: not an exit
+  ASSERT_TRUE(box.Add(exit_of(3, 2)).ok());  // seq 3
+  using Runs = std::vector<std::pair<int64_t, int32_t>>;
+  EXPECT_EQ(box.UnackedExits(), (Runs{{1, 1}, {3, 2}}));
+  box.Ack(1);
+  EXPECT_EQ(box.UnackedExits(), (Runs{{3, 2}}));
+  box.Ack(3);
+  EXPECT_TRUE(box.UnackedExits().empty());
+}
+
 TEST(OutboxTest, AckDropsEverythingUpToTheSeq) {
   Outbox box;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(box.Add(Event(i)).ok());

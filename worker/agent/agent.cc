@@ -17,6 +17,7 @@
 #include "common/openmp_env.h"
 #include "common/version.h"
 #include "worker/agent/child_process.h"
+#include "worker/agent/launch_plan.h"
 #include "worker/agent/restore_choice.h"
 #include "worker/agent/slots.h"
 #include "worker/agent/worker_log.h"
@@ -273,35 +274,27 @@ std::vector<std::string> Agent::ChildEnvironment(
 
 void Agent::StartTrial(const v1::StartTrial& start) {
   v1::TrialSpec spec = start.spec();
+  // Check the request before touching anything.
+  LaunchContext ctx;
+  ctx.num_slots = static_cast<int>(options_.slots.size());
+  ctx.work_dir = options_.work_dir;
+  ctx.trial_binary = options_.trial_binary;
+  ctx.trial_binary_executable =
+      !options_.trial_binary.empty() &&
+      access(options_.trial_binary.c_str(), X_OK) == 0;
+  ctx.find_program = [](const std::string& command) {
+    return PlainCommandArgv(command, PathVariable());
+  };
+  absl::StatusOr<LaunchPlan> plan = PlanLaunch(start, ctx);
+  if (!plan.ok()) {
+    if (spec.trial_id() <= 0) {
+      WorkerLog("ignoring a StartTrial: %s", plan.status().message());
+      return;
+    }
+    return ReportStartFailure(spec, std::string(plan.status().message()));
+  }
   const std::vector<int32_t> slot_ids(start.slot_ids().begin(),
                                       start.slot_ids().end());
-  if (spec.trial_id() <= 0) {
-    WorkerLog("ignoring StartTrial without a trial id");
-    return;
-  }
-  // Check the request before touching anything.
-  std::set<int32_t> seen;
-  for (int32_t s : slot_ids) {
-    if (s < 0 || s >= static_cast<int32_t>(options_.slots.size()) ||
-        !seen.insert(s).second) {
-      return ReportStartFailure(
-          spec, absl::StrCat("slot ids [", absl::StrJoin(slot_ids, ","),
-                             "] are not distinct slots of this worker (it has ",
-                             options_.slots.size(), ")"));
-    }
-  }
-  if (slot_ids.empty()) {
-    return ReportStartFailure(spec, "no slots were assigned");
-  }
-  const int world = std::max(1, spec.world_size());
-  const int nproc = world > 1 ? static_cast<int>(slot_ids.size()) : 1;
-  if (world > 1 &&
-      (spec.first_rank() < 0 || spec.first_rank() + nproc > world)) {
-    return ReportStartFailure(spec,
-                              absl::StrCat("ranks ", spec.first_rank(), "..",
-                                           spec.first_rank() + nproc - 1,
-                                           " do not fit world size ", world));
-  }
 
   // An older run of the same trial that still runs here is superseded.
   {
@@ -321,12 +314,6 @@ void Agent::StartTrial(const v1::StartTrial& start) {
     }
   }
 
-  // The master chose the folder (with this worker's --checkpoint-root,
-  // which the Hello carries) and the restore candidates; the worker only
-  // checks the candidates' files.
-  if (spec.checkpoint_dir().empty()) {
-    return ReportStartFailure(spec, "the master sent no checkpoint directory");
-  }
   std::error_code ec;
   fs::create_directories(spec.checkpoint_dir(), ec);
   if (ec) {
@@ -351,10 +338,7 @@ void Agent::StartTrial(const v1::StartTrial& start) {
       Emit(std::move(ev), /*force=*/true);
     }
   }
-  const std::string dir =
-      (fs::path(options_.work_dir) /
-       absl::StrCat("trial-", spec.trial_id(), "-run-", spec.run_id()))
-          .string();
+  const std::string& dir = plan->dir;
   ec = MakeTrialDir(dir);
   if (ec) {
     return ReportStartFailure(
@@ -372,46 +356,14 @@ void Agent::StartTrial(const v1::StartTrial& start) {
     spec.clear_context();  // the trial has it as its working directory
   }
 
-  std::vector<std::string> argv;
-  bool direct = false;
-  if (spec.entrypoint().empty()) {
-    if (options_.trial_binary.empty() ||
-        access(options_.trial_binary.c_str(), X_OK) != 0) {
-      fs::remove_all(dir, ec);
-      return ReportStartFailure(
-          spec, absl::StrCat("the built-in trainer '", options_.trial_binary,
-                             "' is missing or not executable; start the "
-                             "worker with --trial-binary"));
-    }
-    argv = {options_.trial_binary};
-  } else if (std::optional<std::vector<std::string>> words =
-                 PlainCommandArgv(spec.entrypoint(), PathVariable());
-             words.has_value()) {
-    // Plain words: exec'ed directly, as the shell would after splitting
-    // them, without paying for a shell per trial.
-    argv = std::move(*words);
-    direct = true;
-  } else {
-    // A plain command is exec'ed by the shell, so the trial itself is the
-    // process the worker watches and signals: a shell in between would die
-    // of the stop signal while the trial was still writing its checkpoint.
-    const bool simple =
-        spec.entrypoint().find_first_of(";&|<>()`$\n") == std::string::npos;
-    argv = {
-        "/bin/sh", "-c",
-        simple ? absl::StrCat("exec ", spec.entrypoint()) : spec.entrypoint()};
-  }
-
   const std::string token = api_->RegisterRun(spec);
   std::vector<TrialRun::Process> procs;
-  for (int i = 0; i < nproc; ++i) {
-    const int rank = world > 1 ? spec.first_rank() + i : 0;
-    const std::vector<int32_t> mine =
-        world > 1 ? std::vector<int32_t>{slot_ids[i]} : slot_ids;
+  for (const LaunchPlan::Process& p : plan->processes) {
+    const int rank = p.rank;
     ChildSpec cs;
-    cs.argv = argv;
-    cs.shell_on_noexec = direct;
-    cs.env = ChildEnvironment(spec, token, rank, mine);
+    cs.argv = plan->argv;
+    cs.shell_on_noexec = plan->shell_on_noexec;
+    cs.env = ChildEnvironment(spec, token, rank, p.slots);
     cs.cwd = dir;
     absl::StatusOr<Child> child = SpawnChild(cs);
     if (!child.ok()) {
@@ -431,7 +383,7 @@ void Agent::StartTrial(const v1::StartTrial& start) {
   }
 
   WorkerLog("trial %d run %d started: %d process(es), first pid %d, slots [%s]",
-            spec.trial_id(), spec.run_id(), nproc, procs[0].child.pid,
+            spec.trial_id(), spec.run_id(), procs.size(), procs[0].child.pid,
             absl::StrJoin(slot_ids, ","));
   v1::TrialEvent started;
   started.set_trial_id(spec.trial_id());
