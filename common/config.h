@@ -92,9 +92,8 @@ struct ExperimentConfig {
   int64_t records_per_epoch = 0;
   CheckpointStorageConfig checkpoint_storage;
   // reproducibility.experiment_seed (0..2^31-1, as Determined). When the
-  // config has none, the master should pick one at random and write it into
-  // the stored YAML (ApplyConfigOverrides with
-  // "reproducibility.experiment_seed=N"), so that a restarted master's
+  // config has none, the master picks one and keeps it with the searcher's
+  // snapshot (the YAML is stored as written), so that a restarted master's
   // searcher samples the same trials.
   uint64_t experiment_seed = 0;
   bool has_experiment_seed = false;

@@ -1,15 +1,10 @@
-// A trainable convolution on the CPU whose forward and both backward passes
-// run as oneDNN's Winograd primitives (F(4x4, 3x3)), which libtorch 1.13 does
-// not expose: for the seed model's 32 -> 64-channel layer at batch 64 the
-// three passes take 3.7 ms against 7.6 ms with the direct algorithm that
-// libtorch runs (oneDNN's API, 2 threads, this project's machine). The
-// activations cross over in libtorch's layouts (whatever strides the tensors
-// have); each call reorders into and out of oneDNN's blocked layouts.
-//
-// Numerics: Winograd's transforms round differently from the direct sum
-// (~1e-6 relative), deterministically: the same inputs give the same bits on
-// every run, so a resumed run still repeats a straight one. The choice of
-// layers (WinogradSuits) is a fixed rule, not timed, for the same reason.
+// A trainable 3x3 convolution on the CPU whose forward and both backward
+// passes run as oneDNN's Winograd primitives (F(4x4, 3x3)), which libtorch
+// 1.13 does not expose (bench/results/trainer.md has the measurements).
+// Tensors cross over in libtorch's layouts; each call reorders into and out
+// of oneDNN's blocked ones. Winograd rounds differently from the direct sum
+// (~1e-6 relative) but deterministically, so a resumed run still repeats a
+// straight one; which layers use it (WinogradSuits) is a fixed rule.
 //
 // Built only with DET_TRAINER_ONEDNN.
 #ifndef DET_WORKER_TRAINER_ONEDNN_CONV_H_

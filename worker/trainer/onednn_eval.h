@@ -1,29 +1,14 @@
-// FrozenCnn's evaluation forward on the CPU, run as oneDNN primitives
-// directly instead of through libtorch's operators, for what those do not
-// expose:
-//   - the convolution algorithm: oneDNN's Winograd convolution (F(4x4, 3x3))
-//     computes a 3x3 layer with 32 or more input channels in about half the
-//     time of the direct one on AVX-512 machines. Each layer takes whichever
-//     of the two ran faster on this machine for its shape (timed once per
-//     process, as cuDNN's benchmark mode does), or the direct one under
-//     deterministic algorithms (DET_DETERMINISTIC=1), so that repeated runs
-//     agree bit for bit;
-//   - ReLU fused into the convolution and into the hidden fully connected
-//     layer as post-ops (ReLU before the max pooling: the two commute);
-//   - the fully connected layers as oneDNN inner products (brgemm), about
-//     1.3x OpenBLAS's sgemm on the seed model's 4096x512 layer.
-// Activations stay in oneDNN's blocked layouts from the first convolution to
-// the last pooling; the features are reordered once to NCHW, the order
-// flatten() gives, before the fully connected layers. Winograd's transforms
-// round differently from the direct sum: outputs agree to about 1e-6
-// relative.
+// FrozenCnn's evaluation forward on the CPU as oneDNN primitives, for what
+// libtorch's operators do not expose: a Winograd or direct algorithm per
+// convolution (whichever ran faster here, timed once per process; the
+// direct one under DET_DETERMINISTIC=1), ReLU fused as a post-op, and the
+// fully connected layers as oneDNN inner products. Activations stay in
+// oneDNN's blocked layouts until the last pooling. Outputs agree with
+// libtorch's to about 1e-6 relative (bench/results/trainer.md).
 //
-// Built only with DET_TRAINER_ONEDNN (Debian's libdnnl-dev: the oneDNN that
-// libtorch itself links); FrozenCnn uses libtorch's operators otherwise.
-//
-// Threading: not thread-safe (plans are made per batch size on first use);
-// one instance per validation, used from one thread. oneDNN runs on
-// libtorch's OpenMP threads.
+// Built only with DET_TRAINER_ONEDNN (Debian's libdnnl-dev, the oneDNN that
+// libtorch links). Not thread-safe: one instance per validation, one
+// thread; oneDNN runs on libtorch's OpenMP threads.
 #ifndef DET_WORKER_TRAINER_ONEDNN_EVAL_H_
 #define DET_WORKER_TRAINER_ONEDNN_EVAL_H_
 
