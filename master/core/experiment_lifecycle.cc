@@ -100,9 +100,7 @@ absl::StatusOr<v1::Experiment> Master::ChangeState(int64_t id,
   absl::MutexLock l(&mu_);
   ExperimentState* e = FindExperiment(id);
   if (e == nullptr) {
-    mu_.Unlock();
-    auto x = GetExperiment(id);
-    mu_.Lock();
+    auto x = GetStoredExperiment(id);
     if (!x.ok()) return x.status();
     return absl::FailedPreconditionError(
         absl::StrCat("experiment ", id, " is ", StateName(x->state()),

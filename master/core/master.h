@@ -360,6 +360,10 @@ class Master {
   // queries.cc
   v1::Experiment Describe(const ExperimentState& e) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // GetExperiment for one not in memory (ended): reads the store with mu_
+  // released meanwhile.
+  absl::StatusOr<v1::Experiment> GetStoredExperiment(int64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<store::Store> store_;
   MasterOptions options_;

@@ -48,6 +48,13 @@ absl::StatusOr<v1::Experiment> Master::GetExperiment(int64_t id) {
   return rec->experiment;
 }
 
+absl::StatusOr<v1::Experiment> Master::GetStoredExperiment(int64_t id) {
+  mu_.Unlock();
+  auto x = GetExperiment(id);
+  mu_.Lock();
+  return x;
+}
+
 absl::StatusOr<std::vector<v1::Experiment>> Master::ListExperiments() {
   auto list = store_->ListExperiments();
   if (!list.ok()) return list.status();
@@ -124,12 +131,7 @@ absl::StatusOr<v1::Experiment> Master::WaitExperimentChange(
     int64_t id, int64_t* version, absl::Duration timeout) {
   absl::MutexLock l(&mu_);
   ExperimentState* e = FindExperiment(id);
-  if (e == nullptr) {
-    mu_.Unlock();
-    auto x = GetExperiment(id);
-    mu_.Lock();
-    return x;
-  }
+  if (e == nullptr) return GetStoredExperiment(id);
   absl::Time deadline = absl::Now() + timeout;
   while (!stopping_) {
     // Looked up after every wait: a reload replaces the experiment.
@@ -137,12 +139,7 @@ absl::StatusOr<v1::Experiment> Master::WaitExperimentChange(
     if (e == nullptr || e->version != *version) break;
     if (changed_.WaitWithDeadline(&mu_, deadline)) break;
   }
-  if (e == nullptr) {
-    mu_.Unlock();
-    auto x = GetExperiment(id);
-    mu_.Lock();
-    return x;
-  }
+  if (e == nullptr) return GetStoredExperiment(id);
   *version = e->version;
   return Describe(*e);
 }
