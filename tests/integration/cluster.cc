@@ -133,17 +133,18 @@ void Cluster::StartMaster(const std::vector<std::string>& extra) {
   std::string port_file = absl::StrCat(dir_, "/master.port");
   std::error_code ec;
   fs::remove(port_file, ec);
-  std::vector<std::string> argv = {Bin("det-master"),
-                                   "--grpc_address",
-                                   absl::StrCat("127.0.0.1:", port_),
-                                   "--http_address",
-                                   "off",
-                                   "--db",
-                                   absl::StrCat(dir_, "/master.db"),
-                                   "--checkpoint_root",
-                                   absl::StrCat(dir_, "/checkpoints"),
-                                   "--port_file",
-                                   port_file};
+  std::vector<std::string> argv = {
+      Bin("det-master"),
+      "--grpc_address",
+      absl::StrCat("127.0.0.1:", port_),
+      "--http_address",
+      "off",
+      "--db",
+      db_.empty() ? absl::StrCat(dir_, "/master.db") : db_,
+      "--checkpoint_root",
+      absl::StrCat(dir_, "/checkpoints"),
+      "--port_file",
+      port_file};
   argv.insert(argv.end(), extra.begin(), extra.end());
   master_ = std::make_unique<Process>(
       argv, std::map<std::string, std::string>{},

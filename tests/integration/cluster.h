@@ -54,6 +54,10 @@ class Cluster {
   const std::string& dir() const { return dir_; }
   std::string master_address() const;
 
+  // The store the master uses: `db` (a SQLite path or a postgresql://
+  // URL); default a SQLite file in dir(). Call before StartMaster.
+  void SetDb(const std::string& db) { db_ = db; }
+
   // Starts det-master (or restarts it on the same store and port).
   void StartMaster(const std::vector<std::string>& extra = {});
   void StopMaster(int sig = SIGTERM);
@@ -101,6 +105,7 @@ class Cluster {
                 const std::string& cwd);
 
   std::string dir_;
+  std::string db_;
   int port_ = 0;
   std::unique_ptr<Process> master_;
   int master_starts_ = 0;
