@@ -304,11 +304,13 @@ absl::StatusOr<std::map<std::string, JobState>> SlurmClient::States(
   std::map<std::string, JobState> out;
   if (ids.empty()) return out;
   std::string list = absl::StrJoin(ids, ",");
-  absl::StatusOr<CommandResult> q =
-      runner_->Run({"squeue", "-h", "-o", "%i|%T", "-j", list}, "");
+  absl::StatusOr<CommandResult> q = runner_->Run(
+      {"squeue", "-h", "-t", "all", "-o", "%i|%T", "-j", list}, "");
   if (!q.ok()) return q.status();
-  // squeue exits non-zero when none of the ids is known any more; its
-  // output is still what it knows.
+  // squeue lists ended jobs too (-t all) while slurmctld keeps them
+  // (MinJobAge, 300 s by default); it exits non-zero when none of the ids
+  // is known any more, and its output is still what it knows. Jobs it no
+  // longer lists are asked of sacct (accounting, where there is one).
   for (absl::string_view line :
        absl::StrSplit(q->out, '\n', absl::SkipEmpty())) {
     std::vector<std::string> f = absl::StrSplit(line, '|');
