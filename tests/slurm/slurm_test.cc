@@ -206,8 +206,8 @@ TEST(SlurmClientTest, StatesAskSacctForJobsSqueueNoLongerLists) {
   EXPECT_EQ(s->at("12"), JobState::kPending);
   EXPECT_EQ(s->at("13"), JobState::kCancelled);
   EXPECT_EQ(s->at("14"), JobState::kUnknown);
-  EXPECT_THAT(r.calls[0],
-              ElementsAre("squeue", "-h", "-o", "%i|%T", "-j", "11,12,13,14"));
+  EXPECT_THAT(r.calls[0], ElementsAre("squeue", "-h", "-t", "all", "-o",
+                                      "%i|%T", "-j", "11,12,13,14"));
   EXPECT_THAT(r.calls[1], ElementsAre("sacct", "-n", "-P", "-X", "-o",
                                       "JobID,State", "-j", "13,14"));
 }
