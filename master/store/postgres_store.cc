@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "master/store/postgres_error.h"
+#include "master/store/record_codec.h"
 #include "master/store/sqlite_schema.h"
 
 namespace det::store {
@@ -318,44 +319,6 @@ absl::Duration Since(std::chrono::steady_clock::time_point start) {
   return absl::FromChrono(std::chrono::steady_clock::now() - start);
 }
 
-std::string NewUuid() {
-  std::random_device rd;
-  unsigned char b[16];
-  for (int i = 0; i < 16; i += 4) {
-    uint32_t r = rd();
-    for (int j = 0; j < 4; ++j)
-      b[i + j] = static_cast<unsigned char>(r >> (8 * j));
-  }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  std::string hex;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) hex += '-';
-    absl::StrAppendFormat(&hex, "%02x", b[i]);
-  }
-  return hex;
-}
-
-template <typename Message>
-absl::StatusOr<std::string> Serialize(const Message& m,
-                                      absl::string_view what) {
-  std::string out;
-  if (!m.SerializeToString(&out) || out.size() > kMaxValueBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": the record cannot be stored (over 1 GiB?)"));
-  }
-  return out;
-}
-
-template <typename Message>
-absl::Status Parse(absl::string_view blob, Message* m, absl::string_view what) {
-  if (!m->ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
-    return absl::DataLossError(
-        absl::StrCat("store: the stored record of ", what, " is corrupt"));
-  }
-  return absl::OkStatus();
-}
-
 // A text key the server would refuse (NUL, not UTF-8) is refused here,
 // before it could abort the caller's transaction.
 absl::Status CheckText(absl::string_view v, absl::string_view what) {
@@ -386,25 +349,6 @@ absl::Status CheckSize(absl::string_view v, absl::string_view what) {
         what, ": a value of ", v.size(), " bytes is over PostgreSQL's 1 GiB"));
   }
   return absl::OkStatus();
-}
-
-std::string EncodePoints(const std::vector<int64_t>& points) {
-  return absl::StrJoin(points, ",");
-}
-
-absl::StatusOr<std::vector<int64_t>> DecodePoints(absl::string_view text,
-                                                  int64_t trial_id) {
-  std::vector<int64_t> points;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(part, &v)) {
-      return absl::DataLossError(
-          absl::StrCat("store: trial ", trial_id,
-                       " has corrupt validation points '", text, "'"));
-    }
-    points.push_back(v);
-  }
-  return points;
 }
 
 // "host:port/db" of a connection (no password).
@@ -767,8 +711,8 @@ absl::StatusOr<ExperimentRecord> PostgresStore::ReadExperimentRow(
     const PgResult& r, int row) {
   ExperimentRecord e;
   int64_t id = r.Int(row, 0);
-  if (absl::Status s = Parse(r.Bytes(row, 1), &e.experiment,
-                             absl::StrCat("experiment ", id));
+  if (absl::Status s = ParseRecord(r.Bytes(row, 1), &e.experiment,
+                                   absl::StrCat("experiment ", id));
       !s.ok()) {
     return s;
   }
@@ -781,7 +725,7 @@ absl::StatusOr<ExperimentRecord> PostgresStore::ReadExperimentRow(
 absl::StatusOr<int64_t> PostgresStore::AddExperiment(
     const ExperimentRecord& e) {
   absl::StatusOr<std::string> blob =
-      Serialize(e.experiment, "adding an experiment");
+      SerializeRecord(e.experiment, "adding an experiment", kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   if (absl::Status s = CheckSize(e.context, "adding an experiment"); !s.ok())
     return s;
@@ -804,7 +748,7 @@ absl::StatusOr<int64_t> PostgresStore::AddExperiment(
 
 absl::Status PostgresStore::UpdateExperiment(const v1::Experiment& e) {
   std::string what = absl::StrCat("updating experiment ", e.id());
-  absl::StatusOr<std::string> blob = Serialize(e, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(e, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   return Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
@@ -901,7 +845,7 @@ absl::StatusOr<std::vector<v1::Experiment>> PostgresStore::ListExperiments() {
       int64_t id = r->Int(i, 0);
       v1::Experiment& e = out.emplace_back();
       if (absl::Status s =
-              Parse(r->Bytes(i, 1), &e, absl::StrCat("experiment ", id));
+              ParseRecord(r->Bytes(i, 1), &e, absl::StrCat("experiment ", id));
           !s.ok()) {
         return s;
       }
@@ -949,7 +893,7 @@ absl::StatusOr<TrialRecord> PostgresStore::ReadTrialRow(const PgResult& r,
   if (!points.ok()) return points.status();
   t.validation_points = std::move(*points);
   if (absl::Status s =
-          Parse(r.Bytes(row, 5), &t.trial, absl::StrCat("trial ", id));
+          ParseRecord(r.Bytes(row, 5), &t.trial, absl::StrCat("trial ", id));
       !s.ok()) {
     return s;
   }
@@ -960,7 +904,8 @@ absl::StatusOr<TrialRecord> PostgresStore::ReadTrialRow(const PgResult& r,
 absl::StatusOr<int64_t> PostgresStore::AddTrial(const TrialRecord& t) {
   std::string what =
       absl::StrCat("adding a trial to experiment ", t.trial.experiment_id());
-  absl::StatusOr<std::string> blob = Serialize(t.trial, what);
+  absl::StatusOr<std::string> blob =
+      SerializeRecord(t.trial, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   std::string points = EncodePoints(t.validation_points);
   int64_t id = 0;
@@ -990,7 +935,8 @@ absl::StatusOr<int64_t> PostgresStore::AddTrial(const TrialRecord& t) {
 
 absl::Status PostgresStore::UpdateTrial(const TrialRecord& t) {
   std::string what = absl::StrCat("updating trial ", t.trial.id());
-  absl::StatusOr<std::string> blob = Serialize(t.trial, what);
+  absl::StatusOr<std::string> blob =
+      SerializeRecord(t.trial, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   std::string points = EncodePoints(t.validation_points);
   return Write([&]() -> absl::Status {
@@ -1073,7 +1019,7 @@ absl::StatusOr<bool> PostgresStore::AddMetricReport(const v1::MetricReport& r) {
   }
   std::string what =
       absl::StrCat("adding a metric report of trial ", r.trial_id());
-  absl::StatusOr<std::string> blob = Serialize(r, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(r, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   bool stored = false;
   absl::Status s = Write([&]() -> absl::Status {
@@ -1119,8 +1065,8 @@ absl::StatusOr<std::vector<v1::MetricReport>> PostgresStore::GetMetricReports(
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->Rows(); ++i) {
       if (absl::Status s =
-              Parse(r->Bytes(i, 0), &out.emplace_back(),
-                    absl::StrCat("a metric report of trial ", trial_id));
+              ParseRecord(r->Bytes(i, 0), &out.emplace_back(),
+                          absl::StrCat("a metric report of trial ", trial_id));
           !s.ok()) {
         return s;
       }
@@ -1141,7 +1087,7 @@ absl::Status PostgresStore::AddCheckpoint(const v1::Checkpoint& c) {
   std::string what =
       absl::StrCat("adding checkpoint ", c.uuid(), " of trial ", c.trial_id());
   if (absl::Status s = CheckText(c.uuid(), what); !s.ok()) return s;
-  absl::StatusOr<std::string> blob = Serialize(c, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(c, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   return Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(kInsertCheckpoint,
@@ -1173,8 +1119,8 @@ absl::StatusOr<std::vector<v1::Checkpoint>> PostgresStore::ListCheckpoints(
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->Rows(); ++i) {
       if (absl::Status s =
-              Parse(r->Bytes(i, 0), &out.emplace_back(),
-                    absl::StrCat("a checkpoint of trial ", trial_id));
+              ParseRecord(r->Bytes(i, 0), &out.emplace_back(),
+                          absl::StrCat("a checkpoint of trial ", trial_id));
           !s.ok()) {
         return s;
       }
@@ -1256,7 +1202,7 @@ absl::Status PostgresStore::UpsertAgent(const v1::Agent& a) {
   }
   std::string what = absl::StrCat("saving agent ", a.id());
   if (absl::Status s = CheckText(a.id(), what); !s.ok()) return s;
-  absl::StatusOr<std::string> blob = Serialize(a, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(a, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   return Write([&]() -> absl::Status {
     return Exec(kUpsertAgent, PgParams().Text(a.id()).Bytes(*blob), what)
@@ -1272,7 +1218,7 @@ absl::StatusOr<std::vector<v1::Agent>> PostgresStore::ListAgents() {
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->Rows(); ++i) {
       if (absl::Status s =
-              Parse(r->Bytes(i, 0), &out.emplace_back(), "an agent");
+              ParseRecord(r->Bytes(i, 0), &out.emplace_back(), "an agent");
           !s.ok()) {
         return s;
       }
