@@ -8,7 +8,9 @@
 //
 // The connection string is any libpq one (URI or key=value). det creates
 // its tables in the first schema of the search_path: give det a database
-// (or a schema, "?options=-csearch_path%3Ddet") of its own.
+// (or a schema, "?options=-csearch_path%3Ddet") of its own; its user
+// needs CREATE on that schema (PostgreSQL 15 no longer grants it on
+// "public" to every user: make det's user the database's owner).
 //
 // Threads: one connection, serialised by one mutex exactly as in
 // SqliteStore: RunInTransaction holds it for the whole of fn, calls from
