@@ -22,12 +22,12 @@
 #include "master/http/http_server.h"
 #include "master/http/metrics_registry.h"
 #include "master/master_config.h"
-#include "master/store/sqlite_store.h"
+#include "master/store/open_store.h"
 
 ABSL_FLAG(std::string, config, "", "master.yaml (flags below override it)");
 ABSL_FLAG(std::string, grpc_address, "", "gRPC listen address (host:port)");
 ABSL_FLAG(std::string, http_address, "", "HTTP listen address; 'off' disables");
-ABSL_FLAG(std::string, db, "", "SQLite database file");
+ABSL_FLAG(std::string, db, "", "SQLite database file, or a postgresql:// URL");
 ABSL_FLAG(std::string, checkpoint_root, "", "default checkpoint host_path");
 ABSL_FLAG(std::string, port_file, "", "write the bound gRPC port here");
 ABSL_FLAG(std::string, token, "",
@@ -109,8 +109,10 @@ int main(int argc, char** argv) {
   if (cfg.checkpoint_root.empty())
     cfg.checkpoint_root = Home() + "/.det/checkpoints";
   std::error_code ec;
-  std::filesystem::create_directories(
-      std::filesystem::path(cfg.db_path).parent_path(), ec);
+  if (!det::store::IsPostgresUrl(cfg.db_path)) {
+    std::filesystem::create_directories(
+        std::filesystem::path(cfg.db_path).parent_path(), ec);
+  }
   std::filesystem::create_directories(cfg.checkpoint_root, ec);
 
   // Block the stop signals in every thread; one thread waits for them.
@@ -122,13 +124,14 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   det::http::MetricsRegistry metrics;
-  auto store = det::store::SqliteStore::Open(cfg.db_path);
+  const std::string db_shown = det::store::RedactDb(cfg.db_path);
+  auto store = det::store::OpenStore(cfg.db_path, [&metrics](absl::Duration d) {
+    metrics.ObserveStoreWrite(d);
+  });
   if (!store.ok()) {
-    return Fail(absl::StrCat("opening store ", cfg.db_path, ": ",
+    return Fail(absl::StrCat("opening store ", db_shown, ": ",
                              store.status().message()));
   }
-  (*store)->SetWriteObserver(
-      [&metrics](absl::Duration d) { metrics.ObserveStoreWrite(d); });
   det::master::MasterOptions opts;
   opts.metrics = &metrics;
   opts.snapshot_every = absl::GetFlag(FLAGS_searcher_snapshot_every);
@@ -177,7 +180,7 @@ int main(int argc, char** argv) {
   }
   std::string host = cfg.grpc_address.substr(0, cfg.grpc_address.rfind(':'));
   std::fprintf(stderr, "det-master %s listening on %s:%d (store %s)\n",
-               det::kVersion, host.c_str(), port, cfg.db_path.c_str());
+               det::kVersion, host.c_str(), port, db_shown.c_str());
 
   (*master)->SetAddresses(absl::StrCat(host, ":", port), "");
   std::unique_ptr<det::http::HttpServer> http;

@@ -50,17 +50,10 @@ absl::StatusOr<MasterConfig> ParseMasterConfig(const std::string& yaml) {
                        ": expected a positive number of seconds");
     }
   };
-  const std::set<std::string> known = {"grpc_address",
-                                       "http_address",
-                                       "db_path",
-                                       "checkpoint_root",
-                                       "token",
-                                       "tls",
-                                       "heartbeat_interval_s",
-                                       "agent_timeout_s",
-                                       "stop_timeout_s",
-                                       "port_file",
-                                       "max_message_bytes"};
+  const std::set<std::string> known = {
+      "grpc_address",    "http_address",   "db",        "db_path",
+      "checkpoint_root", "token",          "tls",       "heartbeat_interval_s",
+      "agent_timeout_s", "stop_timeout_s", "port_file", "max_message_bytes"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -72,7 +65,15 @@ absl::StatusOr<MasterConfig> ParseMasterConfig(const std::string& yaml) {
       str(v, key, &c.grpc_address);
     } else if (key == "http_address") {
       str(v, key, &c.http_address);
-    } else if (key == "db_path") {
+    } else if (key == "db" || key == "db_path") {
+      if (root["db"] && root["db_path"]) {
+        if (key == "db") {
+          errors.push_back(
+              Where(kv.first, key) +
+              ": give db or db_path, not both (they are the same)");
+        }
+        continue;
+      }
       str(v, key, &c.db_path);
     } else if (key == "checkpoint_root") {
       str(v, key, &c.checkpoint_root);

@@ -15,7 +15,9 @@ struct MasterConfig {
   std::string grpc_address = "127.0.0.1:8090";
   // The web page, JSON API and /metrics; empty disables it.
   std::string http_address = "127.0.0.1:8091";
-  // SQLite database file; default $HOME/.det/master.db.
+  // `db` (or its older name `db_path`): a SQLite database file (default
+  // $HOME/.det/master.db), or a PostgreSQL database as a libpq URL,
+  // postgresql://user[:password]@host[:port]/dbname[?options].
   std::string db_path;
   // Default checkpoint_storage.host_path; default $HOME/.det/checkpoints.
   std::string checkpoint_root;

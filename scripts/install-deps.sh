@@ -10,6 +10,7 @@ BUILD_PKGS=(
   libtorch-dev libgloo-dev libdnnl-dev ocl-icd-opencl-dev libopenblas0-openmp
   libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev
   libcli11-dev libcpp-httplib-dev libarchive-dev libssl-dev
+  libpq-dev postgresql-15 iproute2 slurmctld slurmd slurm-client munge
   chromium
 )
 BENCH_PKGS=(python3-torch python3-torchvision python3-optuna python3-matplotlib)

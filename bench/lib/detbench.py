@@ -181,8 +181,30 @@ def cpu_seconds(pid):
 
 # ---------------------------------------------------------------- cluster
 
+# The store of every Cluster's master: "sqlite" (a file in the cluster's
+# folder) or "postgres" (a throwaway PostgreSQL server per cluster, made by
+# scripts/pg-local.sh with PostgreSQL's durable defaults: fsync and
+# synchronous_commit on, unix socket only). Benchmarks set it from --db.
+STORE = "sqlite"
+
+
+def add_db_arg(ap):
+    ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite",
+                    help="the master's store (postgres: a throwaway local "
+                         "server started for each cluster)")
+
+
+def set_store(name):
+    global STORE
+    STORE = name
+
+
+PG_LOCAL = os.path.join(REPO, "scripts", "pg-local.sh")
+
+
 class Cluster:
-    """A det-master (SQLite store, HTTP on) and workers on loopback."""
+    """A det-master (SQLite or PostgreSQL store, HTTP on) and workers on
+    loopback."""
 
     def __init__(self, bdir, tag="det-bench", keep=False, base_dir=None,
                  master_bin=None, master_env=None):
@@ -197,6 +219,34 @@ class Cluster:
         self.workers = []
         self.grpc = None
         self.http = None
+        self.store = STORE
+        self.pg_state = None
+        self.pg_url = None
+
+    def db_arg(self):
+        """The master's --db: a SQLite file, or the URL of this cluster's
+        PostgreSQL server (started on first use)."""
+        if self.store != "postgres":
+            return os.path.join(self.dir, "master.db")
+        if self.pg_url is None:
+            self.pg_state = os.path.join(self.dir, "pg.state")
+            r = subprocess.run([PG_LOCAL, "start", self.pg_state, "--durable"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("PostgreSQL did not start: " + r.stderr)
+            self.pg_url = r.stdout.strip().splitlines()[-1]
+        return self.pg_url
+
+    def db_bytes(self):
+        """Bytes the store takes (the SQLite file, or the PostgreSQL
+        database); call while the master runs."""
+        if self.store != "postgres":
+            path = os.path.join(self.dir, "master.db")  # main file, no WAL
+            return os.path.getsize(path) if os.path.exists(path) else 0
+        r = subprocess.run(["psql", "-At", self.pg_url, "-c",
+                            "SELECT pg_database_size(current_database())"],
+                           capture_output=True, text=True)
+        return int(r.stdout.strip() or 0)
 
     def __enter__(self):
         return self
@@ -211,6 +261,10 @@ class Cluster:
         if self.master is not None:
             stop_process(self.master, timeout=10)
             self.master = None
+        if self.pg_state is not None:
+            subprocess.run([PG_LOCAL, "stop", self.pg_state],
+                           capture_output=True)
+            self.pg_state = None
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -219,7 +273,7 @@ class Cluster:
         argv = [self.master_bin or binary(self.bdir, "det-master"),
                 "--grpc_address", "127.0.0.1:0",
                 "--http_address", "127.0.0.1:0",
-                "--db", os.path.join(self.dir, "master.db"),
+                "--db", self.db_arg(),
                 "--checkpoint_root", os.path.join(self.dir, "checkpoints"),
                 "--port_file", port_file, *extra]
         self.master = spawn(argv, os.path.join(self.dir, "master.log"),

@@ -337,8 +337,10 @@ def main():
                     "done (default: not, like the Optuna trials)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: "
                     "throughput,spawn,optuna,ingest,second")
+    db.add_db_arg(ap)
     ap.add_argument("--out", default=os.path.join(db.RESULTS, "overhead"))
     args = ap.parse_args()
+    db.set_store(args.db)
     skip = set(filter(None, args.skip.split(",")))
     bdir = db.build_dir(args.build_dir)
     fake = db.binary(bdir, "det-fake-trial")
@@ -435,8 +437,13 @@ def report(res):
          f"{res['load_at_end']}. The machine is shared (other builds may have been running): "
          "numbers are what this run saw, not a best case.", "",
          f"Command: `bench/overhead/run.py --trials {a['trials']} --reports {a['reports']} "
-         f"--workers {a['workers']} --slots {a['slots']} --second-trials {a['second_trials']}` "
-         f"({res['bench_seconds']:.0f} s in all); binaries built {res['master_built']}.", ""]
+         f"--workers {a['workers']} --slots {a['slots']} --second-trials {a['second_trials']} "
+         f"--db {a.get('db', 'sqlite')}` "
+         f"({res['bench_seconds']:.0f} s in all); binaries built {res['master_built']}.", "",
+         "det's store in this run: " + (
+             "PostgreSQL 15, a local server on a unix socket (fsync and "
+             "synchronous_commit on); the texts below that say SQLite mean it."
+             if a.get("db") == "postgres" else "SQLite (WAL, synchronous=NORMAL)."), ""]
     d = res.get("det_throughput")
     opt = res.get("optuna", [])
     if d or opt:

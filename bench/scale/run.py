@@ -258,8 +258,7 @@ def run_size(bdir, sim, args, n, perf_out=None):
             "sched_steady": sched_summary(hist_minus(hist, burst_hist)),
             "timeline": timeline,
             "idle_samples": samples[:: max(1, len(samples) // 4000)],
-            "db_bytes": os.path.getsize(os.path.join(c.dir, "master.db"))
-            if os.path.exists(os.path.join(c.dir, "master.db")) else 0,
+            "db_bytes": c.db_bytes(),
         }
     finally:
         c.close()
@@ -294,7 +293,7 @@ def report(res):
          f"({res['bench_seconds']:.0f} s in all). det-master binary: "
          f"`{res['master_bin']}` (built {res['master_built']})"
          + (f", environment {' '.join(a['master_env'])}" if a["master_env"] else "") + ".", "",
-         f"Setup: one det-master (SQLite store in a temporary directory, HTTP /metrics on) "
+         f"Setup: one det-master ({store_words(res)}, HTTP /metrics on) "
          f"and det-bench-sim with {a['workers']} simulated workers × {a['slots']} slots = "
          f"{a['workers'] * a['slots']} slots, each worker its own gRPC connection and "
          "bidirectional stream. The experiment: adaptive_asha, standard mode, divisor "
@@ -489,6 +488,13 @@ def plot(res, path):
     return path
 
 
+def store_words(res):
+    if res["args"].get("db", "sqlite") == "postgres":
+        return ("PostgreSQL 15 store: a local server on a unix socket, "
+                "fsync and synchronous_commit on")
+    return "SQLite store in a temporary directory"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", default=None)
@@ -513,10 +519,12 @@ def main():
                     help="another det-master binary (e.g. with a proposed fix)")
     ap.add_argument("--master-env", action="append", default=[],
                     help="KEY=VALUE for the master's environment (repeatable)")
+    db.add_db_arg(ap)
     ap.add_argument("--out", default=os.path.join(db.RESULTS, "scale"))
     ap.add_argument("--report-only", action="store_true",
                     help="re-render OUT.md and OUT.png from OUT.json")
     args = ap.parse_args()
+    db.set_store(args.db)
     if args.report_only:
         with open(args.out + ".json") as f:
             res = json.load(f)

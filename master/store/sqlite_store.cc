@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "master/store/record_codec.h"
 #include "master/store/sqlite_schema.h"
 
 namespace det::store {
@@ -120,68 +121,10 @@ absl::Duration Since(std::chrono::steady_clock::time_point start) {
   return absl::FromChrono(std::chrono::steady_clock::now() - start);
 }
 
-// A random RFC 4122 version-4 UUID in its usual text form.
-std::string NewUuid() {
-  std::random_device rd;
-  unsigned char b[16];
-  for (int i = 0; i < 16; i += 4) {
-    uint32_t r = rd();
-    for (int j = 0; j < 4; ++j)
-      b[i + j] = static_cast<unsigned char>(r >> (8 * j));
-  }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // variant 1
-  std::string hex;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) hex += '-';
-    absl::StrAppendFormat(&hex, "%02x", b[i]);
-  }
-  return hex;
-}
-
-template <typename Message>
-absl::StatusOr<std::string> Serialize(const Message& m,
-                                      absl::string_view what) {
-  std::string out;
-  if (!m.SerializeToString(&out)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": the record cannot be serialized (over 2 GiB?)"));
-  }
-  return out;
-}
-
-template <typename Message>
-absl::Status Parse(absl::string_view blob, Message* m, absl::string_view what) {
-  if (!m->ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
-    return absl::DataLossError(
-        absl::StrCat("store: the stored record of ", what, " is corrupt"));
-  }
-  return absl::OkStatus();
-}
-
 // A foreign-key failure means the parent row is missing: say which.
 absl::Status NameMissingParent(absl::Status s, absl::string_view parent) {
   if (!absl::IsNotFound(s)) return s;
   return absl::NotFoundError(absl::StrCat(parent, " not found"));
-}
-
-std::string EncodePoints(const std::vector<int64_t>& points) {
-  return absl::StrJoin(points, ",");
-}
-
-absl::StatusOr<std::vector<int64_t>> DecodePoints(absl::string_view text,
-                                                  int64_t trial_id) {
-  std::vector<int64_t> points;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(part, &v)) {
-      return absl::DataLossError(
-          absl::StrCat("store: trial ", trial_id,
-                       " has corrupt validation points '", text, "'"));
-    }
-    points.push_back(v);
-  }
-  return points;
 }
 
 // Steps through every row of `st`, calling `on_row` for each; stops at the
@@ -415,8 +358,8 @@ absl::StatusOr<ExperimentRecord> SqliteStore::ReadExperimentRow(
     const Statement& st) {
   ExperimentRecord r;
   int64_t id = st.ColumnInt(0);
-  if (absl::Status s = Parse(st.ColumnBlob(1), &r.experiment,
-                             absl::StrCat("experiment ", id));
+  if (absl::Status s = ParseRecord(st.ColumnBlob(1), &r.experiment,
+                                   absl::StrCat("experiment ", id));
       !s.ok()) {
     return s;
   }
@@ -430,7 +373,7 @@ absl::StatusOr<ExperimentRecord> SqliteStore::ReadExperimentRow(
 
 absl::StatusOr<int64_t> SqliteStore::AddExperiment(const ExperimentRecord& e) {
   absl::StatusOr<std::string> blob =
-      Serialize(e.experiment, "adding an experiment");
+      SerializeRecord(e.experiment, "adding an experiment");
   if (!blob.ok()) return blob.status();
   int64_t id = 0;
   absl::Status s = Write([&]() -> absl::Status {
@@ -450,7 +393,7 @@ absl::StatusOr<int64_t> SqliteStore::AddExperiment(const ExperimentRecord& e) {
 
 absl::Status SqliteStore::UpdateExperiment(const v1::Experiment& e) {
   std::string what = absl::StrCat("updating experiment ", e.id());
-  absl::StatusOr<std::string> blob = Serialize(e, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(e, what);
   if (!blob.ok()) return blob.status();
   return Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kUpdateExperiment);
@@ -548,8 +491,8 @@ absl::StatusOr<std::vector<v1::Experiment>> SqliteStore::ListExperiments() {
       if (!*row) return absl::OkStatus();
       int64_t id = st->ColumnInt(0);
       v1::Experiment& e = out.emplace_back();
-      if (absl::Status s =
-              Parse(st->ColumnBlob(1), &e, absl::StrCat("experiment ", id));
+      if (absl::Status s = ParseRecord(st->ColumnBlob(1), &e,
+                                       absl::StrCat("experiment ", id));
           !s.ok()) {
         return s;
       }
@@ -595,7 +538,7 @@ absl::StatusOr<TrialRecord> SqliteStore::ReadTrialRow(const Statement& st) {
   if (!points.ok()) return points.status();
   r.validation_points = std::move(*points);
   if (absl::Status s =
-          Parse(st.ColumnBlob(5), &r.trial, absl::StrCat("trial ", id));
+          ParseRecord(st.ColumnBlob(5), &r.trial, absl::StrCat("trial ", id));
       !s.ok()) {
     return s;
   }
@@ -606,7 +549,7 @@ absl::StatusOr<TrialRecord> SqliteStore::ReadTrialRow(const Statement& st) {
 absl::StatusOr<int64_t> SqliteStore::AddTrial(const TrialRecord& t) {
   std::string what =
       absl::StrCat("adding a trial to experiment ", t.trial.experiment_id());
-  absl::StatusOr<std::string> blob = Serialize(t.trial, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(t.trial, what);
   if (!blob.ok()) return blob.status();
   int64_t id = 0;
   absl::Status s = Write([&]() -> absl::Status {
@@ -633,7 +576,7 @@ absl::StatusOr<int64_t> SqliteStore::AddTrial(const TrialRecord& t) {
 
 absl::Status SqliteStore::UpdateTrial(const TrialRecord& t) {
   std::string what = absl::StrCat("updating trial ", t.trial.id());
-  absl::StatusOr<std::string> blob = Serialize(t.trial, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(t.trial, what);
   if (!blob.ok()) return blob.status();
   return Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kUpdateTrial);
@@ -715,7 +658,7 @@ absl::StatusOr<bool> SqliteStore::AddMetricReport(const v1::MetricReport& r) {
   }
   std::string what =
       absl::StrCat("adding a metric report of trial ", r.trial_id());
-  absl::StatusOr<std::string> blob = Serialize(r, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(r, what);
   if (!blob.ok()) return blob.status();
   bool stored = false;
   absl::Status s = Write([&]() -> absl::Status {
@@ -752,8 +695,8 @@ absl::StatusOr<std::vector<v1::MetricReport>> SqliteStore::GetMetricReports(
     if (!all) st->BindInt(group);
     std::string what = absl::StrCat("reading the metrics of trial ", trial_id);
     return ForEachRow(*st, what, [&] {
-      return Parse(st->ColumnBlob(0), &out.emplace_back(),
-                   absl::StrCat("a metric report of trial ", trial_id));
+      return ParseRecord(st->ColumnBlob(0), &out.emplace_back(),
+                         absl::StrCat("a metric report of trial ", trial_id));
     });
   });
   if (!s.ok()) return s;
@@ -769,7 +712,7 @@ absl::Status SqliteStore::AddCheckpoint(const v1::Checkpoint& c) {
   }
   std::string what =
       absl::StrCat("adding checkpoint ", c.uuid(), " of trial ", c.trial_id());
-  absl::StatusOr<std::string> blob = Serialize(c, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(c, what);
   if (!blob.ok()) return blob.status();
   return Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kInsertCheckpoint);
@@ -793,8 +736,8 @@ absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpoints(
     std::string what =
         absl::StrCat("listing the checkpoints of trial ", trial_id);
     return ForEachRow(*st, what, [&] {
-      return Parse(st->ColumnBlob(0), &out.emplace_back(),
-                   absl::StrCat("a checkpoint of trial ", trial_id));
+      return ParseRecord(st->ColumnBlob(0), &out.emplace_back(),
+                         absl::StrCat("a checkpoint of trial ", trial_id));
     });
   });
   if (!s.ok()) return s;
@@ -865,7 +808,7 @@ absl::Status SqliteStore::UpsertAgent(const v1::Agent& a) {
     return absl::InvalidArgumentError("agent has an empty id");
   }
   std::string what = absl::StrCat("saving agent ", a.id());
-  absl::StatusOr<std::string> blob = Serialize(a, what);
+  absl::StatusOr<std::string> blob = SerializeRecord(a, what);
   if (!blob.ok()) return blob.status();
   return Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kUpsertAgent);
@@ -885,7 +828,7 @@ absl::StatusOr<std::vector<v1::Agent>> SqliteStore::ListAgents() {
       if (!row.ok()) return row.status();
       if (!*row) return absl::OkStatus();
       if (absl::Status s =
-              Parse(st->ColumnBlob(0), &out.emplace_back(), "an agent");
+              ParseRecord(st->ColumnBlob(0), &out.emplace_back(), "an agent");
           !s.ok()) {
         return s;
       }

@@ -133,17 +133,18 @@ void Cluster::StartMaster(const std::vector<std::string>& extra) {
   std::string port_file = absl::StrCat(dir_, "/master.port");
   std::error_code ec;
   fs::remove(port_file, ec);
-  std::vector<std::string> argv = {Bin("det-master"),
-                                   "--grpc_address",
-                                   absl::StrCat("127.0.0.1:", port_),
-                                   "--http_address",
-                                   "off",
-                                   "--db",
-                                   absl::StrCat(dir_, "/master.db"),
-                                   "--checkpoint_root",
-                                   absl::StrCat(dir_, "/checkpoints"),
-                                   "--port_file",
-                                   port_file};
+  std::vector<std::string> argv = {
+      Bin("det-master"),
+      "--grpc_address",
+      absl::StrCat("127.0.0.1:", port_),
+      "--http_address",
+      "off",
+      "--db",
+      db_.empty() ? absl::StrCat(dir_, "/master.db") : db_,
+      "--checkpoint_root",
+      absl::StrCat(dir_, "/checkpoints"),
+      "--port_file",
+      port_file};
   argv.insert(argv.end(), extra.begin(), extra.end());
   master_ = std::make_unique<Process>(
       argv, std::map<std::string, std::string>{},
@@ -179,6 +180,7 @@ int Cluster::StartWorker(const std::string& name, int slots,
                                    "--data_dir",
                                    DataDir()};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.begin(), worker_prefix_.begin(), worker_prefix_.end());
   workers_.push_back(std::make_unique<Process>(
       argv, std::map<std::string, std::string>{},
       absl::StrCat(dir_, "/worker-", name, ".", workers_.size(), ".log")));
@@ -213,6 +215,10 @@ CliResult Cluster::Run(const std::vector<std::string>& argv,
   n++;
   std::map<std::string, std::string> e = env;
   if (!e.count("DET_MASTER")) e["DET_MASTER"] = master_address();
+  if (!token_.empty() && !e.count("DET_TOKEN")) e["DET_TOKEN"] = token_;
+  if (!ca_file_.empty() && !e.count("DET_MASTER_CERT_FILE")) {
+    e["DET_MASTER_CERT_FILE"] = ca_file_;
+  }
   pid_t pid = Spawn(argv, e, out, err, cwd.empty() ? dir_ : cwd);
   int status = 0;
   absl::Time deadline = absl::Now() + absl::Minutes(5);
@@ -236,10 +242,22 @@ CliResult Cluster::Run(const std::vector<std::string>& argv,
 
 v1::Api::Stub* Cluster::api() {
   if (!stub_) {
-    stub_ = v1::Api::NewStub(grpc::CreateChannel(
-        master_address(), grpc::InsecureChannelCredentials()));
+    std::shared_ptr<grpc::ChannelCredentials> creds =
+        grpc::InsecureChannelCredentials();
+    if (!ca_file_.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ReadAll(ca_file_);
+      creds = grpc::SslCredentials(ssl);
+    }
+    stub_ = v1::Api::NewStub(grpc::CreateChannel(master_address(), creds));
   }
   return stub_.get();
+}
+
+void Cluster::Authorize(grpc::ClientContext* ctx) const {
+  if (!token_.empty()) {
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
+  }
 }
 
 int64_t Cluster::CreateExperiment(const std::string& yaml,
@@ -270,6 +288,7 @@ absl::StatusOr<v1::Experiment> Cluster::WaitTerminal(int64_t id,
   v1::Experiment x;
   while (absl::Now() < deadline) {
     grpc::ClientContext ctx;
+    Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(5));
     v1::GetExperimentRequest req;
@@ -289,6 +308,7 @@ absl::StatusOr<v1::Experiment> Cluster::WaitTerminal(int64_t id,
 
 std::vector<v1::Trial> Cluster::Trials(int64_t experiment_id) {
   grpc::ClientContext ctx;
+  Authorize(&ctx);
   v1::ListTrialsRequest req;
   req.set_experiment_id(experiment_id);
   v1::ListTrialsResponse resp;
@@ -300,6 +320,7 @@ std::vector<v1::Trial> Cluster::Trials(int64_t experiment_id) {
 std::vector<v1::MetricReport> Cluster::Metrics(int64_t trial_id,
                                                v1::MetricGroup group) {
   grpc::ClientContext ctx;
+  Authorize(&ctx);
   v1::GetTrialMetricsRequest req;
   req.set_trial_id(trial_id);
   req.set_group(group);

@@ -54,6 +54,23 @@ class Cluster {
   const std::string& dir() const { return dir_; }
   std::string master_address() const;
 
+  // The store the master uses: `db` (a SQLite path or a postgresql://
+  // URL); default a SQLite file in dir(). Call before StartMaster.
+  void SetDb(const std::string& db) { db_ = db; }
+
+  // A master started with --token and TLS: the CLI (DET_TOKEN,
+  // DET_MASTER_CERT_FILE) and api() then use `token` and trust `ca_file`.
+  void SetSecurity(const std::string& token, const std::string& ca_file) {
+    token_ = token;
+    ca_file_ = ca_file;
+    stub_.reset();
+  }
+  // Workers started from now on run under `prefix` (e.g. {"ip", "netns",
+  // "exec", "NAME"}); empty: directly.
+  void SetWorkerPrefix(std::vector<std::string> prefix) {
+    worker_prefix_ = std::move(prefix);
+  }
+
   // Starts det-master (or restarts it on the same store and port).
   void StartMaster(const std::vector<std::string>& extra = {});
   void StopMaster(int sig = SIGTERM);
@@ -100,7 +117,14 @@ class Cluster {
                 const std::map<std::string, std::string>& env,
                 const std::string& cwd);
 
+  // Adds the token to a call to the master.
+  void Authorize(grpc::ClientContext* ctx) const;
+
   std::string dir_;
+  std::string db_;
+  std::string token_;
+  std::string ca_file_;
+  std::vector<std::string> worker_prefix_;
   int port_ = 0;
   std::unique_ptr<Process> master_;
   int master_starts_ = 0;

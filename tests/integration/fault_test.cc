@@ -19,8 +19,14 @@
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
 #include "tests/integration/tcp_proxy.h"
+#include "tests/testing/postgres_schema.h"
 
 namespace det::testing {
+
+// The stores the master-kill tests run on in this binary ("sqlite",
+// "postgres"), defined by fault_*_main.cc.
+std::vector<std::string> FaultTestStores();
+
 namespace {
 
 using ::testing::HasSubstr;
@@ -219,7 +225,26 @@ TEST_F(FaultTest, KilledWorkersTrialsMoveToAnotherWorker) {
   EXPECT_EQ(x2->state(), v1::STATE_COMPLETED);
 }
 
-TEST_F(FaultTest, MasterKilledMidSearchResumesFromItsStore) {
+// FaultTest on each store: the promises that rest on what the master's
+// store kept when it was SIGKILLed.
+class FaultStoreTest : public FaultTest,
+                       public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres") {
+      pg_ = std::make_unique<det::test::PostgresSchema>();
+      if (!pg_->error().empty()) GTEST_SKIP() << pg_->error();
+      cluster_.SetDb(pg_->url());
+    }
+  }
+  void TearDown() override {
+    FaultTest::TearDown();
+    cluster_.StopMaster(SIGKILL);  // before its schema is dropped
+  }
+  std::unique_ptr<det::test::PostgresSchema> pg_;
+};
+
+TEST_P(FaultStoreTest, MasterKilledMidSearchResumesFromItsStore) {
   // No snapshot after the first: the restarted master must rebuild the
   // searcher by replaying its journal.
   const std::vector<std::string> flags = {"--searcher_snapshot_every",
@@ -260,7 +285,19 @@ min_checkpoint_period: {batches: 10}
         << "trial " << t.id();
   }
   EXPECT_EQ(xs.size(), 4u);
+  if (pg_ != nullptr) {
+    // What the PostgreSQL store itself holds: four trials, each validation
+    // once (the key forbids duplicates; this also checks none is missing).
+    EXPECT_EQ(pg_->Query("SELECT count(*) FROM trials"), "4");
+    EXPECT_EQ(pg_->Query("SELECT count(*) FROM metrics WHERE grp = 2"), "16");
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(Store, FaultStoreTest,
+                         ::testing::ValuesIn(FaultTestStores()),
+                         [](const ::testing::TestParamInfo<std::string>& i) {
+                           return i.param;
+                         });
 
 TEST_F(FaultTest, BrokenNetworkHealsWithoutLosingReports) {
   cluster_.StartMaster({"--agent_timeout_s", "20"});

@@ -3,13 +3,30 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "master/store/sqlite_store.h"
+#include "tests/store/store_backend.h"
 
 namespace det::store {
 namespace {
 
-TEST(SearcherJournalTest, KeepsEventsInOrderUntilTheNextSnapshot) {
-  auto store = SqliteStore::Open(":memory:");
+class SearcherJournalTest : public ::testing::TestWithParam<BackendParam> {
+ protected:
+  void SetUp() override {
+    backend_ = GetParam().make();
+    if (std::string why = backend_->Unavailable(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    backend_->SetUp();
+    ready_ = true;
+  }
+  void TearDown() override {
+    if (ready_) backend_->TearDown();
+  }
+  std::unique_ptr<StoreBackend> backend_;
+  bool ready_ = false;
+};
+
+TEST_P(SearcherJournalTest, KeepsEventsInOrderUntilTheNextSnapshot) {
+  auto store = backend_->Open();
   ASSERT_TRUE(store.ok()) << store.status();
   ExperimentRecord r;
   r.experiment.set_name("a");
@@ -34,8 +51,8 @@ TEST(SearcherJournalTest, KeepsEventsInOrderUntilTheNextSnapshot) {
   EXPECT_EQ((*store)->GetExperiment(*a)->searcher_snapshot, "snap");
 }
 
-TEST(SearcherJournalTest, RolledBackWithItsTransaction) {
-  auto store = SqliteStore::Open(":memory:");
+TEST_P(SearcherJournalTest, RolledBackWithItsTransaction) {
+  auto store = backend_->Open();
   ASSERT_TRUE(store.ok());
   ExperimentRecord r;
   auto a = (*store)->AddExperiment(r);
@@ -47,6 +64,9 @@ TEST(SearcherJournalTest, RolledBackWithItsTransaction) {
   EXPECT_FALSE(st.ok());
   EXPECT_TRUE((*store)->ListSearcherEvents(*a)->empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Store, SearcherJournalTest,
+                         ::testing::ValuesIn(TestBackends(false)), BackendName);
 
 }  // namespace
 }  // namespace det::store

@@ -1,6 +1,7 @@
-// SqliteStore on a private in-memory database: every method, transactions,
-// and strings that look like SQL.
-#include "master/store/sqlite_store.h"
+// Every Store (SQLite on a private in-memory database, PostgreSQL on a
+// schema of its own): every method, transactions, and strings that look
+// like SQL. Instantiated per backend by store_*_main.cc.
+#include "master/store/store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "tests/store/store_backend.h"
 
 namespace det::store {
 namespace {
@@ -19,13 +21,23 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
-class SqliteStoreTest : public ::testing::Test {
+class StoreTest : public ::testing::TestWithParam<BackendParam> {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<SqliteStore>> s =
-        SqliteStore::Open(":memory:");
+    backend_ = GetParam().make();
+    if (std::string why = backend_->Unavailable(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    backend_->SetUp();
+    absl::StatusOr<std::unique_ptr<Store>> s = backend_->Open();
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
+  }
+  void TearDown() override {
+    store_.reset();
+    if (backend_ != nullptr && backend_->Unavailable().empty()) {
+      backend_->TearDown();
+    }
   }
 
   int64_t AddExperiment(const std::string& name,
@@ -70,26 +82,22 @@ class SqliteStoreTest : public ::testing::Test {
     return l;
   }
 
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<StoreBackend> backend_;
+  std::unique_ptr<Store> store_;
 };
 
-TEST_F(SqliteStoreTest, ClusterIdIsAUuidAndStable) {
+TEST_P(StoreTest, ClusterIdIsAUuidAndStable) {
   absl::StatusOr<std::string> id = store_->ClusterId();
   ASSERT_TRUE(id.ok());
   EXPECT_THAT(*id, MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-"
                                 "[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
   EXPECT_EQ(*store_->ClusterId(), *id);
-  auto other = SqliteStore::Open(":memory:");
+  auto other = backend_->OpenOther();
   ASSERT_TRUE(other.ok());
   EXPECT_NE(*(*other)->ClusterId(), *id);
 }
 
-TEST_F(SqliteStoreTest, EmptyPathIsRefused) {
-  auto s = SqliteStore::Open("");
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST_F(SqliteStoreTest, ExperimentsRoundTrip) {
+TEST_P(StoreTest, ExperimentsRoundTrip) {
   EXPECT_EQ(AddExperiment("a"), 1);
   EXPECT_EQ(AddExperiment("b"), 2);
 
@@ -106,7 +114,7 @@ TEST_F(SqliteStoreTest, ExperimentsRoundTrip) {
   EXPECT_THAT(missing.status().message(), HasSubstr("experiment 3"));
 }
 
-TEST_F(SqliteStoreTest, AddExperimentKeepsBinaryContext) {
+TEST_P(StoreTest, AddExperimentKeepsBinaryContext) {
   ExperimentRecord r;
   r.experiment.set_name("bin");
   r.context = std::string("\x1f\x8b\0\0\xff", 5);
@@ -115,7 +123,7 @@ TEST_F(SqliteStoreTest, AddExperimentKeepsBinaryContext) {
   EXPECT_EQ(store_->GetExperiment(*id)->context, r.context);
 }
 
-TEST_F(SqliteStoreTest, UpdateExperimentReplacesTheMessageButNotBlobs) {
+TEST_P(StoreTest, UpdateExperimentReplacesTheMessageButNotBlobs) {
   int64_t id = AddExperiment("a");
   v1::Experiment e = store_->GetExperiment(id)->experiment;
   e.set_state(v1::STATE_PAUSED);
@@ -135,7 +143,7 @@ TEST_F(SqliteStoreTest, UpdateExperimentReplacesTheMessageButNotBlobs) {
   EXPECT_EQ(store_->UpdateExperiment(e).code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, SaveSearcherSnapshot) {
+TEST_P(StoreTest, SaveSearcherSnapshot) {
   int64_t id = AddExperiment("a");
   ASSERT_TRUE(store_->SaveSearcherSnapshot(id, "state-2").ok());
   EXPECT_EQ(store_->GetExperiment(id)->searcher_snapshot, "state-2");
@@ -143,7 +151,7 @@ TEST_F(SqliteStoreTest, SaveSearcherSnapshot) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, ListExperimentsInIdOrder) {
+TEST_P(StoreTest, ListExperimentsInIdOrder) {
   AddExperiment("a");
   AddExperiment("b");
   AddExperiment("c");
@@ -156,7 +164,7 @@ TEST_F(SqliteStoreTest, ListExperimentsInIdOrder) {
   EXPECT_EQ((*list)[2].name(), "c");
 }
 
-TEST_F(SqliteStoreTest, ListNonTerminalExperiments) {
+TEST_P(StoreTest, ListNonTerminalExperiments) {
   AddExperiment("active", v1::STATE_ACTIVE);
   AddExperiment("done", v1::STATE_COMPLETED);
   AddExperiment("paused", v1::STATE_PAUSED);
@@ -180,7 +188,7 @@ TEST_F(SqliteStoreTest, ListNonTerminalExperiments) {
   EXPECT_EQ((*list)[1].experiment.id(), 3);
 }
 
-TEST_F(SqliteStoreTest, TrialsRoundTrip) {
+TEST_P(StoreTest, TrialsRoundTrip) {
   int64_t e1 = AddExperiment("a");
   int64_t e2 = AddExperiment("b");
   TrialRecord t;
@@ -222,7 +230,7 @@ TEST_F(SqliteStoreTest, TrialsRoundTrip) {
   EXPECT_EQ(store_->GetTrial(4).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, AddTrialToMissingExperimentIsNotFound) {
+TEST_P(StoreTest, AddTrialToMissingExperimentIsNotFound) {
   TrialRecord t;
   t.trial.set_experiment_id(5);
   absl::StatusOr<int64_t> id = store_->AddTrial(t);
@@ -230,7 +238,7 @@ TEST_F(SqliteStoreTest, AddTrialToMissingExperimentIsNotFound) {
   EXPECT_THAT(id.status().message(), HasSubstr("experiment 5 not found"));
 }
 
-TEST_F(SqliteStoreTest, UpdateTrial) {
+TEST_P(StoreTest, UpdateTrial) {
   int64_t e = AddExperiment("a");
   int64_t id = AddTrial(e);
   TrialRecord t = *store_->GetTrial(id);
@@ -252,7 +260,7 @@ TEST_F(SqliteStoreTest, UpdateTrial) {
   EXPECT_EQ(store_->UpdateTrial(t).code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, MetricReportsAreIdempotent) {
+TEST_P(StoreTest, MetricReportsAreIdempotent) {
   int64_t trial = AddTrial(AddExperiment("a"));
   absl::StatusOr<bool> first = store_->AddMetricReport(
       Report(trial, v1::METRIC_GROUP_TRAINING, 10, 1.0));
@@ -275,7 +283,7 @@ TEST_F(SqliteStoreTest, MetricReportsAreIdempotent) {
   EXPECT_EQ((*all)[0].time_us(), 1010);
 }
 
-TEST_F(SqliteStoreTest, MetricReportsOrderedByGroupThenSteps) {
+TEST_P(StoreTest, MetricReportsOrderedByGroupThenSteps) {
   int64_t trial = AddTrial(AddExperiment("a"));
   int64_t other = AddTrial(1);
   for (int64_t steps : {30, 10, 20}) {
@@ -316,7 +324,7 @@ TEST_F(SqliteStoreTest, MetricReportsOrderedByGroupThenSteps) {
       store_->GetMetricReports(99, v1::METRIC_GROUP_UNSPECIFIED)->empty());
 }
 
-TEST_F(SqliteStoreTest, BadMetricReportsAreRefused) {
+TEST_P(StoreTest, BadMetricReportsAreRefused) {
   int64_t trial = AddTrial(AddExperiment("a"));
   auto no_group = store_->AddMetricReport(
       Report(trial, v1::METRIC_GROUP_UNSPECIFIED, 1, 0));
@@ -333,7 +341,7 @@ TEST_F(SqliteStoreTest, BadMetricReportsAreRefused) {
   EXPECT_EQ(bad_group.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteStoreTest, CheckpointsIdempotentOnUuid) {
+TEST_P(StoreTest, CheckpointsIdempotentOnUuid) {
   int64_t trial = AddTrial(AddExperiment("a"));
   auto ckpt = [&](const std::string& uuid, int64_t steps) {
     v1::Checkpoint c;
@@ -370,7 +378,7 @@ TEST_F(SqliteStoreTest, CheckpointsIdempotentOnUuid) {
   EXPECT_EQ(store_->AddCheckpoint(orphan).code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, LogsPageByIdAndLimit) {
+TEST_P(StoreTest, LogsPageByIdAndLimit) {
   int64_t e = AddExperiment("a");
   int64_t t1 = AddTrial(e);
   int64_t t2 = AddTrial(e);
@@ -399,7 +407,7 @@ TEST_F(SqliteStoreTest, LogsPageByIdAndLimit) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteStoreTest, LogsOfUnknownTrialStoreNothing) {
+TEST_P(StoreTest, LogsOfUnknownTrialStoreNothing) {
   EXPECT_EQ(store_->AddLogs(9, {Line("a"), Line("b")}).code(),
             absl::StatusCode::kNotFound);
   int64_t trial = AddTrial(AddExperiment("a"));
@@ -411,7 +419,7 @@ TEST_F(SqliteStoreTest, LogsOfUnknownTrialStoreNothing) {
   EXPECT_TRUE(store_->GetLogs(9, 0, 10)->empty());
 }
 
-TEST_F(SqliteStoreTest, AgentsUpsert) {
+TEST_P(StoreTest, AgentsUpsert) {
   v1::Agent a;
   a.set_id("w2");
   a.set_connected(true);
@@ -435,7 +443,7 @@ TEST_F(SqliteStoreTest, AgentsUpsert) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteStoreTest, WorkerSeq) {
+TEST_P(StoreTest, WorkerSeq) {
   EXPECT_EQ(*store_->GetWorkerSeq("w1"), 0);
   ASSERT_TRUE(store_->SetWorkerSeq("w1", 5).ok());
   ASSERT_TRUE(store_->SetWorkerSeq("w2", 9).ok());
@@ -446,7 +454,7 @@ TEST_F(SqliteStoreTest, WorkerSeq) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteStoreTest, StringsThatLookLikeSqlAreStoredVerbatim) {
+TEST_P(StoreTest, StringsThatLookLikeSqlAreStoredVerbatim) {
   const std::string evil = "x'); DROP TABLE experiments; --";
   const std::string quote = "O'Brien \"quoted\" ; -- ?1 :name @p $v";
   ExperimentRecord r;
@@ -480,7 +488,7 @@ TEST_F(SqliteStoreTest, StringsThatLookLikeSqlAreStoredVerbatim) {
   EXPECT_TRUE(store_->ListCheckpoints(trial)->empty());
 }
 
-TEST_F(SqliteStoreTest, TransactionCommits) {
+TEST_P(StoreTest, TransactionCommits) {
   int64_t e = AddExperiment("a");
   int64_t trial = 0;
   absl::Status s = store_->RunInTransaction([&]() -> absl::Status {
@@ -509,7 +517,7 @@ TEST_F(SqliteStoreTest, TransactionCommits) {
   EXPECT_EQ(store_->GetExperiment(e)->searcher_snapshot, "after");
 }
 
-TEST_F(SqliteStoreTest, TransactionRollsBackOnError) {
+TEST_P(StoreTest, TransactionRollsBackOnError) {
   int64_t e = AddExperiment("a");
   int64_t trial = AddTrial(e);
   absl::Status s = store_->RunInTransaction([&]() -> absl::Status {
@@ -531,7 +539,7 @@ TEST_F(SqliteStoreTest, TransactionRollsBackOnError) {
       *store_->AddMetricReport(Report(trial, v1::METRIC_GROUP_TRAINING, 1, 1)));
 }
 
-TEST_F(SqliteStoreTest, NestedTransactionJoinsTheOuterOne) {
+TEST_P(StoreTest, NestedTransactionJoinsTheOuterOne) {
   int64_t e = AddExperiment("a");
   int64_t trial = AddTrial(e);
   absl::Status s = store_->RunInTransaction([&]() -> absl::Status {
@@ -553,7 +561,7 @@ TEST_F(SqliteStoreTest, NestedTransactionJoinsTheOuterOne) {
       store_->GetMetricReports(trial, v1::METRIC_GROUP_UNSPECIFIED)->empty());
 }
 
-TEST_F(SqliteStoreTest, FailedNestedTransactionRollsBackOnlyItself) {
+TEST_P(StoreTest, FailedNestedTransactionRollsBackOnlyItself) {
   int64_t e = AddExperiment("a");
   int64_t trial = AddTrial(e);
   absl::Status s = store_->RunInTransaction([&]() -> absl::Status {
@@ -577,7 +585,7 @@ TEST_F(SqliteStoreTest, FailedNestedTransactionRollsBackOnlyItself) {
   EXPECT_EQ((*logs)[0].line(), "kept");
 }
 
-TEST_F(SqliteStoreTest, OtherThreadsDoNotJoinATransaction) {
+TEST_P(StoreTest, OtherThreadsDoNotJoinATransaction) {
   int64_t e = AddExperiment("a");
   int64_t trial = AddTrial(e);
   std::thread other;
@@ -601,10 +609,10 @@ TEST_F(SqliteStoreTest, OtherThreadsDoNotJoinATransaction) {
   EXPECT_EQ((*logs)[0].line(), "independent");
 }
 
-TEST_F(SqliteStoreTest, WriteObserverSeesWritesAndTransactions) {
+TEST_P(StoreTest, WriteObserverSeesWritesAndTransactions) {
   int calls = 0;
   absl::Duration total;
-  store_->SetWriteObserver([&](absl::Duration d) {
+  backend_->SetWriteObserver(store_.get(), [&](absl::Duration d) {
     ++calls;
     total += d;
   });
@@ -622,10 +630,13 @@ TEST_F(SqliteStoreTest, WriteObserverSeesWritesAndTransactions) {
   store_->GetExperiment(e).IgnoreError();
   EXPECT_EQ(calls, 2);  // reads are not writes
   EXPECT_GE(total, absl::ZeroDuration());
-  store_->SetWriteObserver(nullptr);
+  backend_->SetWriteObserver(store_.get(), nullptr);
   AddExperiment("b");
   EXPECT_EQ(calls, 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Store, StoreTest,
+                         ::testing::ValuesIn(TestBackends(false)), BackendName);
 
 }  // namespace
 }  // namespace det::store
