@@ -200,7 +200,10 @@ min_checkpoint_period: {batches: 10}
   EXPECT_EQ(x->state(), v1::STATE_COMPLETED);
   auto trials = cluster_.Trials(id);
   ASSERT_EQ(trials.size(), 1u);
-  EXPECT_EQ(trials[0].restarts(), 1) << trials[0].message();
+  // The cancelled worker stops its trial gracefully (not a failure) or is
+  // lost with it (one restart); a run placed on it while it was going
+  // away never started, and is not counted.
+  EXPECT_LE(trials[0].restarts(), 1) << trials[0].message();
   std::vector<int64_t> steps;
   for (const auto& r :
        cluster_.Metrics(trials[0].id(), v1::METRIC_GROUP_VALIDATION)) {
