@@ -22,6 +22,7 @@
 #include "master/http/http_server.h"
 #include "master/http/metrics_registry.h"
 #include "master/master_config.h"
+#include "master/slurm/slurm_source.h"
 #include "master/store/open_store.h"
 
 ABSL_FLAG(std::string, config, "", "master.yaml (flags below override it)");
@@ -140,6 +141,13 @@ int main(int argc, char** argv) {
   opts.agent_timeout = cfg.agent_timeout;
   opts.stop_timeout = cfg.stop_timeout;
   opts.grpc_address = cfg.grpc_address;
+  // Declared before the master, so it outlives the master's ticker.
+  std::unique_ptr<det::slurm::SlurmWorkerSource> slurm;
+  if (cfg.slurm) {
+    slurm = std::make_unique<det::slurm::SlurmWorkerSource>(
+        *cfg.slurm, det::slurm::MakeProcessRunner(absl::Seconds(30)));
+    opts.worker_source = slurm.get();
+  }
   auto master = det::master::Master::Create(std::move(*store), opts);
   if (!master.ok()) {
     return Fail(absl::StrCat("starting: ", master.status().message()));

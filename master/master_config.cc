@@ -53,7 +53,8 @@ absl::StatusOr<MasterConfig> ParseMasterConfig(const std::string& yaml) {
   const std::set<std::string> known = {
       "grpc_address",    "http_address",   "db",        "db_path",
       "checkpoint_root", "token",          "tls",       "heartbeat_interval_s",
-      "agent_timeout_s", "stop_timeout_s", "port_file", "max_message_bytes"};
+      "agent_timeout_s", "stop_timeout_s", "port_file", "max_message_bytes",
+      "resource_manager"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -103,6 +104,13 @@ absl::StatusOr<MasterConfig> ParseMasterConfig(const std::string& yaml) {
       seconds(v, key, &c.agent_timeout);
     } else if (key == "stop_timeout_s") {
       seconds(v, key, &c.stop_timeout);
+    } else if (key == "resource_manager") {
+      auto o = slurm::ParseSlurmOptions(v);
+      if (o.ok()) {
+        c.slurm = std::move(*o);
+      } else {
+        errors.push_back(std::string(o.status().message()));
+      }
     } else if (key == "max_message_bytes") {
       try {
         c.max_message_bytes = v.as<int>();

@@ -2,10 +2,12 @@
 #ifndef DET_MASTER_MASTER_CONFIG_H_
 #define DET_MASTER_MASTER_CONFIG_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "master/slurm/slurm.h"
 
 namespace det::master {
 
@@ -33,6 +35,9 @@ struct MasterConfig {
   std::string port_file;
   // Largest gRPC message accepted (a packed context must fit).
   int max_message_bytes = 128 << 20;
+  // resource_manager: {type: slurm, ...}: workers started as Slurm jobs
+  // when queued trials need slots (master/slurm/README.md).
+  std::optional<slurm::SlurmOptions> slurm;
 };
 
 // Parses master.yaml text. Unknown keys and bad values are errors naming

@@ -76,6 +76,9 @@ void Master::Tick() {
   }
   CheckWorkers();
   ScheduleLocked();
+  if (options_.worker_source != nullptr && store_health_.available) {
+    ConsultWorkerSource();
+  }
 }
 
 Master::ExperimentState* Master::FindExperiment(int64_t id) {

@@ -51,6 +51,7 @@
 #include "det/v1/worker.pb.h"
 #include "master/core/searcher_journal.h"
 #include "master/core/worker_outbox.h"
+#include "master/core/worker_source.h"
 #include "master/http/metrics_registry.h"
 #include "master/scheduler/slot_scheduler.h"
 #include "master/searcher/searcher.h"
@@ -83,6 +84,8 @@ struct MasterOptions {
   // How often the ticker thread calls Tick; zero: no ticker (tests that
   // drive the master step by step call Tick themselves).
   absl::Duration tick_interval = absl::Seconds(1);
+  // Starts and stops workers on demand (Slurm); not owned, may be null.
+  WorkerSource* worker_source = nullptr;
   // Counters for /metrics; not owned, may be null.
   http::MetricsRegistry* metrics = nullptr;
 };
@@ -338,8 +341,13 @@ class Master {
   void ReportUnschedulable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // worker_sessions.cc
-  void WorkerLost(const std::string& worker_id)
+  // `why`: the reason given to its trials and, when not empty, noted on
+  // the experiments whose trials ran there.
+  void WorkerLost(const std::string& worker_id, const std::string& why = "")
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells options_.worker_source what the queue needs; declares lost the
+  // workers whose jobs it saw end.
+  void ConsultWorkerSource() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Lost workers, and trials whose worker did not come back after a load.
   void CheckWorkers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

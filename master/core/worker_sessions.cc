@@ -161,7 +161,7 @@ void Master::WorkerDisconnected(const std::string& worker_id,
   (void)Transact([&] { return store_->UpsertAgent(record); });
 }
 
-void Master::WorkerLost(const std::string& worker_id) {
+void Master::WorkerLost(const std::string& worker_id, const std::string& why) {
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return;
   WorkerSession& a = it->second;
@@ -176,16 +176,59 @@ void Master::WorkerLost(const std::string& worker_id) {
     a.in_scheduler = false;
   }
   v1::Agent record = a.agent;
+  const std::string reason =
+      why.empty()
+          ? absl::StrCat("worker ", worker_id, " lost (no heartbeat for ",
+                         absl::FormatDuration(options_.agent_timeout), ")")
+          : why;
   absl::Status st = Transact([&]() -> absl::Status {
-    DET_RETURN_IF_ERROR(LoseTrialsOfWorker(
-        worker_id, {},
-        absl::StrCat("worker ", worker_id, " lost (no heartbeat for ",
-                     absl::FormatDuration(options_.agent_timeout), ")")));
+    if (!why.empty()) {
+      // Said on every experiment that had a trial there.
+      for (auto& [eid, e] : experiments_) {
+        bool ran = false;
+        for (auto& [tid, t] : e->trials) {
+          ran =
+              ran || (t.running && std::find(t.workers.begin(), t.workers.end(),
+                                             worker_id) != t.workers.end());
+        }
+        if (!ran) continue;
+        e->rec.experiment.set_message(why);
+        DET_RETURN_IF_ERROR(SaveExperiment(e.get()));
+        Touch(e.get());
+      }
+    }
+    DET_RETURN_IF_ERROR(LoseTrialsOfWorker(worker_id, {}, reason));
     return store_->UpsertAgent(record);
   });
   if (!st.ok()) {
     std::fprintf(stderr, "master: handling lost worker %s: %s\n",
                  worker_id.c_str(), std::string(st.message()).c_str());
+  }
+}
+
+void Master::ConsultWorkerSource() {
+  WorkerSource::Demand demand;
+  demand.now = absl::Now();
+  demand.unplaceable_slots = scheduler_.QueuedSlots();
+  for (auto& [id, w] : workers_) {
+    if (w.agent.connected()) demand.idle[id] = true;
+  }
+  for (auto& [eid, e] : experiments_) {
+    for (auto& [tid, t] : e->trials) {
+      if (!t.running) continue;
+      for (const std::string& w : t.workers) {
+        auto it = demand.idle.find(w);
+        if (it != demand.idle.end()) it->second = false;
+      }
+    }
+  }
+  options_.worker_source->Observe(demand);
+  for (const WorkerSource::Ended& ended : options_.worker_source->TakeEnded()) {
+    if (!workers_.count(ended.worker_id) || workers_[ended.worker_id].lost) {
+      continue;
+    }
+    WorkerLost(ended.worker_id, ended.message);
+    if (!store_health_.available) return;
   }
 }
 

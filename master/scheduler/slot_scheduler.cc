@@ -252,6 +252,12 @@ int32_t SlotScheduler::UsedSlots() const { return used_slots_; }
 
 size_t SlotScheduler::QueueLength() const { return queue_.size(); }
 
+int64_t SlotScheduler::QueuedSlots() const {
+  int64_t n = 0;
+  for (const auto& [key, r] : queue_) n += r.slots;
+  return n;
+}
+
 bool SlotScheduler::IsQueued(int64_t trial_id) const {
   return queued_.count(trial_id) > 0;
 }

@@ -98,6 +98,9 @@ class SlotScheduler {
   int32_t TotalSlots() const;
   int32_t UsedSlots() const;
   size_t QueueLength() const;
+  // Slots the queued requests ask for together (after a Schedule(): what
+  // the connected workers cannot give now).
+  int64_t QueuedSlots() const;
   bool IsQueued(int64_t trial_id) const;
   // Slots held per worker by a trial, empty when it holds none.
   std::map<std::string, std::vector<int32_t>> SlotsOf(int64_t trial_id) const;
