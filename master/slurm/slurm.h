@@ -6,13 +6,7 @@
 // and decides, from what the master tells it, when to submit a job, when
 // to cancel an idle one and which ended jobs to report.
 //
-// The hook the master's core must call (not wired in yet; see
-// SlurmProvisioner):
-//   - after each scheduling pass: Plan(unplaceable_slots, now) -> submit;
-//   - when a worker registers / goes idle / gets work: WorkerSeen(...);
-//   - every poll_interval: Poll(now) -> events for jobs that ended, and
-//     the worker ids to declare lost (their trials restart elsewhere under
-//     max_restarts), with the reason to put on the experiment.
+// SlurmWorkerSource (slurm_source.h) drives these for the master.
 //
 // Workers started by a job are named "slurm-<job id>", so `det agent list`
 // shows the job id.

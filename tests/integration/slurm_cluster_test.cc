@@ -3,16 +3,19 @@
 // that begins with no workers completes on det-workers that Slurm started,
 // and a running job cancelled with scancel is survived.
 //
-// The master's core does not call master/slurm yet, so the test plays the
-// part the core would (see master/slurm/slurm.h): it asks the provisioner
-// how many jobs the queued trials need, submits them with SlurmClient,
-// polls their states and cancels idle workers' jobs. Everything Slurm does
-// is real. Skipped with the reason where Slurm is not installed or the
-// test is not root.
+// MasterSubmitsWorkerJobsForQueuedTrials runs the master with
+// resource_manager in master.yaml, as a user would; the other two drive
+// master/slurm's pieces directly, to check each decision against a real
+// Slurm. Everything Slurm does is real. Skipped with the reason where Slurm is
+// not installed or the test is not root.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -152,6 +155,72 @@ searcher:
   EXPECT_THAT(agents.out, HasSubstr("slurm-" + submitted_[0]));
   ASSERT_EQ(ended.size(), submitted_.size());
   for (const auto& e : ended) EXPECT_TRUE(e.expected) << e.message;
+}
+
+// The master itself as the resource manager (master.yaml's
+// resource_manager): it submits the jobs, names their workers after them,
+// cancels them once idle; nothing here talks to Slurm.
+TEST_F(SlurmClusterTest, MasterSubmitsWorkerJobsForQueuedTrials) {
+  int port = 0;
+  {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    close(fd);
+  }
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  const std::string config = cluster_.dir() + "/master.yaml";
+  {
+    std::ofstream out(config);
+    out << "resource_manager:\n"
+        << "  type: slurm\n"
+        << "  cpus_per_job: 1\n"
+        << "  slots_per_job: 1\n"
+        << "  max_jobs: 2\n"
+        << "  time_limit: \"10:00\"\n"
+        << "  idle_timeout_s: 2\n"
+        << "  poll_interval_s: 1\n"
+        << "  worker_binary: " << Cluster::Bin("det-worker") << "\n"
+        << "  master_address: " << address << "\n"
+        << "  log_dir: " << cluster_.dir() << "\n";
+  }
+  cluster_.StartMaster({"--config", config, "--grpc_address", address});
+  int64_t id = cluster_.CreateExperiment(
+      absl::StrCat("entrypoint: ", Cluster::Bin("det-fake-trial"), R"(
+name: master-on-slurm
+hyperparameters:
+  x: {type: double, minval: 0.0, maxval: 1.0, count: 3}
+  sleep_ms: 20
+searcher:
+  name: grid
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_length: {batches: 20}
+)"));
+  ASSERT_GT(id, 0);
+  auto x = cluster_.WaitTerminal(id, absl::Minutes(3));
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(x->state(), v1::STATE_COMPLETED);
+  for (const auto& t : cluster_.Trials(id)) {
+    EXPECT_EQ(t.state(), v1::STATE_COMPLETED);
+    EXPECT_THAT(t.agent_id(), ::testing::StartsWith("slurm-"))
+        << "it ran on a worker Slurm started";
+  }
+  // Idle workers' jobs are cancelled: squeue ends up empty.
+  EXPECT_TRUE(Cluster::WaitFor(
+      [] { return std::system("test -z \"$(squeue -h -o %i)\"") == 0; },
+      absl::Seconds(60)))
+      << "the idle workers' jobs were not cancelled";
+  std::ifstream log(cluster_.master()->log_path());
+  std::string text((std::istreambuf_iterator<char>(log)),
+                   std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr("slurm: submitted job"));
+  EXPECT_THAT(text, HasSubstr("cancelling idle job"));
 }
 
 TEST_F(SlurmClusterTest, ScancelOfARunningJobIsSurvived) {
