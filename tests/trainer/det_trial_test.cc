@@ -166,6 +166,78 @@ TEST_F(DetTrialTest, TrainsValidatesCheckpointsAndResumes) {
   EXPECT_THAT(out, ::testing::Not(HasSubstr("\"steps_completed\":\"2\"")));
 }
 
+// JSON records (data.format: jsonl), as a user runs it by hand: a small
+// generated file trains, checkpoints with its schema and resumes; a bad
+// file stops det-trial before any batch with the file and line.
+std::string RecordsOptions(const std::string& path) {
+  return R"({"format":"jsonl","label":"stay","task":"regression",)"
+         R"("validation_split":0.25,"report_period":5,"path":")" +
+         path + "\"}";
+}
+
+TEST_F(DetTrialTest, JsonRecordsTrainCheckpointAndResume) {
+  std::string text;
+  for (int i = 0; i < 40; ++i) {
+    text += "{\"age\": " + std::to_string(30 + i) + ", \"insulin\": " +
+            (i % 2 ? "true" : "false") + ", \"ward\": \"" +
+            (i % 3 ? "A" : "B") + "\", \"admitted\": \"2024-01-01\", " +
+            "\"discharged\": \"2024-01-1" + std::to_string(i % 10) +
+            "\", \"stay\": " + std::to_string(i % 10) + "}\n";
+  }
+  const std::string records = work_.File("patients.jsonl");
+  std::ofstream(records) << text;
+  const char hparams[] =
+      R"({"hidden_layers":1,"hidden_units":8,"global_batch_size":8,)"
+      R"("optimizer":"adam","learning_rate":0.01})";
+  {
+    Child c(work_, {"--hparams", hparams, "--data-options",
+                    RecordsOptions(records), "--batches", "10",
+                    "--validate-every", "5", "--checkpoint-dir",
+                    checkpoints_.path()});
+    ASSERT_EQ(c.Wait(), 0) << ReadFile(c.err());
+    EXPECT_THAT(ReadFile(c.err()),
+                HasSubstr("30 training and 10 validation records of"));
+  }
+  std::string out = ReadFile(work_.File("stdout"));
+  EXPECT_THAT(out, HasSubstr("validation_rmse"));
+  EXPECT_THAT(out, HasSubstr("validation_mae"));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("validation_accuracy")));
+  EXPECT_THAT(out, HasSubstr("records_schema.json"));
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(out, m, std::regex(R"re("uuid":"([0-9a-f-]{36})")re")))
+      << out;
+  const std::string uuid = m[1];
+  Child r(work_, {"--hparams", hparams, "--data-options",
+                  RecordsOptions(records), "--batches", "14",
+                  "--checkpoint-dir", checkpoints_.path(), "--restore", uuid},
+          {}, "-resumed");
+  ASSERT_EQ(r.Wait(), 0) << ReadFile(r.err());
+  EXPECT_THAT(ReadFile(r.out()), HasSubstr("\"steps_completed\":\"14\""));
+
+  // The CNN's names are not the MLP's.
+  Child u(work_, {"--hparams", R"({"conv_layers":2})", "--data-options",
+                  RecordsOptions(records)},
+          {}, "-unknown");
+  EXPECT_EQ(u.Wait(), 3);
+  EXPECT_THAT(ReadFile(u.err()), HasSubstr("for JSON records"));
+}
+
+TEST_F(DetTrialTest, BadJsonRecordsStopBeforeTrainingNamingFileAndLine) {
+  const std::string records = work_.File("bad.jsonl");
+  std::ofstream(records) << "{\"age\": 1, \"stay\": 2}\n{\"age\": 2, \"stay\": 3}\n"
+                         << "{\"age\": 3, \"stay\": }\n{\"age\": 4, \"stay\": 5}\n";
+  Child c(work_, {"--data-options", RecordsOptions(records), "--batches", "5"});
+  EXPECT_EQ(c.Wait(), 1);
+  EXPECT_THAT(ReadFile(c.err()), HasSubstr(records + ":3:20: not valid JSON"));
+  EXPECT_THAT(ReadFile(c.out()), ::testing::Not(HasSubstr("metrics")));
+
+  Child d(work_, {"--data-options", R"({"format":"jsonl","path":"x.jsonl"})"},
+          {}, "-nolabel");
+  EXPECT_EQ(d.Wait(), 1);
+  EXPECT_THAT(ReadFile(d.err()), HasSubstr("data.label: required"));
+}
+
 TEST_F(DetTrialTest, SigtermFinishesTheBatchCheckpointsAndExitsZero) {
   Child c(work_, {"--hparams", kSmallModel, "--data", data_.path(), "--batches",
                   "1000000", "--checkpoint-dir", checkpoints_.path(),

@@ -233,9 +233,7 @@ int Main(int argc, char** argv) {
 
   const std::string restoring =
       spec.restore_uuid().empty() ? "" : ", restoring " + spec.restore_uuid();
-  std::cerr << "det-trial: rank " << rank << "/" << world
-            << (parallel ? absl::StrCat(" (", parallel->backend(), ")") : "")
-            << ", " << threads << " threads on " << device;
+  std::string loaded;  // what was read, for the first line of the log
   absl::StatusOr<Cifar10> data = Cifar10{};
   absl::StatusOr<records::RecordsData> records_data =
       absl::InvalidArgumentError("");
@@ -250,18 +248,22 @@ int Main(int argc, char** argv) {
     records_data =
         records::LoadRecords(*records_options, saved ? &*saved : nullptr);
     if (!records_data.ok()) return Fail(kExitError, records_data.status());
-    std::cerr << ", " << records_data->train.rows << " training and "
-              << records_data->validation.rows << " validation records of "
-              << records_data->train.features << " features from "
-              << records_options->path;
+    loaded = absl::StrCat(records_data->train.rows, " training and ",
+                          records_data->validation.rows,
+                          " validation records of ",
+                          records_data->train.features, " features from ",
+                          records_options->path);
   } else {
     data = LoadCifar10(*data_options);
     if (!data.ok()) return Fail(kExitError, data.status());
-    std::cerr << ", " << data->train.size() << " training and "
-              << data->validation.size() << " validation images from "
-              << data_options->dir;
+    loaded = absl::StrCat(data->train.size(), " training and ",
+                          data->validation.size(), " validation images from ",
+                          data_options->dir);
   }
-  std::cerr << ", target " << spec.target_batches() << " batches" << restoring
+  std::cerr << "det-trial: rank " << rank << "/" << world
+            << (parallel ? absl::StrCat(" (", parallel->backend(), ")") : "")
+            << ", " << threads << " threads on " << device << ", " << loaded
+            << ", target " << spec.target_batches() << " batches" << restoring
             << std::endl;
 
   TrainerOptions options;
