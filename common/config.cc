@@ -648,8 +648,8 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
       // "data.key: what" -> the key's own position when the YAML has it.
       const YamlNode* at = data != nullptr ? data : &root;
       std::string path = "data";
-      if (size_t colon = message.find(": "); colon != std::string::npos &&
-                                             message.rfind("data.", 0) == 0) {
+      if (size_t colon = message.find(": ");
+          colon != std::string::npos && message.rfind("data.", 0) == 0) {
         path = message.substr(0, colon);
         message = message.substr(colon + 2);
         if (data != nullptr && data->is_map()) {
@@ -661,6 +661,17 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
                             "records section: ",
                             message));
     }
+  }
+  if (cfg->entrypoint.empty() && cfg->records_per_epoch == 0 &&
+      trainer::TaskForData(cfg->data) == trainer::Task::kRecords &&
+      (s.max_length.unit == Unit::kEpochs ||
+       (cfg->min_validation_period &&
+        cfg->min_validation_period->unit == Unit::kEpochs))) {
+    // The master counts an epoch as CIFAR-10's 50,000 records unless told.
+    c->Warn(root, "records_per_epoch",
+            "lengths in epochs with JSON records need records_per_epoch (the "
+            "number of training records); without it an epoch counts as "
+            "50,000 records");
   }
   if (new_experiment && cfg->entrypoint.empty() && hp != nullptr &&
       hp->is_map()) {
@@ -687,13 +698,12 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
     }
     const std::vector<std::string> reported =
         trainer::BuiltinValidationMetrics(cfg->data);
-    if (cfg->entrypoint.empty() &&
-        std::find(reported.begin(), reported.end(), s.metric) ==
-            reported.end()) {
+    if (cfg->entrypoint.empty() && std::find(reported.begin(), reported.end(),
+                                             s.metric) == reported.end()) {
       c->Warn(at, "searcher.metric",
               absl::StrCat("the built-in trainer reports ",
-                           absl::StrJoin(reported, ", "), " for this data, not '",
-                           s.metric, "'"));
+                           absl::StrJoin(reported, ", "),
+                           " for this data, not '", s.metric, "'"));
     }
   }
 }

@@ -25,8 +25,8 @@ absl::Status ReadString(const ValueMap& data, const std::string& key,
     return Bad(key, "required for JSON records (data.format: jsonl)");
   }
   if (!v->is_string() || v->as_string().empty()) {
-    return Bad(key, absl::StrCat("expected a non-empty string, found ",
-                                 v->ToJson()));
+    return Bad(
+        key, absl::StrCat("expected a non-empty string, found ", v->ToJson()));
   }
   *out = v->as_string();
   return absl::OkStatus();
@@ -55,17 +55,15 @@ std::string ExpandHome(const std::string& path) {
 absl::StatusOr<RecordsOptions> ParseRecordsOptions(const ValueMap& data) {
   RecordsOptions o;
   std::string task;
-  for (absl::Status s : {ReadString(data, "path", true, &o.path),
-                         ReadString(data, "label", true, &o.label),
-                         ReadString(data, "task", true, &task),
-                         ReadString(data, "validation_path", false,
-                                    &o.validation_path),
-                         ReadInt(data, "max_categories", 1, 1000,
-                                 &o.max_categories),
-                         ReadInt(data, "report_period", 1, int64_t{1} << 40,
-                                 &o.report_period),
-                         ReadInt(data, "validation_batch_size", 1, 1 << 20,
-                                 &o.validation_batch_size)}) {
+  for (absl::Status s :
+       {ReadString(data, "path", true, &o.path),
+        ReadString(data, "label", true, &o.label),
+        ReadString(data, "task", true, &task),
+        ReadString(data, "validation_path", false, &o.validation_path),
+        ReadInt(data, "max_categories", 1, 1000, &o.max_categories),
+        ReadInt(data, "report_period", 1, int64_t{1} << 40, &o.report_period),
+        ReadInt(data, "validation_batch_size", 1, 1 << 20,
+                &o.validation_batch_size)}) {
     if (!s.ok()) return s;
   }
   if (task == "regression") {
@@ -80,19 +78,21 @@ absl::StatusOr<RecordsOptions> ParseRecordsOptions(const ValueMap& data) {
   if (const Value* v = Find(data, "validation_split")) {
     if (!v->is_number() || !std::isfinite(v->as_number()) ||
         v->as_number() <= 0 || v->as_number() >= 1) {
-      return Bad("validation_split",
-                 absl::StrCat("expected a number in (0, 1), found ",
-                              v->ToJson()));
+      return Bad(
+          "validation_split",
+          absl::StrCat("expected a number in (0, 1), found ", v->ToJson()));
     }
     o.validation_split = v->as_number();
   }
   if (o.validation_path.empty() == (o.validation_split == 0)) {
-    return Bad(o.validation_path.empty() ? "validation_path" : "validation_split",
-               "give exactly one of validation_path (a second file) and "
-               "validation_split (the last fraction of data.path)");
+    return Bad(
+        o.validation_path.empty() ? "validation_path" : "validation_split",
+        "give exactly one of validation_path (a second file) and "
+        "validation_split (the last fraction of data.path)");
   }
   o.path = ExpandHome(o.path);
-  if (!o.validation_path.empty()) o.validation_path = ExpandHome(o.validation_path);
+  if (!o.validation_path.empty())
+    o.validation_path = ExpandHome(o.validation_path);
   return o;
 }
 

@@ -27,8 +27,8 @@ namespace det::records {
 enum class PredictionTask { kRegression, kClassification };
 
 struct RecordsOptions {
-  std::string path;             // training records; a leading ~/ is $HOME
-  std::string label;            // field to predict
+  std::string path;   // training records; a leading ~/ is $HOME
+  std::string label;  // field to predict
   PredictionTask task = PredictionTask::kRegression;
   std::string validation_path;  // empty: validation_split of `path`
   // > 0: the last fraction of `path`'s records validate (in file order).

@@ -223,8 +223,8 @@ const std::vector<std::string>& KnownHParamNames(Task task) {
   return task == Task::kCifar10 ? *cnn : *records;
 }
 
-absl::Status ReadHParam(const std::string& name, const Value& value,
-                        HParams* h, Task task) {
+absl::Status ReadHParam(const std::string& name, const Value& value, HParams* h,
+                        Task task) {
   auto it = Readers().find(name);
   if (it == Readers().end() || !KnownTo(task, name)) {
     const std::vector<std::string>& known = KnownHParamNames(task);
@@ -241,10 +241,9 @@ absl::Status ReadHParam(const std::string& name, const Value& value,
     } else {
       absl::StrAppend(&message, ".");
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat(message, " The built-in trainer knows ",
-                     absl::StrJoin(known, ", "),
-                     " (names starting with '_' are ignored)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        message, " The built-in trainer knows ", absl::StrJoin(known, ", "),
+        " (names starting with '_' are ignored)"));
   }
   return it->second(name, value, h);
 }

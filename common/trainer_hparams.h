@@ -81,8 +81,8 @@ const std::vector<std::string>& KnownHParamNames(Task task = Task::kCifar10);
 // checks across names, such as nesterov needing sgd with momentum).
 // InvalidArgument, with ParseHParams's message, when it is refused or
 // `name` is unknown.
-absl::Status ReadHParam(const std::string& name, const Value& value,
-                        HParams* h, Task task = Task::kCifar10);
+absl::Status ReadHParam(const std::string& name, const Value& value, HParams* h,
+                        Task task = Task::kCifar10);
 
 // A trial's global batch is split evenly over its slots (one rank each):
 // InvalidArgument when `global_batch_size` does not divide by `slots`.

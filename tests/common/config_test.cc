@@ -341,20 +341,24 @@ TEST(ConfigErrorsTest, JsonRecordsTaskIsCheckedAsTheMlp) {
   EXPECT_EQ(errors[1].path, "hyperparameters.activation.vals[1]");
   EXPECT_THAT(errors[1].message, HasSubstr("found \"swish\""));
 
-  ExperimentConfig cfg = ParseOk(absl::StrCat(kRecordsMinimal, R"(hyperparameters:
+  ExperimentConfig cfg =
+      ParseOk(absl::StrCat(kRecordsMinimal, R"(hyperparameters:
   hidden_layers: 2
   n_filters1: 16
 )"));
   ASSERT_THAT(cfg.warnings, SizeIs(1));
   EXPECT_EQ(cfg.warnings[0].path, "hyperparameters.n_filters1");
-  EXPECT_THAT(cfg.warnings[0].message,
-              AllOf(HasSubstr("no hyperparameter 'n_filters1' for JSON records"),
-                    HasSubstr("It knows activation, batch_norm")));
+  EXPECT_THAT(
+      cfg.warnings[0].message,
+      AllOf(HasSubstr("no hyperparameter 'n_filters1' for JSON records"),
+            HasSubstr("It knows activation, batch_norm")));
 
   // The same names on CIFAR-10 (no data.format): hidden_layers is unknown.
-  cfg = ParseOk(absl::StrCat(kMinimal, "hyperparameters:\n  hidden_layers: 2\n"));
+  cfg =
+      ParseOk(absl::StrCat(kMinimal, "hyperparameters:\n  hidden_layers: 2\n"));
   ASSERT_THAT(cfg.warnings, SizeIs(1));
-  EXPECT_THAT(cfg.warnings[0].message, HasSubstr("no hyperparameter 'hidden_layers'"));
+  EXPECT_THAT(cfg.warnings[0].message,
+              HasSubstr("no hyperparameter 'hidden_layers'"));
 
   // validation_rmse is what a regression reports; accuracy is not.
   cfg = ParseOk(kRecordsMinimal);
@@ -363,8 +367,9 @@ TEST(ConfigErrorsTest, JsonRecordsTaskIsCheckedAsTheMlp) {
   accuracy.replace(accuracy.find("validation_rmse"), 15, "validation_accuracy");
   cfg = ParseOk(accuracy);
   ASSERT_FALSE(cfg.warnings.empty());
-  EXPECT_THAT(cfg.warnings.back().message,
-              HasSubstr("reports validation_loss, validation_mae, validation_rmse"));
+  EXPECT_THAT(
+      cfg.warnings.back().message,
+      HasSubstr("reports validation_loss, validation_mae, validation_rmse"));
 }
 
 TEST(ConfigErrorsTest, JsonRecordsDataSectionIsChecked) {
@@ -375,8 +380,9 @@ TEST(ConfigErrorsTest, JsonRecordsDataSectionIsChecked) {
 
   yaml = kRecordsMinimal;
   yaml.replace(yaml.find("regression"), 10, "clustering");
-  ExpectOneError(yaml, "data.task", 11, 9,
-                 "expected 'regression' or 'classification', found 'clustering'");
+  ExpectOneError(
+      yaml, "data.task", 11, 9,
+      "expected 'regression' or 'classification', found 'clustering'");
 
   yaml = absl::StrCat(kRecordsMinimal, "  validation_path: /data/v.jsonl\n");
   ExpectOneError(yaml, "data.validation_split", 12, 21, "give exactly one of");

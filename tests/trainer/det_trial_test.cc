@@ -178,8 +178,8 @@ std::string RecordsOptions(const std::string& path) {
 TEST_F(DetTrialTest, JsonRecordsTrainCheckpointAndResume) {
   std::string text;
   for (int i = 0; i < 40; ++i) {
-    text += "{\"age\": " + std::to_string(30 + i) + ", \"insulin\": " +
-            (i % 2 ? "true" : "false") + ", \"ward\": \"" +
+    text += "{\"age\": " + std::to_string(30 + i) +
+            ", \"insulin\": " + (i % 2 ? "true" : "false") + ", \"ward\": \"" +
             (i % 3 ? "A" : "B") + "\", \"admitted\": \"2024-01-01\", " +
             "\"discharged\": \"2024-01-1" + std::to_string(i % 10) +
             "\", \"stay\": " + std::to_string(i % 10) + "}\n";
@@ -190,10 +190,10 @@ TEST_F(DetTrialTest, JsonRecordsTrainCheckpointAndResume) {
       R"({"hidden_layers":1,"hidden_units":8,"global_batch_size":8,)"
       R"("optimizer":"adam","learning_rate":0.01})";
   {
-    Child c(work_, {"--hparams", hparams, "--data-options",
-                    RecordsOptions(records), "--batches", "10",
-                    "--validate-every", "5", "--checkpoint-dir",
-                    checkpoints_.path()});
+    Child c(work_,
+            {"--hparams", hparams, "--data-options", RecordsOptions(records),
+             "--batches", "10", "--validate-every", "5", "--checkpoint-dir",
+             checkpoints_.path()});
     ASSERT_EQ(c.Wait(), 0) << ReadFile(c.err());
     EXPECT_THAT(ReadFile(c.err()),
                 HasSubstr("30 training and 10 validation records of"));
@@ -208,16 +208,18 @@ TEST_F(DetTrialTest, JsonRecordsTrainCheckpointAndResume) {
       std::regex_search(out, m, std::regex(R"re("uuid":"([0-9a-f-]{36})")re")))
       << out;
   const std::string uuid = m[1];
-  Child r(work_, {"--hparams", hparams, "--data-options",
-                  RecordsOptions(records), "--batches", "14",
-                  "--checkpoint-dir", checkpoints_.path(), "--restore", uuid},
+  Child r(work_,
+          {"--hparams", hparams, "--data-options", RecordsOptions(records),
+           "--batches", "14", "--checkpoint-dir", checkpoints_.path(),
+           "--restore", uuid},
           {}, "-resumed");
   ASSERT_EQ(r.Wait(), 0) << ReadFile(r.err());
   EXPECT_THAT(ReadFile(r.out()), HasSubstr("\"steps_completed\":\"14\""));
 
   // The CNN's names are not the MLP's.
-  Child u(work_, {"--hparams", R"({"conv_layers":2})", "--data-options",
-                  RecordsOptions(records)},
+  Child u(work_,
+          {"--hparams", R"({"conv_layers":2})", "--data-options",
+           RecordsOptions(records)},
           {}, "-unknown");
   EXPECT_EQ(u.Wait(), 3);
   EXPECT_THAT(ReadFile(u.err()), HasSubstr("for JSON records"));
@@ -225,8 +227,9 @@ TEST_F(DetTrialTest, JsonRecordsTrainCheckpointAndResume) {
 
 TEST_F(DetTrialTest, BadJsonRecordsStopBeforeTrainingNamingFileAndLine) {
   const std::string records = work_.File("bad.jsonl");
-  std::ofstream(records) << "{\"age\": 1, \"stay\": 2}\n{\"age\": 2, \"stay\": 3}\n"
-                         << "{\"age\": 3, \"stay\": }\n{\"age\": 4, \"stay\": 5}\n";
+  std::ofstream(records)
+      << "{\"age\": 1, \"stay\": 2}\n{\"age\": 2, \"stay\": 3}\n"
+      << "{\"age\": 3, \"stay\": }\n{\"age\": 4, \"stay\": 5}\n";
   Child c(work_, {"--data-options", RecordsOptions(records), "--batches", "5"});
   EXPECT_EQ(c.Wait(), 1);
   EXPECT_THAT(ReadFile(c.err()), HasSubstr(records + ":3:20: not valid JSON"));

@@ -64,7 +64,8 @@ TEST(LineReader, LinesAcrossManyReadChunks) {
   const std::string path = dir.Write("a.jsonl", text);
   int64_t sum = 0;
   absl::StatusOr<int64_t> n = ForEachRecord(
-      path, [&](const Record& r) {
+      path,
+      [&](const Record& r) {
         sum += r.fields.at("x").as_int();
         EXPECT_EQ(r.line, r.fields.at("x").as_int() + 1);
         return absl::OkStatus();
@@ -83,13 +84,14 @@ TEST(BadInput, TenGigabytesOfOneLineFailsFastWithFileLineAndOffset) {
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<int64_t> n =
       ForEachRecord(path, [](const Record&) { return absl::OkStatus(); });
-  const double seconds = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now() - start)
-                             .count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   ASSERT_FALSE(n.ok());
-  EXPECT_THAT(std::string(n.status().message()), HasSubstr(path + ":2: line starting at "
-                                                     "byte offset 8 is longer "
-                                                     "than 1048576 bytes"));
+  EXPECT_THAT(std::string(n.status().message()),
+              HasSubstr(path + ":2: line starting at "
+                               "byte offset 8 is longer "
+                               "than 1048576 bytes"));
   EXPECT_LT(seconds, 5.0);  // reads about 1 MiB, not 10 GB
 }
 
@@ -117,7 +119,8 @@ TEST(BadInput, LineThatIsAListIsNotARecord) {
 
 TEST(BadInput, NestedValueIsRefusedWithItsField) {
   test::TempDir dir("records");
-  const std::string path = dir.Write("a.jsonl", "{\"y\":1,\"vitals\":{\"hr\":70}}\n");
+  const std::string path =
+      dir.Write("a.jsonl", "{\"y\":1,\"vitals\":{\"hr\":70}}\n");
   absl::StatusOr<RecordsData> d = LoadRecords(Options(path, "y"));
   ASSERT_FALSE(d.ok());
   EXPECT_THAT(std::string(d.status().message()),
@@ -127,7 +130,8 @@ TEST(BadInput, NestedValueIsRefusedWithItsField) {
 TEST(BadInput, RecordMissingTheLabel) {
   test::TempDir dir("records");
   const std::string path = dir.Write(
-      "a.jsonl", "{\"y\":1,\"x\":2}\n{\"y\":2,\"x\":3}\n{\"x\":4}\n{\"y\":1,\"x\":1}\n");
+      "a.jsonl",
+      "{\"y\":1,\"x\":2}\n{\"y\":2,\"x\":3}\n{\"x\":4}\n{\"y\":1,\"x\":1}\n");
   absl::StatusOr<RecordsData> d = LoadRecords(Options(path, "y"));
   ASSERT_FALSE(d.ok());
   EXPECT_THAT(std::string(d.status().message()),
@@ -137,12 +141,14 @@ TEST(BadInput, RecordMissingTheLabel) {
 
 TEST(BadInput, MissingLabelInTheValidationTailToo) {
   test::TempDir dir("records");
-  const std::string path = dir.Write(
-      "a.jsonl", "{\"y\":1,\"x\":2}\n{\"y\":2,\"x\":3}\n{\"y\":2,\"x\":3}\n{\"y\":null}\n");
+  const std::string path = dir.Write("a.jsonl",
+                                     "{\"y\":1,\"x\":2}\n{\"y\":2,\"x\":3}\n{"
+                                     "\"y\":2,\"x\":3}\n{\"y\":null}\n");
   absl::StatusOr<RecordsData> d = LoadRecords(Options(path, "y"));
   ASSERT_FALSE(d.ok());
   EXPECT_THAT(std::string(d.status().message()), HasSubstr(path + ":4 "));
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("no label field 'y'"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("no label field 'y'"));
 }
 
 TEST(BadInput, LabelOfTheWrongType) {
@@ -155,10 +161,10 @@ TEST(BadInput, LabelOfTheWrongType) {
               HasSubstr(path + ":2 (line at byte offset 14): label 'y' is a "
                                "string (\"high\"); regression needs a number"));
 
-  const std::string cls =
-      dir.Write("b.jsonl",
-                "{\"y\":\"a\",\"x\":2}\n{\"y\":0.5,\"x\":3}\n{\"y\":\"b\",\"x\":2}\n"
-                "{\"y\":\"a\",\"x\":2}\n");
+  const std::string cls = dir.Write(
+      "b.jsonl",
+      "{\"y\":\"a\",\"x\":2}\n{\"y\":0.5,\"x\":3}\n{\"y\":\"b\",\"x\":2}\n"
+      "{\"y\":\"a\",\"x\":2}\n");
   d = LoadRecords(Options(cls, "y", PredictionTask::kClassification));
   ASSERT_FALSE(d.ok());
   EXPECT_THAT(std::string(d.status().message()),
@@ -171,7 +177,8 @@ TEST(BadInput, EmptyFile) {
   const std::string path = dir.Write("empty.jsonl", "");
   absl::StatusOr<RecordsData> d = LoadRecords(Options(path, "y"));
   ASSERT_FALSE(d.ok());
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr(path + ": no records"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr(path + ": no records"));
 
   const std::string blank = dir.Write("blank.jsonl", "\n  \n");
   RecordsOptions o = Options(blank, "y");
@@ -179,13 +186,13 @@ TEST(BadInput, EmptyFile) {
   o.validation_path = path;
   d = LoadRecords(o);
   ASSERT_FALSE(d.ok());
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr(blank + ": no records"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr(blank + ": no records"));
 }
 
 TEST(BadInput, EmptyValidationFile) {
   test::TempDir dir("records");
-  RecordsOptions o =
-      Options(dir.Write("t.jsonl", "{\"y\":1,\"x\":1}\n"), "y");
+  RecordsOptions o = Options(dir.Write("t.jsonl", "{\"y\":1,\"x\":1}\n"), "y");
   o.validation_split = 0;
   o.validation_path = dir.Write("v.jsonl", "");
   absl::StatusOr<RecordsData> d = LoadRecords(o);
@@ -199,14 +206,16 @@ TEST(BadInput, MissingFile) {
       LoadRecords(Options("/nonexistent/records.jsonl", "y"));
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("/nonexistent/records.jsonl"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("/nonexistent/records.jsonl"));
 }
 
 TEST(BadInput, FieldWithTwoKindsOfValueNamesBothLines) {
   test::TempDir dir("records");
-  const std::string path = dir.Write(
-      "a.jsonl", "{\"y\":1,\"age\":40}\n{\"y\":1,\"age\":null}\n{\"y\":1,\"age\":\"old\"}\n"
-      "{\"y\":1,\"age\":41}\n");
+  const std::string path = dir.Write("a.jsonl",
+                                     "{\"y\":1,\"age\":40}\n{\"y\":1,\"age\":"
+                                     "null}\n{\"y\":1,\"age\":\"old\"}\n"
+                                     "{\"y\":1,\"age\":41}\n");
   absl::StatusOr<RecordsData> d = LoadRecords(Options(path, "y"));
   ASSERT_FALSE(d.ok());
   EXPECT_THAT(std::string(d.status().message()),
@@ -217,7 +226,8 @@ TEST(BadInput, FieldWithTwoKindsOfValueNamesBothLines) {
 TEST(BadInput, ValidationValueThatDoesNotFitTheTrainingColumn) {
   test::TempDir dir("records");
   RecordsOptions o = Options(
-      dir.Write("t.jsonl", "{\"y\":1,\"age\":40}\n{\"y\":2,\"age\":50}\n"), "y");
+      dir.Write("t.jsonl", "{\"y\":1,\"age\":40}\n{\"y\":2,\"age\":50}\n"),
+      "y");
   o.validation_split = 0;
   o.validation_path = dir.Write("v.jsonl", "{\"y\":1,\"age\":true}\n");
   absl::StatusOr<RecordsData> d = LoadRecords(o);
@@ -300,12 +310,12 @@ TEST(SchemaInference, EveryColumnKind) {
   EXPECT_EQ(s.durations[0].end, "discharged");
   EXPECT_DOUBLE_EQ(s.durations[0].mean, 3);  // stays of 3, 1, 6 and 2 days
 
-  EXPECT_THAT(s.FeatureNames(),
-              ElementsAre("admitted (days since 1970)", "age",
-                          "discharged (days since 1970)", "gender=F",
-                          "gender=M", "gender (other)", "glucose",
-                          "glucose (missing)", "insulin",
-                          "discharged - admitted (days)"));
+  EXPECT_THAT(
+      s.FeatureNames(),
+      ElementsAre("admitted (days since 1970)", "age",
+                  "discharged (days since 1970)", "gender=F", "gender=M",
+                  "gender (other)", "glucose", "glucose (missing)", "insulin",
+                  "discharged - admitted (days)"));
   ASSERT_EQ(d->train.rows, 4);
   ASSERT_EQ(d->train.features, 10);
   EXPECT_THAT(d->train.y, ElementsAre(3, 1, 6, 2));
@@ -335,11 +345,11 @@ TEST(SchemaInference, EveryColumnKind) {
 
 TEST(SchemaInference, ClassificationLabels) {
   test::TempDir dir("records");
-  RecordsOptions o = Options(
-      dir.Write("c.jsonl",
-                "{\"x\":1,\"y\":\"b\"}\n{\"x\":2,\"y\":\"a\"}\n{\"x\":3,\"y\":\"b\"}\n"
-                "{\"x\":4,\"y\":\"c\"}\n"),
-      "y", PredictionTask::kClassification);
+  RecordsOptions o = Options(dir.Write("c.jsonl",
+                                       "{\"x\":1,\"y\":\"b\"}\n{\"x\":2,\"y\":"
+                                       "\"a\"}\n{\"x\":3,\"y\":\"b\"}\n"
+                                       "{\"x\":4,\"y\":\"c\"}\n"),
+                             "y", PredictionTask::kClassification);
   absl::StatusOr<RecordsData> d = LoadRecords(o);
   // The last record (class c) validates, and c is not a training class.
   ASSERT_FALSE(d.ok());
@@ -363,13 +373,15 @@ TEST(SchemaInference, ClassificationLabels) {
 
 TEST(SchemaInference, OneClassOnlyIsAnError) {
   test::TempDir dir("records");
-  RecordsOptions o = Options(dir.Write("c.jsonl", "{\"x\":1,\"y\":1}\n{\"x\":2,\"y\":1}\n"),
-                             "y", PredictionTask::kClassification);
+  RecordsOptions o =
+      Options(dir.Write("c.jsonl", "{\"x\":1,\"y\":1}\n{\"x\":2,\"y\":1}\n"),
+              "y", PredictionTask::kClassification);
   o.validation_split = 0;
   o.validation_path = o.path;
   absl::StatusOr<RecordsData> d = LoadRecords(o);
   ASSERT_FALSE(d.ok());
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("has only one value (1)"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("has only one value (1)"));
 }
 
 TEST(Schema, JsonRoundTripIsExactAndResumeReadsTheSavedColumns) {
@@ -388,9 +400,10 @@ TEST(Schema, JsonRoundTripIsExactAndResumeReadsTheSavedColumns) {
 
   // The file changes under a resumed run (a new field, new values): the
   // saved schema keeps the features as they were.
-  o.path = dir.Write("p2.jsonl", std::string(kPatients) +
-                                     R"({"age": 1, "gender": "F", "new": 5, "stay_cost": 9})"
-                                     "\n");
+  o.path = dir.Write(
+      "p2.jsonl", std::string(kPatients) +
+                      R"({"age": 1, "gender": "F", "new": 5, "stay_cost": 9})"
+                      "\n");
   absl::StatusOr<RecordsData> resumed = LoadRecords(o, &*back);
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(resumed->schema.ToJson(), d->schema.ToJson());

@@ -28,8 +28,8 @@ std::string Patients(int n, uint32_t seed) {
     const int stay = 1 + i % 7;
     text += "{\"x1\": " + std::to_string(x1) +
             (i % 10 == 0 ? "" : ", \"x2\": " + std::to_string(x2)) +
-            ", \"smoker\": " + (smoker ? "true" : "false") +
-            ", \"ward\": \"" + (i % 2 ? "A" : "B") +
+            ", \"smoker\": " + (smoker ? "true" : "false") + ", \"ward\": \"" +
+            (i % 2 ? "A" : "B") +
             "\", \"admitted\": \"2024-01-01\", \"discharged\": \"2024-01-0" +
             std::to_string(1 + stay) + "\", \"y\": " + std::to_string(y) +
             ", \"class\": \"" + (y > 0 ? "high" : "low") + "\"}\n";

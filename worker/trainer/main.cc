@@ -202,12 +202,13 @@ int Main(int argc, char** argv) {
   }
   // JSON records: read, checked and encoded whole before anything trains;
   // a resumed run encodes them with the schema its checkpoint saved.
-  absl::StatusOr<records::RecordsOptions> records_options =
-      absl::InvalidArgumentError("");
+  std::optional<records::RecordsOptions> records_options;
   absl::StatusOr<DataOptions> data_options = DataOptions{};
   if (task == Task::kRecords) {
-    records_options = records::ParseRecordsOptions(data_map);
-    if (!records_options.ok()) return Fail(kExitError, records_options.status());
+    absl::StatusOr<records::RecordsOptions> ro =
+        records::ParseRecordsOptions(data_map);
+    if (!ro.ok()) return Fail(kExitError, ro.status());
+    records_options = *std::move(ro);
     data_options->augment = false;
     data_options->report_period = records_options->report_period;
     data_options->validation_batch_size =
@@ -235,8 +236,7 @@ int Main(int argc, char** argv) {
       spec.restore_uuid().empty() ? "" : ", restoring " + spec.restore_uuid();
   std::string loaded;  // what was read, for the first line of the log
   absl::StatusOr<Cifar10> data = Cifar10{};
-  absl::StatusOr<records::RecordsData> records_data =
-      absl::InvalidArgumentError("");
+  absl::StatusOr<records::RecordsData> records_data = records::RecordsData{};
   if (task == Task::kRecords) {
     std::optional<records::Schema> saved;
     if (!spec.restore_uuid().empty()) {
@@ -248,11 +248,10 @@ int Main(int argc, char** argv) {
     records_data =
         records::LoadRecords(*records_options, saved ? &*saved : nullptr);
     if (!records_data.ok()) return Fail(kExitError, records_data.status());
-    loaded = absl::StrCat(records_data->train.rows, " training and ",
-                          records_data->validation.rows,
-                          " validation records of ",
-                          records_data->train.features, " features from ",
-                          records_options->path);
+    loaded = absl::StrCat(
+        records_data->train.rows, " training and ",
+        records_data->validation.rows, " validation records of ",
+        records_data->train.features, " features from ", records_options->path);
   } else {
     data = LoadCifar10(*data_options);
     if (!data.ok()) return Fail(kExitError, data.status());

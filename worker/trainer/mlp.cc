@@ -12,7 +12,8 @@ MlpImpl::MlpImpl(const HParams& hp, int64_t inputs, int64_t outputs)
     hidden_.push_back(register_module(
         absl::StrCat("fc", i + 1),
         // Batch norm's shift replaces the bias.
-        nn::Linear(nn::LinearOptions(in, hp.hidden_units).bias(!hp.batch_norm))));
+        nn::Linear(
+            nn::LinearOptions(in, hp.hidden_units).bias(!hp.batch_norm))));
     if (hp.batch_norm) {
       norms_.push_back(register_module(absl::StrCat("bn", i + 1),
                                        nn::BatchNorm1d(hp.hidden_units)));

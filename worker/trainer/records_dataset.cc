@@ -63,7 +63,7 @@ absl::StatusOr<RecordsData> LoadRecords(const RecordsOptions& options,
       index = 0;
       auto durations = [&](const Record& r) {
         return in_train(index++) ? inference.ObserveDurations(r)
-                                    : absl::OkStatus();
+                                 : absl::OkStatus();
       };
       if (absl::StatusOr<int64_t> n = ForEachRecord(options.path, durations);
           !n.ok()) {

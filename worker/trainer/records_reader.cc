@@ -54,8 +54,8 @@ absl::StatusOr<std::unique_ptr<LineReader>> LineReader::Open(
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     const int err = errno;
-    std::string message =
-        absl::StrCat("cannot open records file ", path, ": ", std::strerror(err));
+    std::string message = absl::StrCat("cannot open records file ", path, ": ",
+                                       std::strerror(err));
     if (err == ENOENT) return absl::NotFoundError(message);
     if (err == EACCES) return absl::PermissionDeniedError(message);
     return absl::UnavailableError(message);
@@ -97,10 +97,10 @@ absl::StatusOr<bool> LineReader::Next(std::string_view* line) {
     end_ += got;
     if (got < room) {
       if (std::ferror(file_)) {
-        return absl::DataLossError(absl::StrCat(
-            "reading records file ", path_, " at byte ",
-            buffer_offset_ + static_cast<int64_t>(end_), ": ",
-            std::strerror(errno)));
+        return absl::DataLossError(
+            absl::StrCat("reading records file ", path_, " at byte ",
+                         buffer_offset_ + static_cast<int64_t>(end_), ": ",
+                         std::strerror(errno)));
       }
       eof_ = true;
     }
@@ -114,7 +114,8 @@ absl::StatusOr<bool> LineReader::Next(std::string_view* line) {
 }
 
 absl::StatusOr<int64_t> ForEachRecord(
-    const std::string& path, const std::function<absl::Status(const Record&)>& fn,
+    const std::string& path,
+    const std::function<absl::Status(const Record&)>& fn,
     int64_t max_line_bytes) {
   absl::StatusOr<std::unique_ptr<LineReader>> reader =
       LineReader::Open(path, max_line_bytes);
@@ -142,8 +143,10 @@ absl::StatusOr<int64_t> ForEachRecord(
     if (!j.is_object()) {
       const size_t column = line.find_first_not_of(" \t") + 1;
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ":", column, ": expected a JSON object ({...}), "
-                       "found ", TypeName(j)));
+          absl::StrCat(where, ":", column,
+                       ": expected a JSON object ({...}), "
+                       "found ",
+                       TypeName(j)));
     }
     record.fields.clear();
     for (auto it = j.begin(); it != j.end(); ++it) {

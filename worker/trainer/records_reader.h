@@ -72,7 +72,8 @@ struct Record {
 // there were; stops at the first error (a line that is not a JSON object,
 // a nested value, a line too long, or an error `fn` returns).
 absl::StatusOr<int64_t> ForEachRecord(
-    const std::string& path, const std::function<absl::Status(const Record&)>& fn,
+    const std::string& path,
+    const std::function<absl::Status(const Record&)>& fn,
     int64_t max_line_bytes = kDefaultMaxLineBytes);
 
 }  // namespace det::records

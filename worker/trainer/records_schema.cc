@@ -97,9 +97,9 @@ std::string ClassKey(const Value& v) {
 
 absl::Status LabelError(const Record& r, const Schema& s, const Value* v) {
   if (v == nullptr || v->is_null()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        At(r), ": the record has no label field '", s.label,
-        "' (data.label); every record needs one"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(At(r), ": the record has no label field '", s.label,
+                     "' (data.label); every record needs one"));
   }
   return absl::InvalidArgumentError(absl::StrCat(
       At(r), ": label '", s.label, "' is ", KindText(KindOfValue(*v)), " (",
@@ -151,7 +151,8 @@ std::optional<double> ParseIsoDate(const std::string& s) {
     if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
       double unit = 0.1;
       size_t start = ++pos;
-      while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
+      while (pos < s.size() &&
+             std::isdigit(static_cast<unsigned char>(s[pos]))) {
         frac += (s[pos] - '0') * unit;
         unit /= 10;
         ++pos;
@@ -226,8 +227,8 @@ std::string Schema::ToJson() const {
   nlohmann::json j;
   j["format"] = 1;
   j["label"] = label;
-  j["task"] = task == PredictionTask::kRegression ? "regression"
-                                                  : "classification";
+  j["task"] =
+      task == PredictionTask::kRegression ? "regression" : "classification";
   j["label_mean"] = label_mean;
   j["label_scale"] = label_scale;
   j["classes"] = classes;
@@ -274,9 +275,9 @@ absl::StatusOr<Schema> Schema::FromJson(const std::string& text) {
       col.name = c.at("name").get<std::string>();
       const std::string kind = c.at("kind").get<std::string>();
       bool known = false;
-      for (ColumnKind k : {ColumnKind::kNumber, ColumnKind::kBoolean,
-                           ColumnKind::kDate, ColumnKind::kCategory,
-                           ColumnKind::kEmpty}) {
+      for (ColumnKind k :
+           {ColumnKind::kNumber, ColumnKind::kBoolean, ColumnKind::kDate,
+            ColumnKind::kCategory, ColumnKind::kEmpty}) {
         if (kind == ColumnKindName(k)) {
           col.kind = k;
           known = true;
@@ -329,9 +330,9 @@ absl::Status SchemaInference::Observe(const Record& r) {
     if (key.empty()) return LabelError(r, for_messages, lv);
     ++classes_[key];
     if (classes_.size() > kMaxClasses) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          At(r), ": label '", options_.label, "' has more than ", kMaxClasses,
-          " distinct values; is this a regression?"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(At(r), ": label '", options_.label, "' has more than ",
+                       kMaxClasses, " distinct values; is this a regression?"));
     }
   }
   for (const auto& [name, v] : r.fields) {
@@ -401,7 +402,8 @@ bool SchemaInference::NeedsSecondPass() const {
 absl::Status SchemaInference::ObserveDurations(const Record& r) {
   if (date_columns_.empty()) {
     for (const auto& [name, s] : stats_) {
-      if (KindOf(s) == ColumnKind::kDate && date_columns_.size() < kMaxDurationDates)
+      if (KindOf(s) == ColumnKind::kDate &&
+          date_columns_.size() < kMaxDurationDates)
         date_columns_.push_back(name);
     }
   }
@@ -466,9 +468,8 @@ absl::StatusOr<Schema> SchemaInference::Finish() {
         std::vector<std::pair<int64_t, std::string>> by_count;
         for (const auto& [v, n] : s.counts) by_count.push_back({-n, v});
         std::sort(by_count.begin(), by_count.end());
-        for (size_t i = 0;
-             i < by_count.size() &&
-             static_cast<int64_t>(i) < options_.max_categories;
+        for (size_t i = 0; i < by_count.size() &&
+                           static_cast<int64_t>(i) < options_.max_categories;
              ++i) {
           c.categories.push_back(by_count[i].second);
         }
@@ -509,12 +510,13 @@ absl::Status EncodeRecord(const Schema& schema, const Record& r,
   } else {
     const std::string key = ClassKey(*lv);
     if (key.empty()) return LabelError(r, schema, lv);
-    auto it = std::lower_bound(schema.classes.begin(), schema.classes.end(), key);
+    auto it =
+        std::lower_bound(schema.classes.begin(), schema.classes.end(), key);
     if (it == schema.classes.end() || *it != key) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          At(r), ": label '", schema.label, "' is ", key,
-          ", a class the training records do not have (they have ",
-          absl::StrJoin(schema.classes, ", "), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(At(r), ": label '", schema.label, "' is ", key,
+                       ", a class the training records do not have (they have ",
+                       absl::StrJoin(schema.classes, ", "), ")"));
     }
     *target = static_cast<float>(it - schema.classes.begin());
   }
@@ -533,7 +535,8 @@ absl::Status EncodeRecord(const Schema& schema, const Record& r,
     switch (c.kind) {
       case ColumnKind::kNumber:
         if (v != nullptr && !v->is_number()) return mismatch(c, *v);
-        *out++ = v ? static_cast<float>((v->as_number() - c.mean) / c.scale) : 0;
+        *out++ =
+            v ? static_cast<float>((v->as_number() - c.mean) / c.scale) : 0;
         break;
       case ColumnKind::kBoolean:
         if (v != nullptr && !v->is_bool()) return mismatch(c, *v);

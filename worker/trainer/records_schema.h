@@ -64,8 +64,8 @@ struct Schema {
   std::string label;
   PredictionTask task = PredictionTask::kRegression;
   double label_mean = 0, label_scale = 1;  // regression
-  std::vector<std::string> classes;       // classification: JSON text of each
-  std::vector<Column> columns;            // sorted by name
+  std::vector<std::string> classes;        // classification: JSON text of each
+  std::vector<Column> columns;             // sorted by name
   std::vector<Duration> durations;
 
   // One name per feature, in feature order ("age", "sex=F", "sex (other)",

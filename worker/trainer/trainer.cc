@@ -209,13 +209,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateFor(
     if (hp.optimizer == OptimizerKind::kSgd) {
       t->optimizer_ = std::make_unique<torch::optim::SGD>(
           t->module().parameters(), torch::optim::SGDOptions(hp.learning_rate)
-                                       .momentum(hp.momentum)
-                                       .nesterov(hp.nesterov)
-                                       .weight_decay(hp.weight_decay));
+                                        .momentum(hp.momentum)
+                                        .nesterov(hp.nesterov)
+                                        .weight_decay(hp.weight_decay));
     } else {
       t->optimizer_ = std::make_unique<torch::optim::Adam>(
           t->module().parameters(), torch::optim::AdamOptions(hp.learning_rate)
-                                       .weight_decay(hp.weight_decay));
+                                        .weight_decay(hp.weight_decay));
     }
   });
   if (!built.ok()) return built;
@@ -291,7 +291,8 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::LossAndSum(
     // The model predicts the standardised label (training mean and std).
     const records::Schema& s = records_.schema;
     torch::Tensor pred = out.squeeze(1);
-    torch::Tensor loss = torch::mse_loss(pred, (y - s.label_mean) / s.label_scale);
+    torch::Tensor loss =
+        torch::mse_loss(pred, (y - s.label_mean) / s.label_scale);
     torch::Tensor error =
         pred.detach().to(torch::kDouble) * s.label_scale + s.label_mean - y;
     return {loss, error.square().sum()};
@@ -381,8 +382,8 @@ absl::Status Trainer::TrainStepOnDevice(torch::Tensor* sums) {
 
 absl::StatusOr<Metrics> Trainer::Validate() {
   const auto start = Clock::now();
-  const int64_t n = records_task_ ? records_.validation_x.size(0)
-                                  : data_.validation.size();
+  const int64_t n =
+      records_task_ ? records_.validation_x.size(0) : data_.validation.size();
   const int64_t lo = n * rank_ / world_size_,
                 hi = n * (rank_ + 1) / world_size_;
   const int64_t bs = options_.data.validation_batch_size;
@@ -394,8 +395,8 @@ absl::StatusOr<Metrics> Trainer::Validate() {
     if (records_task_) {
       mlp_->eval();  // running batch-norm statistics, no dropout
       torch::Tensor acc = torch::zeros(
-          {3}, torch::TensorOptions().device(options_.device).dtype(
-                   torch::kDouble));
+          {3},
+          torch::TensorOptions().device(options_.device).dtype(torch::kDouble));
       for (int64_t i = lo; i < hi; i += bs) {
         const int64_t len = std::min(bs, hi - i);
         torch::Tensor y = records_.validation_y.narrow(0, i, len);
@@ -502,10 +503,11 @@ absl::Status Trainer::Restore(const std::string& uuid) {
         ReadCheckpointSchema(options_.checkpoint_dir, uuid);
     if (!saved.ok()) return saved.status();
     if (saved->ToJson() != records_.schema.ToJson()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint ", uuid, " was trained on other record columns (",
-          kSchemaFile, " differs); encode the data with its schema "
-          "(ReadCheckpointSchema)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint ", uuid,
+                       " was trained on other record columns (", kSchemaFile,
+                       " differs); encode the data with its schema "
+                       "(ReadCheckpointSchema)"));
     }
   }
   if (absl::Status s = Guard(

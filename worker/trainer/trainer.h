@@ -37,11 +37,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/trainer_hparams.h"
 #include "worker/trainer/batches.h"
 #include "worker/trainer/checkpoint_files.h"
 #include "worker/trainer/cifar10_dataset.h"
 #include "worker/trainer/data_parallel.h"
-#include "common/trainer_hparams.h"
 #include "worker/trainer/mlp.h"
 #include "worker/trainer/model.h"
 #include "worker/trainer/records_dataset.h"
@@ -144,10 +144,10 @@ class Trainer {
 
   TrainerOptions options_;
   const bool records_task_;
-  Cifar10 data_;             // CIFAR-10
-  RecordsTensors records_;   // JSON records
-  Cnn model_{nullptr};       // CIFAR-10
-  Mlp mlp_{nullptr};         // JSON records
+  Cifar10 data_;            // CIFAR-10
+  RecordsTensors records_;  // JSON records
+  Cnn model_{nullptr};      // CIFAR-10
+  Mlp mlp_{nullptr};        // JSON records
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   SampleStream stream_;
   at::Generator augment_gen_;
