@@ -21,6 +21,7 @@
 #include "common/config_checker.h"
 #include "common/config_hparams.h"
 #include "common/config_yaml.h"
+#include "common/records_options.h"
 #include "common/trainer_hparams.h"
 #include "yaml-cpp/yaml.h"
 
@@ -546,7 +547,8 @@ std::vector<Reachable> ReachableValues(const HParamSpec& spec, bool grid) {
 // (the first such value of a range; every such categorical value).
 void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
                                 const ExperimentConfig& cfg) {
-  const std::vector<std::string>& known = trainer::KnownHParamNames();
+  const trainer::Task task = trainer::TaskForData(cfg.data);
+  const std::vector<std::string>& known = trainer::KnownHParamNames(task);
   for (const YamlNode::Entry& e : hp.entries) {
     if (absl::StartsWith(e.key, "_")) continue;
     YamlNode at;
@@ -556,7 +558,10 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
     if (std::find(known.begin(), known.end(), e.key) == known.end()) {
       std::string message = absl::StrCat(
           "the built-in trainer (no entrypoint) has no hyperparameter '", e.key,
-          "', so every trial would end as an invalid-hyperparameter "
+          task == trainer::Task::kRecords ? "' for JSON records (data.format: "
+                                            "jsonl)"
+                                          : "'",
+          ", so every trial would end as an invalid-hyperparameter "
           "exit");
       if (std::string closest = config_internal::ClosestName(e.key, known);
           !closest.empty()) {
@@ -575,7 +580,7 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
     const bool is_const = spec->second.type == HParamSpec::Type::kConst;
     for (const Reachable& r : ReachableValues(spec->second, grid)) {
       trainer::HParams h;
-      absl::Status s = trainer::ReadHParam(e.key, r.value, &h);
+      absl::Status s = trainer::ReadHParam(e.key, r.value, &h, task);
       if (s.ok() && e.key == "global_batch_size") {
         s = trainer::CheckBatchSplit(h.global_batch_size,
                                      cfg.resources.slots_per_trial);
@@ -632,6 +637,42 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
       }
     }
   }
+  if (new_experiment && cfg->entrypoint.empty() &&
+      trainer::TaskForData(cfg->data) == trainer::Task::kRecords) {
+    // The built-in trainer would refuse this section in every trial.
+    if (absl::StatusOr<records::RecordsOptions> o =
+            records::ParseRecordsOptions(cfg->data);
+        !o.ok()) {
+      const YamlNode* data = root.Find("data");
+      std::string message(o.status().message());
+      // "data.key: what" -> the key's own position when the YAML has it.
+      const YamlNode* at = data != nullptr ? data : &root;
+      std::string path = "data";
+      if (size_t colon = message.find(": ");
+          colon != std::string::npos && message.rfind("data.", 0) == 0) {
+        path = message.substr(0, colon);
+        message = message.substr(colon + 2);
+        if (data != nullptr && data->is_map()) {
+          if (const YamlNode* n = data->Find(path.substr(5))) at = n;
+        }
+      }
+      c->Error(*at, path,
+               absl::StrCat("the built-in trainer would refuse this JSON "
+                            "records section: ",
+                            message));
+    }
+  }
+  if (cfg->entrypoint.empty() && cfg->records_per_epoch == 0 &&
+      trainer::TaskForData(cfg->data) == trainer::Task::kRecords &&
+      (s.max_length.unit == Unit::kEpochs ||
+       (cfg->min_validation_period &&
+        cfg->min_validation_period->unit == Unit::kEpochs))) {
+    // The master counts an epoch as CIFAR-10's 50,000 records unless told.
+    c->Warn(root, "records_per_epoch",
+            "lengths in epochs with JSON records need records_per_epoch (the "
+            "number of training records); without it an epoch counts as "
+            "50,000 records");
+  }
   if (new_experiment && cfg->entrypoint.empty() && hp != nullptr &&
       hp->is_map()) {
     CheckBuiltinTrainerHParams(
@@ -655,12 +696,14 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
                            "' is usually minimised, but smaller_is_better is "
                            "false"));
     }
-    if (cfg->entrypoint.empty() && s.metric != "validation_loss" &&
-        s.metric != "validation_accuracy" && s.metric != "validation_error") {
+    const std::vector<std::string> reported =
+        trainer::BuiltinValidationMetrics(cfg->data);
+    if (cfg->entrypoint.empty() && std::find(reported.begin(), reported.end(),
+                                             s.metric) == reported.end()) {
       c->Warn(at, "searcher.metric",
-              absl::StrCat("the built-in trainer reports validation_loss, "
-                           "validation_accuracy and validation_error, not '",
-                           s.metric, "'"));
+              absl::StrCat("the built-in trainer reports ",
+                           absl::StrJoin(reported, ", "),
+                           " for this data, not '", s.metric, "'"));
     }
   }
 }

@@ -1,5 +1,6 @@
 #include "common/trainer_hparams.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -76,6 +77,27 @@ absl::Status ReadEnum(const std::string& name, const Value& v,
 using Reader =
     std::function<absl::Status(const std::string&, const Value&, HParams*)>;
 
+// Names only one task reads; every other name is shared.
+const std::vector<std::string>& CnnOnlyNames() {
+  static const auto* names = new std::vector<std::string>{
+      "conv_layers", "kernel_size", "n_filters1", "n_filters2"};
+  return *names;
+}
+const std::vector<std::string>& RecordsOnlyNames() {
+  static const auto* names =
+      new std::vector<std::string>{"activation", "hidden_layers"};
+  return *names;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+bool KnownTo(Task task, const std::string& name) {
+  return !Contains(task == Task::kCifar10 ? RecordsOnlyNames() : CnnOnlyNames(),
+                   name);
+}
+
 const std::map<std::string, Reader>& Readers() {
   static const auto* readers = new std::map<std::string, Reader>{
       {"learning_rate",
@@ -116,6 +138,18 @@ const std::map<std::string, Reader>& Readers() {
        [](auto& n, auto& v, HParams* h) {
          // Each block halves 32x32 images: five blocks leave 1x1.
          return ReadInt(n, v, 1, 5, &h->conv_layers);
+       }},
+      {"hidden_layers",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadInt(n, v, 0, 16, &h->hidden_layers);
+       }},
+      {"activation",
+       [](auto& n, auto& v, HParams* h) {
+         return ReadEnum<Activation>(n, v,
+                                     {{"relu", Activation::kRelu},
+                                      {"tanh", Activation::kTanh},
+                                      {"gelu", Activation::kGelu}},
+                                     &h->activation);
        }},
       {"batch_norm", [](auto& n, auto& v,
                         HParams* h) { return ReadBool(n, v, &h->batch_norm); }},
@@ -158,31 +192,58 @@ const std::map<std::string, Reader>& Readers() {
 
 }  // namespace
 
-const std::vector<std::string>& KnownHParamNames() {
-  static const auto* names = [] {
-    auto* v = new std::vector<std::string>;
-    for (const auto& [k, r] : Readers()) v->push_back(k);
-    return v;
-  }();
-  return *names;
+Task TaskForData(const ValueMap& data) {
+  auto it = data.find("format");
+  if (it != data.end() && it->second.is_string() &&
+      it->second.as_string() == "jsonl") {
+    return Task::kRecords;
+  }
+  return Task::kCifar10;
 }
 
-absl::Status ReadHParam(const std::string& name, const Value& value,
-                        HParams* h) {
+std::vector<std::string> BuiltinValidationMetrics(const ValueMap& data) {
+  auto task = data.find("task");
+  if (TaskForData(data) == Task::kRecords && task != data.end() &&
+      task->second.is_string() && task->second.as_string() == "regression") {
+    return {"validation_loss", "validation_mae", "validation_rmse"};
+  }
+  return {"validation_accuracy", "validation_error", "validation_loss"};
+}
+
+const std::vector<std::string>& KnownHParamNames(Task task) {
+  auto names_of = [](Task t) {
+    auto* v = new std::vector<std::string>;
+    for (const auto& [k, r] : Readers()) {
+      if (KnownTo(t, k)) v->push_back(k);
+    }
+    return v;
+  };
+  static const auto* cnn = names_of(Task::kCifar10);
+  static const auto* records = names_of(Task::kRecords);
+  return task == Task::kCifar10 ? *cnn : *records;
+}
+
+absl::Status ReadHParam(const std::string& name, const Value& value, HParams* h,
+                        Task task) {
   auto it = Readers().find(name);
-  if (it == Readers().end()) {
+  if (it == Readers().end() || !KnownTo(task, name)) {
+    const std::vector<std::string>& known = KnownHParamNames(task);
     std::string message = absl::StrCat("unknown hyperparameter '", name, "'");
-    if (std::string closest =
-            config_internal::ClosestName(name, KnownHParamNames());
-        !closest.empty()) {
+    if (it != Readers().end()) {
+      absl::StrAppend(&message, task == Task::kRecords
+                                    ? " for JSON records (data.format: jsonl; "
+                                      "it belongs to the CIFAR-10 CNN)."
+                                    : " for CIFAR-10 (it belongs to the JSON "
+                                      "records MLP, data.format: jsonl).");
+    } else if (std::string closest = config_internal::ClosestName(name, known);
+               !closest.empty()) {
       absl::StrAppend(&message, "; did you mean '", closest, "'?");
     } else {
       absl::StrAppend(&message, ".");
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat(message, " The built-in trainer knows ",
-                     absl::StrJoin(KnownHParamNames(), ", "),
-                     " (names starting with '_' are ignored)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        message, " The built-in trainer knows ", absl::StrJoin(known, ", "),
+        " (names starting with '_' are ignored)"));
   }
   return it->second(name, value, h);
 }
@@ -194,11 +255,11 @@ absl::Status CheckBatchSplit(int64_t global_batch_size, int64_t slots) {
                    " does not split evenly over ", slots, " slots"));
 }
 
-absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams) {
+absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams, Task task) {
   HParams h;
   for (const auto& [name, value] : hparams) {
     if (!name.empty() && name[0] == '_') continue;
-    absl::Status s = ReadHParam(name, value, &h);
+    absl::Status s = ReadHParam(name, value, &h, task);
     if (!s.ok()) return s;
   }
   if (h.nesterov && (h.optimizer != OptimizerKind::kSgd || h.momentum == 0)) {

@@ -23,6 +23,23 @@ namespace det::trainer {
 
 enum class OptimizerKind { kSgd, kAdam };
 enum class LrSchedule { kConstant, kCosine, kStep };
+enum class Activation { kRelu, kTanh, kGelu };
+
+// What the built-in trainer trains, chosen by the config's data section:
+// CIFAR-10 images through the CNN (the default), or JSON records
+// (data.format: jsonl) through a multilayer perceptron. Each task knows its
+// own hyperparameter names; the optimizer and schedule ones are shared.
+enum class Task { kCifar10, kRecords };
+
+// The task the "data" section selects: kRecords when data.format is
+// "jsonl", else kCifar10.
+Task TaskForData(const ValueMap& data);
+
+// The validation metrics the built-in trainer reports for this data:
+// validation_loss, validation_accuracy, validation_error for CIFAR-10 and
+// records classification; validation_loss, validation_rmse, validation_mae
+// for records regression (data.task: regression).
+std::vector<std::string> BuiltinValidationMetrics(const ValueMap& data);
 
 struct HParams {
   double learning_rate = 0.01;
@@ -34,6 +51,10 @@ struct HParams {
   double dropout = 0.5;
   int64_t conv_layers = 2;
   bool batch_norm = false;
+  // The records task's MLP: hidden_layers x [linear(hidden_units) -> batch
+  // norm (optional) -> activation -> dropout]; 0 layers is a linear model.
+  int64_t hidden_layers = 2;
+  Activation activation = Activation::kRelu;
   OptimizerKind optimizer = OptimizerKind::kSgd;
   double momentum = 0.9;
   bool nesterov = false;
@@ -48,17 +69,20 @@ struct HParams {
 // Parses and range-checks `hparams`. Missing names take the defaults above.
 // Returns InvalidArgument naming the hyperparameter, the value found and
 // the accepted range for unknown names, wrong types and out-of-range values.
-absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams);
+// `task` says which names are known (CNN-only names are unknown to the
+// records task and the other way round).
+absl::StatusOr<HParams> ParseHParams(const ValueMap& hparams,
+                                     Task task = Task::kCifar10);
 
-// The names ParseHParams accepts, sorted (for messages and docs).
-const std::vector<std::string>& KnownHParamNames();
+// The names ParseHParams accepts for `task`, sorted (for messages and docs).
+const std::vector<std::string>& KnownHParamNames(Task task = Task::kCifar10);
 
 // Reads one value into `h` as ParseHParams does (type and range; not the
 // checks across names, such as nesterov needing sgd with momentum).
 // InvalidArgument, with ParseHParams's message, when it is refused or
 // `name` is unknown.
-absl::Status ReadHParam(const std::string& name, const Value& value,
-                        HParams* h);
+absl::Status ReadHParam(const std::string& name, const Value& value, HParams* h,
+                        Task task = Task::kCifar10);
 
 // A trial's global batch is split evenly over its slots (one rank each):
 // InvalidArgument when `global_batch_size` does not divide by `slots`.

@@ -9,11 +9,12 @@ BUILD_PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libtorch-dev libgloo-dev libdnnl-dev ocl-icd-opencl-dev libopenblas0-openmp
   libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev
-  libcli11-dev libcpp-httplib-dev libarchive-dev libssl-dev
+  libcli11-dev libcpp-httplib-dev libarchive-dev libssl-dev nlohmann-json3-dev
   libpq-dev postgresql-15 iproute2 slurmctld slurmd slurm-client munge
   chromium
 )
-BENCH_PKGS=(python3-torch python3-torchvision python3-optuna python3-matplotlib)
+BENCH_PKGS=(python3-torch python3-torchvision python3-optuna python3-matplotlib
+            python3-numpy python3-sklearn)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" != "--no-bench" ]]; then want+=("${BENCH_PKGS[@]}"); fi

@@ -310,6 +310,84 @@ hyperparameters:
               IsEmpty());
 }
 
+// data.format: jsonl: the checks follow the JSON-records MLP's rules (its
+// own names; the CNN's are unknown to it) and its data section.
+constexpr char kRecordsMinimal[] = R"(searcher:
+  name: random
+  metric: validation_rmse
+  max_trials: 2
+  max_length:
+    batches: 100
+data:
+  format: jsonl
+  path: /data/patients.jsonl
+  label: stay
+  task: regression
+  validation_split: 0.2
+)";
+
+TEST(ConfigErrorsTest, JsonRecordsTaskIsCheckedAsTheMlp) {
+  // kRecordsMinimal has 12 lines; the hyperparameters start on line 13.
+  std::vector<ConfigError> errors =
+      ParseErrors(absl::StrCat(kRecordsMinimal, R"(hyperparameters:
+  hidden_layers: {type: int, minval: 0, maxval: 20}
+  activation: {type: categorical, vals: [relu, swish]}
+  n_filters1: 16
+)"));
+  ASSERT_THAT(errors, SizeIs(2));
+  EXPECT_EQ(errors[0].path, "hyperparameters.hidden_layers");
+  EXPECT_EQ(errors[0].line, 14);
+  EXPECT_THAT(errors[0].message, HasSubstr("an integer in [0, 16], found 17"));
+  EXPECT_EQ(errors[1].path, "hyperparameters.activation.vals[1]");
+  EXPECT_THAT(errors[1].message, HasSubstr("found \"swish\""));
+
+  ExperimentConfig cfg =
+      ParseOk(absl::StrCat(kRecordsMinimal, R"(hyperparameters:
+  hidden_layers: 2
+  n_filters1: 16
+)"));
+  ASSERT_THAT(cfg.warnings, SizeIs(1));
+  EXPECT_EQ(cfg.warnings[0].path, "hyperparameters.n_filters1");
+  EXPECT_THAT(
+      cfg.warnings[0].message,
+      AllOf(HasSubstr("no hyperparameter 'n_filters1' for JSON records"),
+            HasSubstr("It knows activation, batch_norm")));
+
+  // The same names on CIFAR-10 (no data.format): hidden_layers is unknown.
+  cfg =
+      ParseOk(absl::StrCat(kMinimal, "hyperparameters:\n  hidden_layers: 2\n"));
+  ASSERT_THAT(cfg.warnings, SizeIs(1));
+  EXPECT_THAT(cfg.warnings[0].message,
+              HasSubstr("no hyperparameter 'hidden_layers'"));
+
+  // validation_rmse is what a regression reports; accuracy is not.
+  cfg = ParseOk(kRecordsMinimal);
+  EXPECT_THAT(cfg.warnings, IsEmpty());
+  std::string accuracy = kRecordsMinimal;
+  accuracy.replace(accuracy.find("validation_rmse"), 15, "validation_accuracy");
+  cfg = ParseOk(accuracy);
+  ASSERT_FALSE(cfg.warnings.empty());
+  EXPECT_THAT(
+      cfg.warnings.back().message,
+      HasSubstr("reports validation_loss, validation_mae, validation_rmse"));
+}
+
+TEST(ConfigErrorsTest, JsonRecordsDataSectionIsChecked) {
+  std::string yaml = kRecordsMinimal;
+  yaml.replace(yaml.find("  label: stay\n"), 14, "");
+  // At the data section (its first key) when the key is absent.
+  ExpectOneError(yaml, "data.label", 8, 3, "required for JSON records");
+
+  yaml = kRecordsMinimal;
+  yaml.replace(yaml.find("regression"), 10, "clustering");
+  ExpectOneError(
+      yaml, "data.task", 11, 9,
+      "expected 'regression' or 'classification', found 'clustering'");
+
+  yaml = absl::StrCat(kRecordsMinimal, "  validation_path: /data/v.jsonl\n");
+  ExpectOneError(yaml, "data.validation_split", 12, 21, "give exactly one of");
+}
+
 // Values det-trial would refuse, at the ends of each range a search can
 // reach, are errors where they are written (kMinimal has 6 lines).
 TEST(ConfigErrorsTest, ValuesTheBuiltInTrainerRefuses) {

@@ -107,5 +107,47 @@ TEST(CheckBatchSplit, TheGlobalBatchDividesOverTheSlots) {
   EXPECT_FALSE(CheckBatchSplit(64, 0).ok());
 }
 
+TEST(ParseHParams, RecordsTaskHasTheMlpNames) {
+  absl::StatusOr<HParams> hp = ParseHParams({{"hidden_layers", 0},
+                                             {"activation", "gelu"},
+                                             {"hidden_units", 32},
+                                             {"optimizer", "adam"}},
+                                            Task::kRecords);
+  ASSERT_TRUE(hp.ok()) << hp.status();
+  EXPECT_EQ(hp->hidden_layers, 0);
+  EXPECT_EQ(hp->activation, Activation::kGelu);
+  EXPECT_THAT(
+      ParseHParams({{"hidden_layers", 17}}, Task::kRecords).status().message(),
+      HasSubstr("expected an integer in [0, 16], found 17"));
+  EXPECT_THAT(ParseHParams({{"activation", "swish"}}, Task::kRecords)
+                  .status()
+                  .message(),
+              HasSubstr("one of 'gelu', 'relu', 'tanh'"));
+  // Each task's own names are unknown to the other.
+  EXPECT_THAT(
+      ParseHParams({{"kernel_size", 3}}, Task::kRecords).status().message(),
+      HasSubstr("unknown hyperparameter 'kernel_size' for JSON records"));
+  EXPECT_THAT(ParseHParams({{"hidden_layers", 1}}).status().message(),
+              HasSubstr("unknown hyperparameter 'hidden_layers' for CIFAR-10"));
+  EXPECT_THAT(KnownHParamNames(Task::kRecords),
+              ::testing::Not(::testing::Contains("conv_layers")));
+  EXPECT_THAT(KnownHParamNames(),
+              ::testing::Not(::testing::Contains("activation")));
+}
+
+TEST(TaskForData, FormatJsonlSelectsRecordsAndItsMetrics) {
+  EXPECT_EQ(TaskForData({}), Task::kCifar10);
+  EXPECT_EQ(TaskForData({{"format", "jsonl"}}), Task::kRecords);
+  EXPECT_THAT(BuiltinValidationMetrics({}),
+              ::testing::Contains("validation_accuracy"));
+  EXPECT_THAT(
+      BuiltinValidationMetrics({{"format", "jsonl"}, {"task", "regression"}}),
+      ::testing::ElementsAre("validation_loss", "validation_mae",
+                             "validation_rmse"));
+  EXPECT_THAT(BuiltinValidationMetrics(
+                  {{"format", "jsonl"}, {"task", "classification"}}),
+              ::testing::Contains("validation_accuracy"));
+}
+
 }  // namespace
 }  // namespace det::trainer

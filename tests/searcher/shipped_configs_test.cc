@@ -80,5 +80,28 @@ TEST(ShippedConfigsTest, QuickFitsItsBudget) {
   EXPECT_GE(plan->brackets[0].num_rungs, 2) << "something to stop early";
 }
 
+// configs/records: the JSON-records task on the diabetes study, checked as
+// the built-in trainer would check it (no warnings: every name is the MLP's).
+TEST(ShippedConfigsTest, RecordsConfigsParseAndPlanForTheMlp) {
+  const std::string dir = std::string(DET_SOURCE_DIR) + "/configs/records";
+  for (const std::string name : {"const.yaml", "adaptive.yaml"}) {
+    SCOPED_TRACE(name);
+    auto text = ReadExperimentConfigFile(dir + "/" + name);
+    ASSERT_TRUE(text.ok()) << text.status();
+    auto cfg = ParseExperimentConfig(*text);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    for (const ConfigError& w : cfg->warnings) ADD_FAILURE() << w.ToString();
+    EXPECT_EQ(trainer::TaskForData(cfg->data), trainer::Task::kRecords);
+    EXPECT_EQ(cfg->searcher.metric, "validation_rmse");
+    EXPECT_TRUE(cfg->searcher.smaller_is_better);
+    const auto& known = trainer::KnownHParamNames(trainer::Task::kRecords);
+    for (const auto& [hp, spec] : cfg->hyperparameters) {
+      EXPECT_THAT(known, ::testing::Contains(hp)) << "unknown to the MLP";
+    }
+    auto plan = PlanSearch(*cfg);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+  }
+}
+
 }  // namespace
 }  // namespace det::searcher

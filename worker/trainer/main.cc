@@ -1,10 +1,13 @@
-// det-trial: the built-in CIFAR-10 trainer process.
+// det-trial: the built-in trainer process (CIFAR-10 images through a CNN, or
+// JSON records, data.format: jsonl, through an MLP).
 //
 // Started by a worker, it takes its spec from the trial API (the flags are
 // ignored); started by hand, the flags make the spec and reports print as
 // JSON lines:
 //   det-trial --hparams '{"learning_rate":0.01}' --data DIR --batches 500
 //             --validate-every 100 [--checkpoint-dir D] [--restore UUID]
+//   det-trial --data-options '{"format":"jsonl","path":"p.jsonl",
+//             "label":"y","task":"regression","validation_split":0.2}' ...
 // Data parallel by hand: start one process per rank with DET_RANK=r,
 // DET_WORLD_SIZE=n and the same --rendezvous HOST:PORT (rank 0 hosts it).
 //
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -147,7 +151,9 @@ int Main(int argc, char** argv) {
   EnsurePassiveOpenMpWait(argv);
   MaybeDeterministic();
   Flags f;
-  CLI::App app{"det-trial: trains the built-in CIFAR-10 CNN for one trial"};
+  CLI::App app{
+      "det-trial: trains the built-in CIFAR-10 CNN (or, with data.format "
+      "jsonl, an MLP on JSON records) for one trial"};
   app.add_option("--hparams", f.hparams, "hyperparameters as a JSON object");
   app.add_option("--data", f.data_dir, "CIFAR-10 binary folder (data.dir)");
   app.add_option("--data-options", f.data_json,
@@ -183,7 +189,9 @@ int Main(int argc, char** argv) {
   const v1::TrialSpec& spec = (*ctx)->spec();
   const int rank = (*ctx)->rank(), world = std::max(1, (*ctx)->world_size());
 
-  absl::StatusOr<HParams> hp = ParseHParams(FromProto(spec.hparams()));
+  const ValueMap data_map = FromProto(spec.data());
+  const Task task = TaskForData(data_map);
+  absl::StatusOr<HParams> hp = ParseHParams(FromProto(spec.hparams()), task);
   if (!hp.ok()) return Fail(kExitInvalidHP, hp.status());
   if (hp->global_batch_size % world != 0) {
     return Fail(
@@ -192,9 +200,23 @@ int Main(int argc, char** argv) {
             "hyperparameter 'global_batch_size': ", hp->global_batch_size,
             " does not split evenly over slots_per_trial ", world)));
   }
-  absl::StatusOr<DataOptions> data_options =
-      ParseDataOptions(FromProto(spec.data()));
-  if (!data_options.ok()) return Fail(kExitError, data_options.status());
+  // JSON records: read, checked and encoded whole before anything trains;
+  // a resumed run encodes them with the schema its checkpoint saved.
+  std::optional<records::RecordsOptions> records_options;
+  absl::StatusOr<DataOptions> data_options = DataOptions{};
+  if (task == Task::kRecords) {
+    absl::StatusOr<records::RecordsOptions> ro =
+        records::ParseRecordsOptions(data_map);
+    if (!ro.ok()) return Fail(kExitError, ro.status());
+    records_options = *std::move(ro);
+    data_options->augment = false;
+    data_options->report_period = records_options->report_period;
+    data_options->validation_batch_size =
+        records_options->validation_batch_size;
+  } else {
+    data_options = ParseDataOptions(data_map);
+    if (!data_options.ok()) return Fail(kExitError, data_options.status());
+  }
 
   const int threads = NumThreads();
   at::set_num_threads(threads);
@@ -210,17 +232,37 @@ int Main(int argc, char** argv) {
     parallel = *std::move(dp);
   }
 
-  absl::StatusOr<Cifar10> data = LoadCifar10(*data_options);
-  if (!data.ok()) return Fail(kExitError, data.status());
+  const std::string restoring =
+      spec.restore_uuid().empty() ? "" : ", restoring " + spec.restore_uuid();
+  std::string loaded;  // what was read, for the first line of the log
+  absl::StatusOr<Cifar10> data = Cifar10{};
+  absl::StatusOr<records::RecordsData> records_data = records::RecordsData{};
+  if (task == Task::kRecords) {
+    std::optional<records::Schema> saved;
+    if (!spec.restore_uuid().empty()) {
+      absl::StatusOr<records::Schema> schema =
+          ReadCheckpointSchema(spec.checkpoint_dir(), spec.restore_uuid());
+      if (!schema.ok()) return Fail(kExitError, schema.status());
+      saved = *std::move(schema);
+    }
+    records_data =
+        records::LoadRecords(*records_options, saved ? &*saved : nullptr);
+    if (!records_data.ok()) return Fail(kExitError, records_data.status());
+    loaded = absl::StrCat(
+        records_data->train.rows, " training and ",
+        records_data->validation.rows, " validation records of ",
+        records_data->train.features, " features from ", records_options->path);
+  } else {
+    data = LoadCifar10(*data_options);
+    if (!data.ok()) return Fail(kExitError, data.status());
+    loaded = absl::StrCat(data->train.size(), " training and ",
+                          data->validation.size(), " validation images from ",
+                          data_options->dir);
+  }
   std::cerr << "det-trial: rank " << rank << "/" << world
             << (parallel ? absl::StrCat(" (", parallel->backend(), ")") : "")
-            << ", " << threads << " threads on " << device << ", "
-            << data->train.size() << " training and " << data->validation.size()
-            << " validation images from " << data_options->dir << ", target "
-            << spec.target_batches() << " batches"
-            << (spec.restore_uuid().empty()
-                    ? ""
-                    : ", restoring " + spec.restore_uuid())
+            << ", " << threads << " threads on " << device << ", " << loaded
+            << ", target " << spec.target_batches() << " batches" << restoring
             << std::endl;
 
   TrainerOptions options;
@@ -236,7 +278,10 @@ int Main(int argc, char** argv) {
   options.device = device;
   options.parallel = parallel.get();
   absl::StatusOr<std::unique_ptr<Trainer>> trainer =
-      Trainer::Create(std::move(options), *std::move(data));
+      task == Task::kRecords
+          ? Trainer::Create(std::move(options),
+                            ToTensors(*std::move(records_data)))
+          : Trainer::Create(std::move(options), *std::move(data));
   if (!trainer.ok()) return Fail(kExitError, trainer.status());
 
   TrialContext* c = ctx->get();

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -18,6 +19,7 @@ constexpr char kModelFile[] = "model.pt";
 constexpr char kOptimizerFile[] = "optimizer.pt";
 constexpr char kStateFile[] = "trainer_state.pt";
 constexpr char kMetadataFile[] = "metadata.json";
+constexpr char kSchemaFile[] = "records_schema.json";
 
 // Seed streams derived from the trial seed, one per use.
 constexpr uint64_t kInitStream = 1;
@@ -92,10 +94,57 @@ void LoadModel(const std::string& path, torch::nn::Module& model) {
 
 }  // namespace
 
-Trainer::Trainer(TrainerOptions options, Cifar10 data)
+RecordsTensors ToTensors(records::RecordsData data) {
+  auto features = [](records::EncodedSet& set) {
+    return torch::from_blob(set.x.data(), {set.rows, set.features},
+                            torch::kFloat)
+        .clone();
+  };
+  const bool classes =
+      data.schema.task == records::PredictionTask::kClassification;
+  auto targets = [&](records::EncodedSet& set) {
+    torch::Tensor y =
+        torch::from_blob(set.y.data(), {set.rows}, torch::kFloat).clone();
+    return classes ? y.to(torch::kLong) : y;
+  };
+  RecordsTensors t;
+  t.train_x = features(data.train);
+  t.train_y = targets(data.train);
+  t.validation_x = features(data.validation);
+  t.validation_y = targets(data.validation);
+  t.schema = std::move(data.schema);
+  return t;
+}
+
+absl::StatusOr<records::Schema> ReadCheckpointSchema(
+    const std::string& checkpoint_dir, const std::string& uuid) {
+  absl::StatusOr<std::string> dir = VerifyCheckpoint(checkpoint_dir, uuid);
+  if (!dir.ok()) return dir.status();
+  const std::string path = *dir + "/" + kSchemaFile;
+  std::ifstream in(path);
+  if (!in) {
+    return absl::DataLossError(absl::StrCat(
+        "checkpoint ", uuid, " has no ", kSchemaFile,
+        " (was it written by a CIFAR-10 trial, not a JSON-records one?)"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<records::Schema> schema =
+      records::Schema::FromJson(text.str());
+  if (!schema.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": ", schema.status().message()));
+  }
+  return schema;
+}
+
+Trainer::Trainer(TrainerOptions options, Cifar10 data, RecordsTensors records)
     : options_(std::move(options)),
+      records_task_(records.train_x.defined()),
       data_(std::move(data)),
-      stream_(data_.train.size(), MixSeed(options_.seed, kOrderStream)),
+      records_(std::move(records)),
+      stream_(records_task_ ? records_.train_size() : data_.train.size(),
+              MixSeed(options_.seed, kOrderStream)),
       augment_gen_(at::make_generator<at::CPUGeneratorImpl>(
           MixSeed(options_.seed, kAugmentStream))) {
   if (options_.parallel != nullptr) {
@@ -104,18 +153,37 @@ Trainer::Trainer(TrainerOptions options, Cifar10 data)
   }
 }
 
+torch::nn::Module& Trainer::module() {
+  return records_task_ ? static_cast<torch::nn::Module&>(*mlp_)
+                       : static_cast<torch::nn::Module&>(*model_);
+}
+
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
                                                          Cifar10 data) {
-  const HParams& hp = options.hparams;
-  const int world = options.parallel ? options.parallel->world_size() : 1;
+  return CreateFor(std::unique_ptr<Trainer>(
+      new Trainer(std::move(options), std::move(data), RecordsTensors{})));
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
+                                                         RecordsTensors data) {
+  if (!data.train_x.defined() || data.train_size() == 0) {
+    return absl::InvalidArgumentError("no training records");
+  }
+  return CreateFor(std::unique_ptr<Trainer>(
+      new Trainer(std::move(options), Cifar10{}, std::move(data))));
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateFor(
+    std::unique_ptr<Trainer> t) {
+  const TrainerOptions& o = t->options_;
+  const HParams& hp = o.hparams;
+  const int world = o.parallel ? o.parallel->world_size() : 1;
   if (absl::Status s = CheckBatchSplit(hp.global_batch_size, world); !s.ok()) {
     return s;
   }
-  if (options.target_batches < 0) {
+  if (o.target_batches < 0) {
     return absl::InvalidArgumentError("target_batches must be >= 0");
   }
-  std::unique_ptr<Trainer> t(new Trainer(std::move(options), std::move(data)));
-  const TrainerOptions& o = t->options_;
   absl::Status built = Guard("building the model", [&] {
     {
       // Initial weights come from libtorch's process-wide generator: two
@@ -124,25 +192,30 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
       static absl::Mutex init_mu(absl::kConstInit);
       absl::MutexLock lock(&init_mu);
       torch::manual_seed(MixSeed(o.seed, kInitStream));
-      t->model_ = Cnn(hp);
+      if (t->records_task_) {
+        t->mlp_ = Mlp(hp, t->records_.schema.feature_count(),
+                      t->records_.schema.output_count());
+      } else {
+        t->model_ = Cnn(hp);
+      }
     }
-    t->model_->to(o.device);
+    t->module().to(o.device);
     // Channels-last weights let oneDNN's convolutions run without layout
     // conversions (the batches come channels-last from NHWC storage).
-    for (torch::Tensor& p : t->model_->parameters()) {
+    for (torch::Tensor& p : t->module().parameters()) {
       if (p.dim() == 4)
         p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
     }
     if (hp.optimizer == OptimizerKind::kSgd) {
       t->optimizer_ = std::make_unique<torch::optim::SGD>(
-          t->model_->parameters(), torch::optim::SGDOptions(hp.learning_rate)
-                                       .momentum(hp.momentum)
-                                       .nesterov(hp.nesterov)
-                                       .weight_decay(hp.weight_decay));
+          t->module().parameters(), torch::optim::SGDOptions(hp.learning_rate)
+                                        .momentum(hp.momentum)
+                                        .nesterov(hp.nesterov)
+                                        .weight_decay(hp.weight_decay));
     } else {
       t->optimizer_ = std::make_unique<torch::optim::Adam>(
-          t->model_->parameters(), torch::optim::AdamOptions(hp.learning_rate)
-                                       .weight_decay(hp.weight_decay));
+          t->module().parameters(), torch::optim::AdamOptions(hp.learning_rate)
+                                        .weight_decay(hp.weight_decay));
     }
   });
   if (!built.ok()) return built;
@@ -156,12 +229,17 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(TrainerOptions options,
         set->images = set->images.to(o.device);
         set->labels = set->labels.to(o.device);
       }
+      RecordsTensors& r = t->records_;
+      for (torch::Tensor* x :
+           {&r.train_x, &r.train_y, &r.validation_x, &r.validation_y}) {
+        if (x->defined()) *x = x->to(o.device);
+      }
     });
     if (!moved.ok()) return moved;
   }
   if (o.parallel != nullptr) {
-    std::vector<torch::Tensor> state = t->model_->parameters();
-    for (auto& b : t->model_->buffers()) state.push_back(b);
+    std::vector<torch::Tensor> state = t->module().parameters();
+    for (auto& b : t->module().buffers()) state.push_back(b);
     if (absl::Status s = o.parallel->Broadcast(state); !s.ok()) return s;
   }
   if (!o.restore_uuid.empty()) {
@@ -207,17 +285,34 @@ absl::Status Trainer::TrainStep(double* loss_sum, int64_t* correct,
   return absl::OkStatus();
 }
 
+std::pair<torch::Tensor, torch::Tensor> Trainer::LossAndSum(
+    const torch::Tensor& out, const torch::Tensor& y) {
+  if (regression()) {
+    // The model predicts the standardised label (training mean and std).
+    const records::Schema& s = records_.schema;
+    torch::Tensor pred = out.squeeze(1);
+    torch::Tensor loss =
+        torch::mse_loss(pred, (y - s.label_mean) / s.label_scale);
+    torch::Tensor error =
+        pred.detach().to(torch::kDouble) * s.label_scale + s.label_mean - y;
+    return {loss, error.square().sum()};
+  }
+  return {torch::nn::functional::cross_entropy(out, y),
+          out.argmax(1).eq(y).sum().to(torch::kDouble)};
+}
+
 absl::Status Trainer::TrainStepOnDevice(torch::Tensor* sums) {
   const int64_t global = options_.hparams.global_batch_size;
   const int64_t local = global / world_size_;
   const int64_t first = rank_ * local;
   const torch::Device device = options_.device;
+  const bool augment = options_.data.augment && !records_task_;
   return Guard("training step", [&] {
     torch::Tensor order = stream_.Take(steps_completed_ * global, global);
     torch::Tensor idx = order.narrow(0, first, local);
     constexpr int64_t kPad = 4;
     torch::Tensor dy, dx, flip;
-    if (options_.data.augment) {
+    if (augment) {
       // Every rank draws the whole global batch's crops and flips so the
       // generator stays in step across ranks and with a single process.
       dy = torch::randint(0, 2 * kPad + 1, {global}, augment_gen_, torch::kLong)
@@ -230,23 +325,28 @@ absl::Status Trainer::TrainStepOnDevice(torch::Tensor* sums) {
     if (device.is_cuda()) {
       // The batch's indices and draws reach the GPU in one asynchronous copy
       // from pinned memory; the images are already there.
-      torch::Tensor host = options_.data.augment
-                               ? torch::stack({idx, dy, dx, flip})
-                               : idx.unsqueeze(0);
+      torch::Tensor host =
+          augment ? torch::stack({idx, dy, dx, flip}) : idx.unsqueeze(0);
       torch::Tensor dev = host.pin_memory().to(device, /*non_blocking=*/true);
       idx = dev[0];
-      if (options_.data.augment) {
+      if (augment) {
         dy = dev[1];
         dx = dev[2];
         flip = dev[3];
       }
     }
-    torch::Tensor images = data_.train.images.index_select(0, idx);
-    if (options_.data.augment) {
-      images = CropAndFlip(images, dy, dx, flip.to(torch::kBool), kPad);
+    torch::Tensor x, y;
+    if (records_task_) {
+      x = records_.train_x.index_select(0, idx);
+      y = records_.train_y.index_select(0, idx);
+    } else {
+      torch::Tensor images = data_.train.images.index_select(0, idx);
+      if (augment) {
+        images = CropAndFlip(images, dy, dx, flip.to(torch::kBool), kPad);
+      }
+      x = NormalizeImages(images);
+      y = data_.train.labels.index_select(0, idx);
     }
-    torch::Tensor x = NormalizeImages(images);
-    torch::Tensor y = data_.train.labels.index_select(0, idx);
 
     SetLearningRate(LearningRateAt(steps_completed_));
     if (options_.hparams.dropout > 0) {
@@ -255,17 +355,17 @@ absl::Status Trainer::TrainStepOnDevice(torch::Tensor* sums) {
       torch::manual_seed(MixSeed(MixSeed(options_.seed, kDropoutStream),
                                  MixSeed(steps_completed_, rank_)));
     }
-    for (auto& p : model_->parameters()) p.mutable_grad().reset();
-    torch::Tensor logits = model_->forward(x);
-    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+    for (auto& p : module().parameters()) p.mutable_grad().reset();
+    torch::Tensor out = records_task_ ? mlp_->forward(x) : model_->forward(x);
+    auto [loss, second_sum] = LossAndSum(out, y);
     loss.backward();
     if (options_.parallel != nullptr) {
       absl::Status s =
-          options_.parallel->AverageGradients(model_->parameters());
+          options_.parallel->AverageGradients(module().parameters());
       if (!s.ok()) throw std::runtime_error(std::string(s.message()));
       // As DistributedDataParallel's broadcast_buffers: batch-norm running
       // statistics follow rank 0.
-      std::vector<torch::Tensor> buffers = model_->buffers();
+      std::vector<torch::Tensor> buffers = module().buffers();
       if (!buffers.empty()) {
         s = options_.parallel->Broadcast(buffers);
         if (!s.ok()) throw std::runtime_error(std::string(s.message()));
@@ -274,21 +374,51 @@ absl::Status Trainer::TrainStepOnDevice(torch::Tensor* sums) {
     optimizer_->step();
     // Loss sum and correct count stay on the device (no wait for the GPU
     // here); they are read when training metrics are reported.
-    *sums = torch::stack({loss.detach().to(torch::kDouble) * double(local),
-                          logits.argmax(1).eq(y).sum().to(torch::kDouble)});
+    *sums = torch::stack(
+        {loss.detach().to(torch::kDouble) * double(local), second_sum});
     ++steps_completed_;
   });
 }
 
 absl::StatusOr<Metrics> Trainer::Validate() {
   const auto start = Clock::now();
-  const int64_t n = data_.validation.size();
+  const int64_t n =
+      records_task_ ? records_.validation_x.size(0) : data_.validation.size();
   const int64_t lo = n * rank_ / world_size_,
                 hi = n * (rank_ + 1) / world_size_;
   const int64_t bs = options_.data.validation_batch_size;
-  torch::Tensor sums = torch::zeros({3}, torch::kDouble);  // loss, correct, n
+  // Loss sum; correct count (regression: squared errors); absolute errors
+  // (regression); n.
+  torch::Tensor sums = torch::zeros({4}, torch::kDouble);
   absl::Status s = Guard("validation", [&] {
     torch::InferenceMode inference;
+    if (records_task_) {
+      mlp_->eval();  // running batch-norm statistics, no dropout
+      torch::Tensor acc = torch::zeros(
+          {3},
+          torch::TensorOptions().device(options_.device).dtype(torch::kDouble));
+      for (int64_t i = lo; i < hi; i += bs) {
+        const int64_t len = std::min(bs, hi - i);
+        torch::Tensor y = records_.validation_y.narrow(0, i, len);
+        torch::Tensor out =
+            mlp_->forward(records_.validation_x.narrow(0, i, len));
+        auto [loss, second_sum] = LossAndSum(out, y);
+        torch::Tensor abs_sum = torch::zeros_like(second_sum);
+        if (regression()) {
+          const records::Schema& sc = records_.schema;
+          abs_sum = (out.squeeze(1).to(torch::kDouble) * sc.label_scale +
+                     sc.label_mean - y)
+                        .abs()
+                        .sum();
+        }
+        acc += torch::stack(
+            {loss.to(torch::kDouble) * double(len), second_sum, abs_sum});
+      }
+      mlp_->train();
+      sums.narrow(0, 0, 3).copy_(acc.to(torch::kCPU));
+      sums[3] = hi - lo;
+      return;
+    }
     // Weights frozen (batch norm folded, oneDNN layout) once per validation.
     const FrozenCnn frozen(*model_);
     // Sums stay on the device: one transfer at the end, not two per batch.
@@ -310,20 +440,26 @@ absl::StatusOr<Metrics> Trainer::Validate() {
     }
     sums[0] = loss_sum.item<double>();
     sums[1] = correct.item<int64_t>();
-    sums[2] = hi - lo;  // the two reads above waited for the device
+    sums[3] = hi - lo;  // the two reads above waited for the device
   });
   if (!s.ok()) return s;
   if (options_.parallel != nullptr) {
     if (absl::Status r = options_.parallel->AllReduceSum({sums}); !r.ok())
       return r;
   }
-  const double count = sums[2].item<double>();
-  const double accuracy = sums[1].item<double>() / count;
-  return Metrics{
+  const double count = sums[3].item<double>();
+  Metrics m{
       {"validation_loss", sums[0].item<double>() / count},
-      {"validation_accuracy", accuracy},
-      {"validation_error", 1.0 - accuracy},
       {"validation_samples_per_second", count / Seconds(Clock::now() - start)}};
+  if (regression()) {
+    m["validation_rmse"] = std::sqrt(sums[1].item<double>() / count);
+    m["validation_mae"] = sums[2].item<double>() / count;
+  } else {
+    const double accuracy = sums[1].item<double>() / count;
+    m["validation_accuracy"] = accuracy;
+    m["validation_error"] = 1.0 - accuracy;
+  }
+  return m;
 }
 
 absl::StatusOr<CheckpointInfo> Trainer::SaveCheckpoint() {
@@ -334,7 +470,12 @@ absl::StatusOr<CheckpointInfo> Trainer::SaveCheckpoint() {
   return WriteCheckpoint(
       options_.checkpoint_dir, steps_completed_, [&](const std::string& dir) {
         return Guard(absl::StrCat("writing checkpoint files in ", dir), [&] {
-          SaveModel(*model_, dir + "/" + kModelFile);
+          SaveModel(module(), dir + "/" + kModelFile);
+          if (records_task_) {
+            // The columns this model reads, for a resumed run to encode
+            // its data the same way (ReadCheckpointSchema).
+            std::ofstream(dir + "/" + kSchemaFile) << records_.schema.ToJson();
+          }
           torch::save(*optimizer_, dir + "/" + kOptimizerFile);
           torch::serialize::OutputArchive state;
           state.write("steps_completed",
@@ -357,8 +498,20 @@ absl::Status Trainer::Restore(const std::string& uuid) {
       VerifyCheckpoint(options_.checkpoint_dir, uuid);
   if (!dir.ok()) return dir.status();
   auto path = [&](const char* f) { return *dir + "/" + f; };
+  if (records_task_) {
+    absl::StatusOr<records::Schema> saved =
+        ReadCheckpointSchema(options_.checkpoint_dir, uuid);
+    if (!saved.ok()) return saved.status();
+    if (saved->ToJson() != records_.schema.ToJson()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint ", uuid,
+                       " was trained on other record columns (", kSchemaFile,
+                       " differs); encode the data with its schema "
+                       "(ReadCheckpointSchema)"));
+    }
+  }
   if (absl::Status s = Guard(
-          path(kModelFile), [&] { LoadModel(path(kModelFile), *model_); },
+          path(kModelFile), [&] { LoadModel(path(kModelFile), module()); },
           absl::StatusCode::kDataLoss);
       !s.ok()) {
     return s;
@@ -426,7 +579,9 @@ absl::StatusOr<RunOutcome> Trainer::Run(const TrainerCallbacks& cb) {
     }
     const double n = sums[2].item<double>();
     Metrics m{{"loss", sums[0].item<double>() / n},
-              {"accuracy", sums[1].item<double>() / n},
+              {regression() ? "rmse" : "accuracy",
+               regression() ? std::sqrt(sums[1].item<double>() / n)
+                            : sums[1].item<double>() / n},
               {"learning_rate", LearningRateAt(steps_completed_ - 1)},
               {"samples_per_second", window_batches *
                                          options_.hparams.global_batch_size /

@@ -2,6 +2,12 @@
 // and checkpoints in one place, independent of how the trial reports (the
 // callbacks) so it is testable without a worker.
 //
+// Two tasks share the loop: CIFAR-10 images through the CNN (cross-entropy;
+// metrics loss, accuracy), and JSON records through the MLP (regression:
+// mean squared error of the standardised label, metrics rmse and mae in
+// the label's units; classification: cross-entropy, accuracy). Records
+// checkpoints also hold the schema (records_schema.json) that encoded them.
+//
 // Lengths are in batches of global_batch_size. Training metrics are
 // reported every data.report_period batches (and at each validation point),
 // validation metrics at each validation point and at the end, checkpoints
@@ -31,12 +37,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/trainer_hparams.h"
 #include "worker/trainer/batches.h"
 #include "worker/trainer/checkpoint_files.h"
 #include "worker/trainer/cifar10_dataset.h"
 #include "worker/trainer/data_parallel.h"
-#include "common/trainer_hparams.h"
+#include "worker/trainer/mlp.h"
 #include "worker/trainer/model.h"
+#include "worker/trainer/records_dataset.h"
 
 namespace det::trainer {
 
@@ -57,6 +65,20 @@ struct TrainerOptions {
 
 using Metrics = std::map<std::string, double>;
 
+// A JSON-records task's sets as tensors: features float [N, F]; targets
+// float [N] in the label's units (regression) or int64 [N] class indices.
+struct RecordsTensors {
+  records::Schema schema;
+  torch::Tensor train_x, train_y, validation_x, validation_y;
+  int64_t train_size() const { return train_x.defined() ? train_x.size(0) : 0; }
+};
+RecordsTensors ToTensors(records::RecordsData data);
+
+// The schema saved in checkpoint <checkpoint_dir>/<uuid>/ (verified against
+// its manifest first), for a resumed records run to encode its data with.
+absl::StatusOr<records::Schema> ReadCheckpointSchema(
+    const std::string& checkpoint_dir, const std::string& uuid);
+
 struct TrainerCallbacks {
   std::function<absl::Status(int64_t steps, const Metrics&)> training_metrics;
   std::function<absl::Status(int64_t steps, const Metrics&)> validation_metrics;
@@ -74,15 +96,20 @@ class Trainer {
   // initial weights are broadcast to the others.
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(TrainerOptions options,
                                                          Cifar10 data);
+  // The same for JSON records: the MLP over `data`'s features.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(TrainerOptions options,
+                                                         RecordsTensors data);
 
   // Trains until target_batches or until should_stop says so.
   absl::StatusOr<RunOutcome> Run(const TrainerCallbacks& callbacks);
 
-  // One optimizer step on the next global batch; returns the loss and the
-  // number of correct predictions of this rank's share.
+  // One optimizer step on the next global batch; adds this rank's share's
+  // loss sum and number of correct predictions (for regression: sum of
+  // squared errors in the label's units) and sample count.
   absl::Status TrainStep(double* loss_sum, int64_t* correct, int64_t* samples);
 
-  // Loss and accuracy over the validation set (sharded across ranks).
+  // Loss and accuracy (regression: rmse and mae) over the validation set
+  // (sharded across ranks).
   absl::StatusOr<Metrics> Validate();
 
   // Writes a checkpoint of the current state (rank 0; others return an
@@ -90,12 +117,25 @@ class Trainer {
   absl::StatusOr<CheckpointInfo> SaveCheckpoint();
 
   int64_t steps_completed() const { return steps_completed_; }
-  Cnn& model() { return model_; }
+  Cnn& model() { return model_; }  // CIFAR-10 only
+  Mlp& mlp() { return mlp_; }      // JSON records only
   // The learning rate the schedule gives for batch `step` (0-based).
   double LearningRateAt(int64_t step) const;
 
  private:
-  Trainer(TrainerOptions options, Cifar10 data);
+  Trainer(TrainerOptions options, Cifar10 data, RecordsTensors records);
+  static absl::StatusOr<std::unique_ptr<Trainer>> CreateFor(
+      std::unique_ptr<Trainer> t);
+  // The model being trained: the CNN or the MLP.
+  torch::nn::Module& module();
+  bool regression() const {
+    return records_task_ &&
+           records_.schema.task == records::PredictionTask::kRegression;
+  }
+  // The batch's loss (mean) and its second sum: correct predictions, or for
+  // regression squared errors in the label's units.
+  std::pair<torch::Tensor, torch::Tensor> LossAndSum(const torch::Tensor& out,
+                                                     const torch::Tensor& y);
   // TrainStep without reading anything back: `sums` gets {loss sum, correct}
   // of this rank's share as a device tensor (no wait for a GPU).
   absl::Status TrainStepOnDevice(torch::Tensor* sums);
@@ -103,8 +143,11 @@ class Trainer {
   void SetLearningRate(double lr);
 
   TrainerOptions options_;
-  Cifar10 data_;
-  Cnn model_{nullptr};
+  const bool records_task_;
+  Cifar10 data_;            // CIFAR-10
+  RecordsTensors records_;  // JSON records
+  Cnn model_{nullptr};      // CIFAR-10
+  Mlp mlp_{nullptr};        // JSON records
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   SampleStream stream_;
   at::Generator augment_gen_;
