@@ -16,6 +16,13 @@ if [[ -s "$dest/train.jsonl" && -s "$dest/validation.jsonl" ]]; then
   echo "$dest"; exit 0
 fi
 x="$src/diabetes_data_raw.csv.gz" y="$src/diabetes_target.csv.gz"
+if [[ (! -f "$x" || ! -f "$y") && -z "${DET_SKLEARN_DATA:-}" ]] &&
+   ! dpkg-query -W -f='${Status}' python3-sklearn 2>/dev/null | grep -q "ok installed"; then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  echo "fetch-records: installing python3-sklearn (it ships the data)" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+    python3-sklearn >&2 || true
+fi
 if [[ ! -f "$x" || ! -f "$y" ]]; then
   echo "fetch-records: $x or $y missing (apt-get install python3-sklearn, or" \
        "set DET_SKLEARN_DATA to the folder holding them)" >&2
