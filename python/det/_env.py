@@ -72,6 +72,9 @@ def _flag(name):
     return None
 
 
+_standalone_data = {}
+
+
 def _load_hparams():
     text = _flag("--hparams") or os.environ.get("DET_HPARAMS")
     where = "--hparams / DET_HPARAMS"
@@ -112,6 +115,8 @@ def _yaml_hparams(text, path):
     except yaml.YAMLError as e:
         raise StandaloneError(f"{path}: not valid YAML: {e}") from None
     if isinstance(doc, dict) and isinstance(doc.get("hyperparameters"), dict):
+        if isinstance(doc.get("data"), dict):
+            _standalone_data.update(doc["data"])
         doc = doc["hyperparameters"]  # an experiment config: take the
         # constant values (a search range has no single value to run with)
         out = {}
@@ -138,6 +143,8 @@ def _standalone_spec():
     s.experiment_id = 1
     s.world_size = 1
     json_format.ParseDict(_load_hparams(), s.hparams)
+    if _standalone_data:
+        json_format.ParseDict(_standalone_data, s.data)
     s.checkpoint_dir = (_flag("--checkpoint-dir")
                         or os.environ.get("DET_CHECKPOINT_DIR")
                         or "checkpoints")

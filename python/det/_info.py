@@ -63,7 +63,8 @@ class ClusterInfo:
         self.agent_id = os.environ.get("DET_WORKER_ID", "")
         self.gpu_uuids = [g for g in os.environ.get(
             "CUDA_VISIBLE_DEVICES", "").split(",") if g]
-        self.user_data = {}
+        # Determined's user_data is the config's `data` section.
+        self.user_data = self.trial.data
 
     def __repr__(self):
         return (f"ClusterInfo(trial={self.trial!r}, latest_checkpoint="

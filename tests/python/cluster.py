@@ -70,8 +70,10 @@ class Cluster:
             if p.poll() is not None:
                 self.dump_logs()
                 raise AssertionError(f"det-master exited with {p.returncode}")
-            return os.path.exists(port_file) and \
-                open(port_file).read().strip()
+            if not os.path.exists(port_file):
+                return None
+            with open(port_file) as f:
+                return f.read().strip()
         port = wait_for(up, 30, "det-master to start")
         self.address = f"127.0.0.1:{port}"
         return self.address

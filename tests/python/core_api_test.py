@@ -79,7 +79,7 @@ class CoreApiTest(unittest.TestCase):
         # Pause once a trial is past its SIGKILL and restart, then activate.
         def some_trial_resumed():
             return any(t.reload()._proto.restarts >= 1 and
-                       t._proto.steps_completed >= 9
+                       t._proto.steps_completed >= 8
                        for t in exp.list_trials())
         wait_for(some_trial_resumed, 90, "a trial to be resumed after SIGKILL")
         exp.pause()
@@ -87,8 +87,11 @@ class CoreApiTest(unittest.TestCase):
                  exp.state == client.ExperimentState.PAUSED, 60,
                  "the paused experiment's trials to stop")
         paused = [t for t in exp.list_trials()
-                  if t._proto.steps_completed < MAX_STEPS and
-                  t._proto.state == client.ExperimentState.PAUSED.value]
+                  if t._proto.state == client.ExperimentState.PAUSED.value]
+        print("at pause:", [(t.id, client.ExperimentState(t._proto.state).name,
+                             t._proto.steps_completed) for t in
+                            exp.list_trials()], file=sys.stderr)
+        self.assertTrue(paused, "no trial was paused")
         for t in paused:
             self.assertTrue(t._proto.latest_checkpoint.uuid,
                             f"paused trial {t.id} has no checkpoint")
@@ -111,10 +114,10 @@ class CoreApiTest(unittest.TestCase):
                              f"trial {t.id}")
             by_step = {m.steps_completed: m.metrics for m in train}
             if p.steps_completed >= 7 and by_step[7]["run"] == 0:
-                # Run 0 was SIGKILLed right after reporting step 7; its
-                # reports of steps 6 and 7 survived (the restarted run,
-                # resuming from the checkpoint at 5, re-reported them
-                # with run >= 1, which the store ignores).
+                # The first run was SIGKILLed right after reporting step 7;
+                # its reports of steps 6 and 7 survived (the restarted run,
+                # resuming from the checkpoint at 5, re-reported them with
+                # run 1, which the store ignores).
                 self.assertEqual(by_step[6]["run"], 0)
                 self.assertGreaterEqual(p.restarts, 1)
                 if p.steps_completed >= 8:
@@ -125,6 +128,8 @@ class CoreApiTest(unittest.TestCase):
                 best_value = v if best_value is None else max(best_value, v)
         self.assertGreaterEqual(killed_and_resumed, 1)
         finals = [t._proto.steps_completed for t in trials]
+        print("final steps:", finals, "restarts:",
+              [t._proto.restarts for t in trials], file=sys.stderr)
         self.assertTrue(any(s < MAX_STEPS for s in finals),
                         f"ASHA stopped no trial early: {finals}")
         self.assertIn(MAX_STEPS, finals)

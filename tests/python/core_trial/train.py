@@ -3,8 +3,9 @@ operations form) that "trains" a quadratic without torch, for the Python
 tests. One line differs from Determined: `import det`.
 
 Hyperparameters: x (the point; best at 0.3), sleep_ms per step,
-max_steps, validate_every, checkpoint_every (steps), kill_on_run0_at (SIGKILL itself on run 0 right
-after the training report at that step returned), old_form (use
+max_steps, validate_every, checkpoint_every (steps), kill_on_run0_at (SIGKILL itself right after the
+training report at that step returned, in a run that did not resume from a
+checkpoint), old_form (use
 core.searcher.operations()).
 """
 
@@ -24,7 +25,9 @@ def main():
     info = det.get_cluster_info()
     assert info is not None, "run under a det worker, or give --hparams"
     hp = info.trial.hparams
-    run = info.trial.trial_run_id
+    # Whether this run resumed from a checkpoint (reported as a metric so
+    # the test can tell which run reported a step).
+    run = 0 if info.latest_checkpoint is None else 1
     x = hp["x"]
     with det.core.init() as core:
         assert core.distributed.rank == 0 and core.distributed.size == 1
