@@ -11,8 +11,9 @@ BUILD_PKGS=(
   libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev
   libcli11-dev libcpp-httplib-dev libarchive-dev libssl-dev
   chromium
+  python3 python3-grpcio python3-protobuf python3-yaml python3-numpy python3-torch
 )
-BENCH_PKGS=(python3-torch python3-torchvision python3-optuna python3-matplotlib)
+BENCH_PKGS=(python3-torchvision python3-optuna python3-matplotlib)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" != "--no-bench" ]]; then want+=("${BENCH_PKGS[@]}"); fi

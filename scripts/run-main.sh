@@ -12,6 +12,7 @@ config=${1:-configs/cifar10/quick.yaml}
 bash scripts/install-deps.sh --no-bench
 data=$(bash scripts/fetch-data.sh | tail -n 1)
 bash scripts/build.sh
+bash scripts/install-python.sh   # `import det` for trial processes
 bin=${DET_BUILD_DIR:-$root/build}/bin
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/det-main.XXXXXX")
