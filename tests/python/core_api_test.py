@@ -12,8 +12,8 @@ metrics and logs, and a wrong token raises UnauthenticatedException; the
 older searcher-operations form runs to completion.
 """
 
-import collections
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -142,9 +142,21 @@ class CoreApiTest(unittest.TestCase):
         self.assertTrue(os.path.isdir(os.path.join(c.checkpoints, top.uuid)),
                         f"no checkpoint folder {top.uuid}")
         self.assertIn("state.json", top.file_sha256)
-        resumed = next(t for t in trials if t._proto.restarts >= 1)
-        logs = list(resumed.logs())
+        resumed = client.get_trial(
+            next(t for t in trials if t._proto.restarts >= 1).id)
+        logs = list(resumed.logs(follow=True))  # ends: the trial has ended
         self.assertTrue(any("resumed from" in line for line in logs), logs)
+
+        # examples/query_best/query_best.py, as a user would run it.
+        r = subprocess.run(
+            [sys.executable, os.path.join(HERE, "..", "..", "examples",
+                                          "query_best", "query_best.py"),
+             str(exp.id)], capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, DET_MASTER=c.address, DET_TOKEN=TOKEN))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("state: COMPLETED", r.stdout)
+        self.assertIn(f"top checkpoint: {top.uuid}", r.stdout)
+        self.assertIn("'validation_accuracy': ", r.stdout)
 
     def run_old_form(self):
         exp = client.create_experiment(OLD_FORM,

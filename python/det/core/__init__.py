@@ -184,6 +184,10 @@ class Context:
         self.preempt = PreemptContext(self)
         self.searcher = SearcherContext(self)
         self._closed = False
+        # A script that never closes its context still delivers its
+        # reports when the interpreter exits normally.
+        import atexit
+        atexit.register(self.close)
 
     def _report_checkpoint(self, checkpoint):
         self._sender.flush()
