@@ -12,9 +12,9 @@ BUILD_PKGS=(
   libcli11-dev libcpp-httplib-dev libarchive-dev libssl-dev nlohmann-json3-dev
   libpq-dev postgresql-15 iproute2 slurmctld slurmd slurm-client munge
   chromium
+  python3 python3-grpcio python3-protobuf python3-yaml python3-numpy python3-torch
 )
-BENCH_PKGS=(python3-torch python3-torchvision python3-optuna python3-matplotlib
-            python3-numpy python3-sklearn)
+BENCH_PKGS=(python3-torchvision python3-optuna python3-matplotlib python3-sklearn)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" != "--no-bench" ]]; then want+=("${BENCH_PKGS[@]}"); fi

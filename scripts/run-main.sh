@@ -12,7 +12,8 @@ config=${1:-configs/cifar10/quick.yaml}
 bash scripts/install-deps.sh --no-bench
 data=$(bash scripts/fetch-data.sh | tail -n 1)
 # Only what the job runs; scripts/run-tests.sh builds the rest.
-DET_BUILD_TARGETS="det det-master det-worker det-trial" bash scripts/build.sh
+DET_BUILD_TARGETS="det det-master det-worker det-trial det_python" bash scripts/build.sh
+bash scripts/install-python.sh   # `import det` for trial processes
 bin=${DET_BUILD_DIR:-$root/build}/bin
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/det-main.XXXXXX")

@@ -13,6 +13,7 @@ export DET_TEST_DATA_DIR
 
 start=$(date +%s)
 bash scripts/build.sh
+bash scripts/install-python.sh   # `import det` for trial processes
 echo "run-tests: build took $(( $(date +%s) - start )) s"
 
 start=$(date +%s)
