@@ -17,6 +17,8 @@
 #include "det/v1/worker.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "master/api/api_service.h"
+#include "master/api/health.h"
+#include "master/api/reflection_service.h"
 #include "master/api/worker_service.h"
 #include "master/core/master.h"
 #include "master/http/http_server.h"
@@ -157,11 +159,19 @@ int main(int argc, char** argv) {
   }
   det::master::ApiService api((*master).get(), cfg.token);
   det::master::WorkerService agents((*master).get(), cfg.token);
+  // Reflection (behind the token) and the standard health service (open),
+  // for grpcurl and health probes.
+  det::master::ReflectionService reflection(
+      {det::v1::Api::service_full_name(),
+       det::v1::WorkerService::service_full_name(), "grpc.health.v1.Health"},
+      cfg.token);
+  det::master::EnableHealthService();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg.grpc_address, creds, &port);
   builder.RegisterService(&api);
   builder.RegisterService(&agents);
+  builder.RegisterService(&reflection);
   builder.SetMaxReceiveMessageSize(cfg.max_message_bytes);
   builder.SetMaxSendMessageSize(cfg.max_message_bytes);
   // Let dead TCP peers be found even when nothing is being sent.
