@@ -71,6 +71,29 @@ min_validation_period: {batches: 100}
         << "trial " << t.id();
   }
 
+  // environment.environment_variables reach the trial (the trial exits 1
+  // without them), and cannot override the worker's DET_* variables.
+  int64_t env_id = cluster.CreateExperiment(absl::StrCat(
+      "entrypoint: test \"$GREETING\" = hello && test \"$DET_EXPERIMENT_ID\" "
+      "!= 999 && exec ",
+      Cluster::Bin("det-fake-trial"), R"(
+name: env
+max_restarts: 0
+environment:
+  environment_variables:
+    - GREETING=hello
+    - DET_EXPERIMENT_ID=999
+hyperparameters:
+  x: 0.5
+searcher:
+  name: single
+  metric: validation_loss
+  max_length: 20
+)"));
+  auto env_x = cluster.WaitTerminal(env_id, absl::Minutes(1));
+  ASSERT_TRUE(env_x.ok()) << env_x.status();
+  EXPECT_EQ(env_x->state(), v1::STATE_COMPLETED);
+
   CliResult q = cluster.Shell(absl::StrCat("DET_MASTER=", cluster.master_address(),
                                            " ", cluster.dir(),
                                            "/query_best/query_best ", id));
