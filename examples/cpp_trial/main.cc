@@ -4,7 +4,12 @@
 // (default 16). It trains spec.target_batches() batches, validates at each
 // of spec.validation_points() and at the end, and stops early when the
 // searcher (ASHA) or the user asks. No checkpoints: a restart starts over.
+// --exit-after=N: train at most N batches whatever the searcher says (for a
+// searcher that gives no length, e.g. `single` without max_length/max_time).
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -22,7 +27,13 @@ double HParam(const det::v1::TrialSpec& spec, const std::string& name,
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  int64_t limit = -1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--exit-after=", 13) == 0) {
+      limit = std::atoll(argv[i] + 13);
+    }
+  }
   det::v1::TrialSpec standalone;  // when run by hand: 200 batches, printed
   standalone.set_target_batches(200);
   auto ctx_or = det::TrialContext::FromEnvironment(standalone);
@@ -60,7 +71,10 @@ int main() {
 
   int next_point = 0;
   int64_t steps = 0, validated = -1;
-  for (; steps < spec.target_batches() && !ctx.ShouldStop();) {
+  const int64_t target =
+      limit > 0 ? std::min<int64_t>(limit, spec.target_batches())
+                : spec.target_batches();
+  for (; steps < target && !ctx.ShouldStop();) {
     double gw = 0, gb = 0, loss = 0;
     for (int i = 0; i < batch; ++i) {
       double x, y;

@@ -94,6 +94,21 @@ searcher:
   ASSERT_TRUE(env_x.ok()) << env_x.status();
   EXPECT_EQ(env_x->state(), v1::STATE_COMPLETED);
 
+  // single with no length and the user's entrypoint: the trial decides
+  // how long it trains; exiting 0 completes it and the experiment.
+  int64_t own_id = cluster.CreateExperiment(absl::StrCat(
+      "entrypoint: ", cluster.dir(), "/cpp_trial/cpp_trial --exit-after=50\n",
+      R"(
+name: trial-decides
+searcher:
+  name: single
+  metric: validation_loss
+)"));
+  auto own_x = cluster.WaitTerminal(own_id, absl::Minutes(1));
+  ASSERT_TRUE(own_x.ok()) << own_x.status();
+  EXPECT_EQ(own_x->state(), v1::STATE_COMPLETED);
+  EXPECT_TRUE(own_x->best_validation_metrics().contains("validation_loss"));
+
   CliResult q = cluster.Shell(absl::StrCat("DET_MASTER=", cluster.master_address(),
                                            " ", cluster.dir(),
                                            "/query_best/query_best ", id));
