@@ -227,8 +227,8 @@ void ParseSearcherLength(const YamlNode& node, bool name_known, Checker* c,
                "'time_metric: batches' with 'max_time: 1000'");
       return;
     }
-    bool ok = c->ReadString(*time_metric, "searcher.time_metric",
-                            &out->time_metric);
+    bool ok =
+        c->ReadString(*time_metric, "searcher.time_metric", &out->time_metric);
     if (ok && out->time_metric.empty()) {
       c->Error(*time_metric, "searcher.time_metric", "must not be empty");
       ok = false;
@@ -287,8 +287,8 @@ void ParseSearcherLength(const YamlNode& node, bool name_known, Checker* c,
 
 // A searcher with no length at all: single, grid and random let the user's
 // entrypoint decide; adaptive_asha and the built-in trainer need one.
-void ResolveMissingLength(const YamlNode& root, bool searcher_known,
-                          Checker* c, ExperimentConfig* cfg) {
+void ResolveMissingLength(const YamlNode& root, bool searcher_known, Checker* c,
+                          ExperimentConfig* cfg) {
   const YamlNode* node = root.Find("searcher");
   if (node == nullptr || !node->is_map() || !searcher_known) return;
   if (node->Find("max_length") || node->Find("time_metric") ||
@@ -301,15 +301,15 @@ void ResolveMissingLength(const YamlNode& root, bool searcher_known,
     s.max_length = Length{Unit::kBatches, kTrialDecidesLength};
     return;
   }
-  c->Error(*node, "searcher.max_time",
-           absl::StrCat(
-               "missing: how long each trial trains",
-               s.name == SearcherName::kAdaptiveAsha
-                   ? " (adaptive_asha needs it for its rungs)"
-                   : " (the built-in trainer needs it)",
-               ": 'time_metric: batches' with 'max_time: 1000' (Determined "
-               "0.38), or 'max_length: {batches: 1000}' (also epochs or "
-               "records)"));
+  c->Error(
+      *node, "searcher.max_time",
+      absl::StrCat("missing: how long each trial trains",
+                   s.name == SearcherName::kAdaptiveAsha
+                       ? " (adaptive_asha needs it for its rungs)"
+                       : " (the built-in trainer needs it)",
+                   ": 'time_metric: batches' with 'max_time: 1000' (Determined "
+                   "0.38), or 'max_length: {batches: 1000}' (also epochs or "
+                   "records)"));
 }
 
 void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
@@ -560,8 +560,7 @@ void ParseEnvList(const YamlNode& node, const std::string& path, Checker* c,
   auto add = [&](const YamlNode& at, const std::string& p, std::string kv) {
     size_t eq = kv.find('=');
     if (eq == 0 || eq == std::string::npos) {
-      c->Error(at, p,
-               absl::StrCat("expected KEY=VALUE, found '", kv, "'"));
+      c->Error(at, p, absl::StrCat("expected KEY=VALUE, found '", kv, "'"));
       return;
     }
     if (kv.compare(0, 4, "DET_") == 0) {
@@ -599,10 +598,10 @@ void ParseEnvList(const YamlNode& node, const std::string& path, Checker* c,
 // in det); the other Determined fields are accepted with a warning each.
 void ParseEnvironment(const YamlNode& node, Checker* c, ExperimentConfig* cfg) {
   if (node.is_null() || !c->ExpectMap(node, "environment")) return;
-  c->CheckKeys(node, "environment", {"environment_variables"},
-               {"image", "pod_spec", "force_pull_image", "registry_auth",
-                "add_capabilities", "drop_capabilities", "proxy_ports",
-                "ports"});
+  c->CheckKeys(
+      node, "environment", {"environment_variables"},
+      {"image", "pod_spec", "force_pull_image", "registry_auth",
+       "add_capabilities", "drop_capabilities", "proxy_ports", "ports"});
   const YamlNode* vars = node.Find("environment_variables");
   if (vars == nullptr) return;
   const std::string path = "environment.environment_variables";
@@ -624,8 +623,7 @@ void ParseEnvironment(const YamlNode& node, Checker* c, ExperimentConfig* cfg) {
     } else {
       std::vector<std::string> unused;
       ParseEnvList(e.value, p, c, &unused);
-      c->Warn(KeyNode(e), p,
-              "det has no ROCm slots; accepted, with no effect");
+      c->Warn(KeyNode(e), p, "det has no ROCm slots; accepted, with no effect");
     }
   }
 }

@@ -6,10 +6,10 @@
 // searcher (ASHA) or the user asks. No checkpoints: a restart starts over.
 // --exit-after=N: train at most N batches whatever the searcher says (for a
 // searcher that gives no length, e.g. `single` without max_length/max_time).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   const double lr = HParam(spec, "learning_rate", 0.05);
   const int batch = static_cast<int>(HParam(spec, "batch_size", 16));
   if (lr <= 0 || batch < 1) {
-    std::fprintf(stderr, "cpp_trial: need learning_rate > 0, batch_size >= 1\n");
+    std::fprintf(stderr,
+                 "cpp_trial: need learning_rate > 0, batch_size >= 1\n");
     return det::kExitInvalidHP;
   }
 
@@ -71,9 +72,9 @@ int main(int argc, char** argv) {
 
   int next_point = 0;
   int64_t steps = 0, validated = -1;
-  const int64_t target =
-      limit > 0 ? std::min<int64_t>(limit, spec.target_batches())
-                : spec.target_batches();
+  const int64_t target = limit > 0
+                             ? std::min<int64_t>(limit, spec.target_batches())
+                             : spec.target_batches();
   for (; steps < target && !ctx.ShouldStop();) {
     double gw = 0, gb = 0, loss = 0;
     for (int i = 0; i < batch; ++i) {

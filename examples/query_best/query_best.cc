@@ -1,3 +1,5 @@
+// clang-format off
+// (kept to about ten lines on purpose: see README.md here.)
 // Prints an experiment's best validation metrics: query_best ID
 // (DET_MASTER=host:port, default 127.0.0.1:8090; DET_TOKEN if the master has one).
 #include <cstdio>

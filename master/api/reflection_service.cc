@@ -57,7 +57,8 @@ rv::ServerReflectionResponse ReflectionService::Answer(
       }
       break;
     case rv::ServerReflectionRequest::kFileByFilename: {
-      const pb::FileDescriptor* f = pool->FindFileByName(req.file_by_filename());
+      const pb::FileDescriptor* f =
+          pool->FindFileByName(req.file_by_filename());
       if (!f) {
         SetError(&resp, grpc::StatusCode::NOT_FOUND,
                  "no file named " + req.file_by_filename());
@@ -97,8 +98,9 @@ rv::ServerReflectionResponse ReflectionService::Answer(
       const pb::Descriptor* type =
           pool->FindMessageTypeByName(req.all_extension_numbers_of_type());
       if (!type) {
-        SetError(&resp, grpc::StatusCode::NOT_FOUND,
-                 "no message type named " + req.all_extension_numbers_of_type());
+        SetError(
+            &resp, grpc::StatusCode::NOT_FOUND,
+            "no message type named " + req.all_extension_numbers_of_type());
         break;
       }
       std::vector<const pb::FieldDescriptor*> exts;

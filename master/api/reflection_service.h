@@ -25,8 +25,7 @@ class ReflectionService final
       grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<
           grpc::reflection::v1alpha::ServerReflectionResponse,
-          grpc::reflection::v1alpha::ServerReflectionRequest>* stream)
-      override;
+          grpc::reflection::v1alpha::ServerReflectionRequest>* stream) override;
 
   // One request's answer (pure; what the stream sends for it). `sent`
   // holds the files already sent on this stream, which are not resent.

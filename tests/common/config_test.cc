@@ -264,11 +264,11 @@ max_restarts: 3
   EXPECT_TRUE(cfg.entrypoint.empty()) << "Python trial -> built-in trainer";
   std::vector<std::string> warned;
   for (const ConfigError& w : cfg.warnings) warned.push_back(w.path);
-  EXPECT_THAT(warned, ::testing::UnorderedElementsAre(
-                          "workspace", "project", "entrypoint",
-                          "environment.image",
-                          "bind_mounts", "profiling", "scheduling_unit",
-                          "optimizations", "resources.resource_pool"));
+  EXPECT_THAT(warned,
+              ::testing::UnorderedElementsAre(
+                  "workspace", "project", "entrypoint", "environment.image",
+                  "bind_mounts", "profiling", "scheduling_unit",
+                  "optimizations", "resources.resource_pool"));
 }
 
 TEST(ConfigTest, AccuracyWithSmallerIsBetterIsLegalButWarned) {

@@ -42,7 +42,8 @@ std::vector<std::string> WarnedPaths(const ExperimentConfig& cfg) {
 std::string Searcher(const std::string& name, const std::string& body,
                      const std::string& rest = "") {
   const bool trials = name == "random" || name == "adaptive_asha";
-  return absl::StrCat("searcher:\n  name: ", name, "\n  metric: validation_loss\n",
+  return absl::StrCat("searcher:\n  name: ", name,
+                      "\n  metric: validation_loss\n",
                       trials ? "  max_trials: 4\n" : "", body, rest);
 }
 
@@ -50,9 +51,9 @@ TEST(DeterminedConfigTest, TimeMetricOfAUnitIsTheLength) {
   for (auto [metric, unit] : {std::make_pair("batches", Unit::kBatches),
                               std::make_pair("epochs", Unit::kEpochs),
                               std::make_pair("records", Unit::kRecords)}) {
-    ExperimentConfig cfg = Ok(Searcher(
-        "adaptive_asha",
-        absl::StrCat("  time_metric: ", metric, "\n  max_time: 937\n")));
+    ExperimentConfig cfg =
+        Ok(Searcher("adaptive_asha", absl::StrCat("  time_metric: ", metric,
+                                                  "\n  max_time: 937\n")));
     EXPECT_EQ(cfg.searcher.max_length.unit, unit) << metric;
     EXPECT_EQ(cfg.searcher.max_length.value, 937);
     EXPECT_EQ(cfg.searcher.time_metric, metric);
@@ -73,11 +74,11 @@ TEST(DeterminedConfigTest, TimeMetricAndMaxTimeGoTogether) {
 
 TEST(DeterminedConfigTest, CustomTimeMetric) {
   // ASHA would need the master to rank rungs in a reported metric.
-  EXPECT_THAT(Errors(Searcher("adaptive_asha",
-                              "  time_metric: steps\n  max_time: 10\n",
-                              "entrypoint: python3 t.py\n")),
-              HasSubstr("a time_metric the trial reports ('steps') is not "
-                        "supported yet"));
+  EXPECT_THAT(
+      Errors(Searcher("adaptive_asha", "  time_metric: steps\n  max_time: 10\n",
+                      "entrypoint: python3 t.py\n")),
+      HasSubstr("a time_metric the trial reports ('steps') is not "
+                "supported yet"));
   // Other searchers give no length at all: the trial decides.
   ExperimentConfig cfg =
       Ok(Searcher("random", "  time_metric: steps\n  max_time: 10\n",
@@ -145,10 +146,10 @@ TEST(DeterminedConfigTest, EnvironmentVariablesInEachForm) {
 }
 
 TEST(DeterminedConfigTest, FieldsDetCannotHonourAreWarnedByName) {
-  ExperimentConfig cfg = Ok(absl::StrCat(
-      Searcher("single", "  max_length: 10\n"),
-      "environment: {image: x, force_pull_image: true}\n"
-      "resources: {slots: 0, slots_per_trial: 0}\n"));
+  ExperimentConfig cfg =
+      Ok(absl::StrCat(Searcher("single", "  max_length: 10\n"),
+                      "environment: {image: x, force_pull_image: true}\n"
+                      "resources: {slots: 0, slots_per_trial: 0}\n"));
   EXPECT_THAT(WarnedPaths(cfg),
               ::testing::UnorderedElementsAre(
                   "environment.image", "environment.force_pull_image",

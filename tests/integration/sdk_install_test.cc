@@ -19,14 +19,13 @@ namespace fs = std::filesystem;
 TEST(SdkInstallTest, OutOfTreeTrialAndQuery) {
   Cluster cluster;
   const std::string prefix = cluster.dir() + "/prefix";
-  CliResult install = cluster.Shell(absl::StrCat(
-      "cmake --install ", DET_BUILD_DIR, " --prefix ", prefix));
+  CliResult install = cluster.Shell(
+      absl::StrCat("cmake --install ", DET_BUILD_DIR, " --prefix ", prefix));
   ASSERT_EQ(install.exit_code, 0) << install.out << install.err;
-  for (const char* f : {"bin/det", "bin/det-master", "bin/det-worker",
-                        "bin/det-fake-trial",
-                        "include/worker/trial_api/trial_context.h",
-                        "include/det/v1/trial.grpc.pb.h",
-                        "lib/cmake/det/detConfig.cmake"}) {
+  for (const char* f :
+       {"bin/det", "bin/det-master", "bin/det-worker", "bin/det-fake-trial",
+        "include/worker/trial_api/trial_context.h",
+        "include/det/v1/trial.grpc.pb.h", "lib/cmake/det/detConfig.cmake"}) {
     EXPECT_TRUE(fs::exists(fs::path(prefix) / f)) << f;
   }
 
@@ -46,8 +45,8 @@ TEST(SdkInstallTest, OutOfTreeTrialAndQuery) {
 
   cluster.StartMaster();
   cluster.StartWorker("w1", 1);
-  int64_t id = cluster.CreateExperiment(absl::StrCat(
-      "entrypoint: ", cluster.dir(), "/cpp_trial/cpp_trial\n", R"(
+  int64_t id = cluster.CreateExperiment(
+      absl::StrCat("entrypoint: ", cluster.dir(), "/cpp_trial/cpp_trial\n", R"(
 name: sdk
 hyperparameters:
   learning_rate: {type: log, base: 10, minval: -2, maxval: -1}
@@ -109,9 +108,9 @@ searcher:
   EXPECT_EQ(own_x->state(), v1::STATE_COMPLETED);
   EXPECT_TRUE(own_x->best_validation_metrics().contains("validation_loss"));
 
-  CliResult q = cluster.Shell(absl::StrCat("DET_MASTER=", cluster.master_address(),
-                                           " ", cluster.dir(),
-                                           "/query_best/query_best ", id));
+  CliResult q =
+      cluster.Shell(absl::StrCat("DET_MASTER=", cluster.master_address(), " ",
+                                 cluster.dir(), "/query_best/query_best ", id));
   EXPECT_EQ(q.exit_code, 0) << q.err;
   EXPECT_THAT(q.out, HasSubstr("validation_loss = "));
   if (HasFailure()) cluster.DumpLogs();

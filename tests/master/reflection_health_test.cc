@@ -30,8 +30,7 @@ class ReflectionHealthTest : public ::testing::Test {
     EnableHealthService();
     grpc::ServerBuilder b;
     int port = 0;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                       &port);
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     b.RegisterService(reflection_.get());
     server_ = b.BuildAndStart();
     ASSERT_TRUE(server_ && port > 0);
@@ -63,8 +62,9 @@ TEST_F(ReflectionHealthTest, ListsAndDescribesTheApi) {
   auto api = client.FindService("det.v1.Api");
   ASSERT_TRUE(api.ok()) << api.status();
   ASSERT_NE((*api)->FindMethodByName("GetExperiment"), nullptr);
-  EXPECT_EQ((*api)->FindMethodByName("GetExperiment")->output_type()->full_name(),
-            "det.v1.Experiment");
+  EXPECT_EQ(
+      (*api)->FindMethodByName("GetExperiment")->output_type()->full_name(),
+      "det.v1.Experiment");
   auto missing = client.FindService("det.v1.NoSuchService");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.status().message(), HasSubstr("NoSuchService"));

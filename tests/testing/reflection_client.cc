@@ -12,9 +12,9 @@ namespace {
 namespace rv = grpc::reflection::v1alpha;
 
 // One request on a fresh stream; its one answer.
-absl::StatusOr<rv::ServerReflectionResponse> Ask(grpc::Channel* channel,
-                                                 const std::string& token,
-                                                 const rv::ServerReflectionRequest& req) {
+absl::StatusOr<rv::ServerReflectionResponse> Ask(
+    grpc::Channel* channel, const std::string& token,
+    const rv::ServerReflectionRequest& req) {
   auto stub = rv::ServerReflection::NewStub(
       std::shared_ptr<grpc::Channel>(channel, [](grpc::Channel*) {}));
   grpc::ClientContext ctx;

@@ -270,9 +270,9 @@ std::vector<std::string> Agent::ChildEnvironment(
     set("DET_CHECKPOINT_DIR", spec.checkpoint_dir());
   }
   // The experiment's environment_variables, for this run's slot type.
-  ApplyUserEnvironment(gpu ? spec.environment_variables_cuda()
-                           : spec.environment_variables(),
-                       &env);
+  ApplyUserEnvironment(
+      gpu ? spec.environment_variables_cuda() : spec.environment_variables(),
+      &env);
   return env;
 }
 
