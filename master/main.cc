@@ -6,12 +6,14 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/flags/help_flags.h"
 #include "common/version.h"
 #include "det/v1/worker.grpc.pb.h"
@@ -212,8 +214,23 @@ int main(int argc, char** argv) {
     std::filesystem::rename(tmp, cfg.port_file, ec);
   }
 
+  // The health service follows the store: NOT_SERVING while it takes no
+  // writes (outage mode), polled twice a second (one lock, no I/O).
+  absl::Notification stop_health;
+  std::thread health([&] {
+    bool last = true;
+    do {
+      bool ok = (*master)->GetStoreHealth().available;
+      if (ok != last) det::master::SetStoreHealth(server.get(), ok);
+      last = ok;
+    } while (
+        !stop_health.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
+  });
+
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  stop_health.Notify();
+  health.join();
   std::fprintf(stderr, "det-master: signal %d, shutting down\n", sig);
   if (http) http->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
