@@ -722,8 +722,15 @@ std::vector<Reachable> ReachableValues(const HParamSpec& spec, bool grid) {
 // typo is the likely cause and the search itself is sound); a value it
 // would refuse that a search can reach is an error, at the field giving it
 // (the first such value of a range; every such categorical value).
-void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
+void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid,
+                                bool python_class, Checker* c,
                                 const ExperimentConfig& cfg) {
+  // Said with each refusal when the config named a Determined Trial class.
+  const std::string stand_in =
+      python_class ? "; the entrypoint names a Determined Trial class, which "
+                     "det cannot run (it has no Trial API), so the built-in "
+                     "trainer stands in"
+                   : "";
   const std::vector<std::string>& known = trainer::KnownHParamNames();
   for (const YamlNode::Entry& e : hp.entries) {
     if (absl::StartsWith(e.key, "_")) continue;
@@ -778,7 +785,7 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
                absl::StrCat(
                    "the built-in trainer would refuse ",
                    is_const ? "this value" : "values this search gives trials",
-                   " (", s.message(), ")"));
+                   " (", s.message(), ")", stand_in));
       if (r.index < 0) break;  // one refused value of a range says enough
     }
   }
@@ -812,8 +819,12 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
   }
   if (new_experiment && cfg->entrypoint.empty() && hp != nullptr &&
       hp->is_map()) {
-    CheckBuiltinTrainerHParams(
-        *hp, searcher_known && s.name == SearcherName::kGrid, c, *cfg);
+    const YamlNode* ep = root.Find("entrypoint");
+    const bool python_class =
+        ep != nullptr && ep->is_scalar() && IsPythonTrialReference(ep->scalar);
+    CheckBuiltinTrainerHParams(*hp,
+                               searcher_known && s.name == SearcherName::kGrid,
+                               python_class, c, *cfg);
   }
   if (searcher != nullptr && !s.metric.empty()) {
     const YamlNode& at =

@@ -161,6 +161,15 @@ TEST(DeterminedConfigTest, FieldsDetCannotHonourAreWarnedByName) {
               HasSubstr("did you mean 'image'?"));
 }
 
+TEST(DeterminedConfigTest, TrialClassRefusalSaysTheBuiltInTrainerStandsIn) {
+  std::string e = Errors(absl::StrCat(Searcher("single", "  max_length: 10\n"),
+                                      "hyperparameters: {learning_rate: 20}\n"
+                                      "entrypoint: model_def:LMTrial\n"));
+  EXPECT_THAT(e, HasSubstr("the built-in trainer would refuse this value"));
+  EXPECT_THAT(e, HasSubstr("names a Determined Trial class, which det cannot "
+                           "run (it has no Trial API)"));
+}
+
 // Every file of the corpus reads as its comments say.
 TEST(DeterminedConfigTest, Corpus) {
   const std::filesystem::path dir =
