@@ -43,8 +43,7 @@ constexpr int64_t kMaxRungs = 32;
 constexpr int64_t kMaxSeed = 2147483647;  // Determined's range
 
 // Determined's top-level fields that det accepts and ignores.
-const std::vector<std::string> kIgnoredTopLevel = {"environment",
-                                                   "bind_mounts",
+const std::vector<std::string> kIgnoredTopLevel = {"bind_mounts",
                                                    "profiling",
                                                    "scheduling_unit",
                                                    "optimizations",
@@ -72,12 +71,14 @@ const std::vector<std::string> kTopLevel = {"name",
                                             "checkpoint_storage",
                                             "reproducibility",
                                             "data",
-                                            "entrypoint"};
+                                            "entrypoint",
+                                            "environment"};
 
 // Searcher fields, by searcher.
 const std::vector<std::string> kSearcherCommon = {
-    "name",       "metric",          "smaller_is_better",
-    "max_length", "source_trial_id", "source_checkpoint_uuid"};
+    "name",        "metric",          "smaller_is_better",
+    "max_length",  "source_trial_id", "source_checkpoint_uuid",
+    "time_metric", "max_time"};
 const std::vector<std::string> kSearcherAshaOnly = {
     "mode", "divisor", "max_rungs", "bracket_rungs", "stop_once"};
 
@@ -211,6 +212,107 @@ void ParseSearcherName(const YamlNode& node, const std::string& path,
   c->Error(node, path, std::move(message));
 }
 
+// The searcher's length: time_metric + max_time (Determined 0.38), else
+// max_length (a length map or a bare integer of batches). Neither is
+// resolved by ResolveMissingLength, which knows the entrypoint.
+void ParseSearcherLength(const YamlNode& node, bool name_known, Checker* c,
+                         SearcherConfig* out) {
+  const YamlNode* max_length = node.Find("max_length");
+  const YamlNode* time_metric = node.Find("time_metric");
+  const YamlNode* max_time = node.Find("max_time");
+  if (time_metric != nullptr || max_time != nullptr) {
+    if (time_metric == nullptr || max_time == nullptr) {
+      const YamlNode& at = time_metric ? *time_metric : *max_time;
+      c->Error(at, time_metric ? "searcher.max_time" : "searcher.time_metric",
+               "missing: time_metric and max_time go together, e.g. "
+               "'time_metric: batches' with 'max_time: 1000'");
+      return;
+    }
+    bool ok =
+        c->ReadString(*time_metric, "searcher.time_metric", &out->time_metric);
+    if (ok && out->time_metric.empty()) {
+      c->Error(*time_metric, "searcher.time_metric", "must not be empty");
+      ok = false;
+    }
+    ok = c->ReadIntInRange(*max_time, "searcher.max_time", 1, kMaxLength,
+                           &out->max_time) &&
+         ok;
+    if (!ok) return;
+    if (max_length != nullptr) {
+      c->Warn(*max_length, "searcher.max_length",
+              "ignored: time_metric and max_time give the length (as in "
+              "Determined, where max_length is deprecated)");
+    }
+    static const std::vector<std::pair<std::string, Unit>> kUnits = {
+        {"batches", Unit::kBatches},
+        {"epochs", Unit::kEpochs},
+        {"records", Unit::kRecords}};
+    for (const auto& [n, unit] : kUnits) {
+      if (n == out->time_metric) {
+        out->max_length = Length{unit, out->max_time};
+        return;
+      }
+    }
+    if (name_known && out->name == SearcherName::kAdaptiveAsha) {
+      c->Error(*time_metric, "searcher.time_metric",
+               absl::StrCat("det's adaptive_asha counts its rungs in batches, "
+                            "epochs or records; a time_metric the trial "
+                            "reports ('",
+                            out->time_metric,
+                            "') is not supported yet. Use 'time_metric: "
+                            "batches' (or epochs, records)"));
+      return;
+    }
+    c->Warn(*time_metric, "searcher.time_metric",
+            absl::StrCat("'", out->time_metric,
+                         "' is not batches, epochs or records: the trial "
+                         "decides how long it trains (det does not stop it "
+                         "at max_time)"));
+    out->trial_decides_length = true;
+    out->max_length = Length{Unit::kBatches, kTrialDecidesLength};
+    return;
+  }
+  if (max_length == nullptr) return;  // see ResolveMissingLength
+  if (max_length->is_scalar()) {
+    // Determined's unitless form (Core API scripts read it as op.length):
+    // counted in batches, the unit the trial receives.
+    int64_t v;
+    if (c->ReadIntInRange(*max_length, "searcher.max_length", 1, kMaxLength,
+                          &v)) {
+      out->max_length = Length{Unit::kBatches, v};
+    }
+    return;
+  }
+  ParseLength(*max_length, "searcher.max_length", 1, c, &out->max_length);
+}
+
+// A searcher with no length at all: single, grid and random let the user's
+// entrypoint decide; adaptive_asha and the built-in trainer need one.
+void ResolveMissingLength(const YamlNode& root, bool searcher_known, Checker* c,
+                          ExperimentConfig* cfg) {
+  const YamlNode* node = root.Find("searcher");
+  if (node == nullptr || !node->is_map() || !searcher_known) return;
+  if (node->Find("max_length") || node->Find("time_metric") ||
+      node->Find("max_time")) {
+    return;
+  }
+  SearcherConfig& s = cfg->searcher;
+  if (s.name != SearcherName::kAdaptiveAsha && !cfg->entrypoint.empty()) {
+    s.trial_decides_length = true;
+    s.max_length = Length{Unit::kBatches, kTrialDecidesLength};
+    return;
+  }
+  c->Error(
+      *node, "searcher.max_time",
+      absl::StrCat("missing: how long each trial trains",
+                   s.name == SearcherName::kAdaptiveAsha
+                       ? " (adaptive_asha needs it for its rungs)"
+                       : " (the built-in trainer needs it)",
+                   ": 'time_metric: batches' with 'max_time: 1000' (Determined "
+                   "0.38), or 'max_length: {batches: 1000}' (also epochs or "
+                   "records)"));
+}
+
 void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
                    SearcherConfig* out, bool* name_known) {
   const std::string path = "searcher";
@@ -265,14 +367,7 @@ void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
   if (const YamlNode* n = node->Find("smaller_is_better")) {
     c->ReadBool(*n, "searcher.smaller_is_better", &out->smaller_is_better);
   }
-  const YamlNode* max_length = node->Find("max_length");
-  if (max_length == nullptr) {
-    c->Error(*node, "searcher.max_length",
-             "missing: how long each trial trains at most, e.g. "
-             "{epochs: 10} or {batches: 1000}");
-  } else {
-    ParseLength(*max_length, "searcher.max_length", 1, c, &out->max_length);
-  }
+  ParseSearcherLength(*node, *name_known, c, out);
   bool needs_trials = *name_known && (out->name == SearcherName::kRandom ||
                                       out->name == SearcherName::kAdaptiveAsha);
   const YamlNode* max_trials = node->Find("max_trials");
@@ -354,10 +449,19 @@ void ParseResources(const YamlNode& node, Checker* c, ResourcesConfig* out) {
   if (node.is_null() || !c->ExpectMap(node, path)) return;
   c->CheckKeys(node, path, {"slots_per_trial", "max_slots", "priority"},
                {"weight", "native_parallel", "shm_size", "agent_label",
-                "resource_pool", "devices", "is_single_node"});
+                "resource_pool", "devices", "is_single_node", "slots"});
   if (const YamlNode* n = node.Find("slots_per_trial")) {
-    c->ReadIntInRange(*n, "resources.slots_per_trial", 1, 4096,
-                      &out->slots_per_trial);
+    int64_t v = 1;
+    if (c->ReadIntInRange(*n, "resources.slots_per_trial", 0, 4096, &v)) {
+      if (v == 0) {
+        // Determined runs such a trial beside the slots; det's scheduler
+        // places every trial on slots.
+        c->Warn(*n, "resources.slots_per_trial",
+                "det has no zero-slot trials; this one runs on 1 slot");
+        v = 1;
+      }
+      out->slots_per_trial = v;
+    }
   }
   if (const YamlNode* n = node.Find("max_slots"); n && !n->is_null()) {
     int64_t v;
@@ -449,6 +553,80 @@ bool IsPythonTrialReference(const std::string& s) {
     }
   }
   return true;
+}
+
+// One list of environment variables: ["K=V", ...] or {K: V, ...}.
+void ParseEnvList(const YamlNode& node, const std::string& path, Checker* c,
+                  std::vector<std::string>* out) {
+  auto add = [&](const YamlNode& at, const std::string& p, std::string kv) {
+    size_t eq = kv.find('=');
+    if (eq == 0 || eq == std::string::npos) {
+      c->Error(at, p, absl::StrCat("expected KEY=VALUE, found '", kv, "'"));
+      return;
+    }
+    if (kv.compare(0, 4, "DET_") == 0) {
+      c->Warn(at, p,
+              absl::StrCat("'", kv.substr(0, eq),
+                           "': the worker sets DET_* variables itself; "
+                           "its value wins"));
+    }
+    out->push_back(std::move(kv));
+  };
+  if (node.is_null()) return;
+  if (node.is_sequence()) {
+    for (size_t i = 0; i < node.items.size(); ++i) {
+      std::string p = config_internal::IndexPath(path, i), kv;
+      if (c->ReadString(node.items[i], p, &kv)) add(node.items[i], p, kv);
+    }
+  } else if (node.is_map()) {
+    for (const YamlNode::Entry& e : node.entries) {
+      std::string p = JoinPath(path, e.key), v;
+      if (!e.value.is_scalar()) {
+        c->Error(e.value, p,
+                 absl::StrCat("expected a value, found ", Describe(e.value)));
+      } else if (c->ReadString(e.value, p, &v)) {
+        add(e.value, p, absl::StrCat(e.key, "=", v));
+      }
+    }
+  } else {
+    c->Error(node, path,
+             absl::StrCat("expected a list of KEY=VALUE strings, found ",
+                          Describe(node)));
+  }
+}
+
+// environment: only environment_variables has an effect (no containers
+// in det); the other Determined fields are accepted with a warning each.
+void ParseEnvironment(const YamlNode& node, Checker* c, ExperimentConfig* cfg) {
+  if (node.is_null() || !c->ExpectMap(node, "environment")) return;
+  c->CheckKeys(
+      node, "environment", {"environment_variables"},
+      {"image", "pod_spec", "force_pull_image", "registry_auth",
+       "add_capabilities", "drop_capabilities", "proxy_ports", "ports"});
+  const YamlNode* vars = node.Find("environment_variables");
+  if (vars == nullptr) return;
+  const std::string path = "environment.environment_variables";
+  bool variants = vars->is_map() && !vars->entries.empty();
+  for (const YamlNode::Entry& e : vars->entries) {
+    if (e.key != "cpu" && e.key != "cuda" && e.key != "rocm") variants = false;
+  }
+  if (!variants) {
+    ParseEnvList(*vars, path, c, &cfg->environment_variables);
+    cfg->environment_variables_cuda = cfg->environment_variables;
+    return;
+  }
+  for (const YamlNode::Entry& e : vars->entries) {
+    std::string p = JoinPath(path, e.key);
+    if (e.key == "cpu") {
+      ParseEnvList(e.value, p, c, &cfg->environment_variables);
+    } else if (e.key == "cuda") {
+      ParseEnvList(e.value, p, c, &cfg->environment_variables_cuda);
+    } else {
+      std::vector<std::string> unused;
+      ParseEnvList(e.value, p, c, &unused);
+      c->Warn(KeyNode(e), p, "det has no ROCm slots; accepted, with no effect");
+    }
+  }
 }
 
 void ParseEntrypoint(const YamlNode& node, Checker* c, std::string* out) {
@@ -545,9 +723,16 @@ std::vector<Reachable> ReachableValues(const HParamSpec& spec, bool grid) {
 // typo is the likely cause and the search itself is sound); a value it
 // would refuse that a search can reach is an error, at the field giving it
 // (the first such value of a range; every such categorical value).
-void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
+void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid,
+                                bool python_class, Checker* c,
                                 const ExperimentConfig& cfg) {
   const trainer::Task task = trainer::TaskForData(cfg.data);
+  // Said with each refusal when the config named a Determined Trial class.
+  const std::string stand_in =
+      python_class ? "; the entrypoint names a Determined Trial class, which "
+                     "det cannot run (it has no Trial API), so the built-in "
+                     "trainer stands in"
+                   : "";
   const std::vector<std::string>& known = trainer::KnownHParamNames(task);
   for (const YamlNode::Entry& e : hp.entries) {
     if (absl::StartsWith(e.key, "_")) continue;
@@ -605,7 +790,7 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid, Checker* c,
                absl::StrCat(
                    "the built-in trainer would refuse ",
                    is_const ? "this value" : "values this search gives trials",
-                   " (", s.message(), ")"));
+                   " (", s.message(), ")", stand_in));
       if (r.index < 0) break;  // one refused value of a range says enough
     }
   }
@@ -675,8 +860,12 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
   }
   if (new_experiment && cfg->entrypoint.empty() && hp != nullptr &&
       hp->is_map()) {
-    CheckBuiltinTrainerHParams(
-        *hp, searcher_known && s.name == SearcherName::kGrid, c, *cfg);
+    const YamlNode* ep = root.Find("entrypoint");
+    const bool python_class =
+        ep != nullptr && ep->is_scalar() && IsPythonTrialReference(ep->scalar);
+    CheckBuiltinTrainerHParams(*hp,
+                               searcher_known && s.name == SearcherName::kGrid,
+                               python_class, c, *cfg);
   }
   if (searcher != nullptr && !s.metric.empty()) {
     const YamlNode& at =
@@ -835,6 +1024,10 @@ absl::StatusOr<ExperimentConfig> Parse(const std::string& yaml,
       if (const YamlNode* n = root.Find("entrypoint")) {
         ParseEntrypoint(*n, &c, &cfg.entrypoint);
       }
+      if (const YamlNode* n = root.Find("environment")) {
+        ParseEnvironment(*n, &c, &cfg);
+      }
+      ResolveMissingLength(root, searcher_known, &c, &cfg);
       CrossCheck(root, searcher_known, new_experiment, &c, &cfg);
     }
   }

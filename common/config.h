@@ -51,7 +51,21 @@ struct SearcherConfig {
   SearcherName name = SearcherName::kSingle;
   std::string metric;
   bool smaller_is_better = true;
+  // How long each trial trains at most. Written as Determined 0.38's
+  // `time_metric` + `max_time`, or as `max_length` ({batches: N}, or a bare
+  // integer, which counts batches). A time_metric of batches, epochs or
+  // records becomes this length.
   Length max_length;
+  // As written (empty when absent). Another name than batches, epochs or
+  // records is a metric the trial reports; the searcher then does not set
+  // the trial's length (single, grid, random only; see trial_decides_length).
+  std::string time_metric;
+  int64_t max_time = 0;
+  // No length for the searcher to give (single, grid or random with the
+  // user's entrypoint and no max_length/max_time, or a custom time_metric):
+  // the trial trains as long as it decides. max_length is then
+  // kTrialDecidesLength batches, so the searcher's arithmetic still holds.
+  bool trial_decides_length = false;
   int64_t max_trials = 0;              // random, adaptive_asha
   int64_t max_concurrent_trials = 16;  // 0 = no limit
   AshaMode mode = AshaMode::kStandard;
@@ -61,6 +75,10 @@ struct SearcherConfig {
   bool stop_once = false;
   // Determined's source_trial_id etc. are not supported.
 };
+
+// max_length.value when the trial decides its length (target_batches it
+// receives: in effect, no limit).
+inline constexpr int64_t kTrialDecidesLength = 1000000000000;
 
 struct ResourcesConfig {
   int64_t slots_per_trial = 1;
@@ -102,6 +120,12 @@ struct ExperimentConfig {
   // Determined Python class reference ("model_def:CIFARTrial") is mapped to
   // the built-in trainer, with a warning.
   std::string entrypoint;
+  // environment.environment_variables, "KEY=VALUE" each, in order: set in
+  // the trial's environment by the worker (before its own DET_* variables,
+  // which win). A {cpu: [...], cuda: [...]} form gives one list for CPU
+  // slots and one for GPU slots; a plain list or map is both.
+  std::vector<std::string> environment_variables;       // CPU slots
+  std::vector<std::string> environment_variables_cuda;  // GPU slots
 
   // Legal but probably unintended settings, and Determined fields accepted
   // for compatibility that have no effect here (path, position, message).

@@ -6,17 +6,21 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/flags/help_flags.h"
 #include "common/version.h"
 #include "det/v1/worker.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "master/api/api_service.h"
+#include "master/api/health.h"
+#include "master/api/reflection_service.h"
 #include "master/api/worker_service.h"
 #include "master/core/master.h"
 #include "master/http/http_server.h"
@@ -168,11 +172,19 @@ int main(int argc, char** argv) {
   }
   det::master::ApiService api((*master).get(), cfg.token);
   det::master::WorkerService agents((*master).get(), cfg.token);
+  // Reflection (behind the token) and the standard health service (open),
+  // for grpcurl and health probes.
+  det::master::ReflectionService reflection(
+      {det::v1::Api::service_full_name(),
+       det::v1::WorkerService::service_full_name(), "grpc.health.v1.Health"},
+      cfg.token);
+  det::master::EnableHealthService();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg.grpc_address, creds, &port);
   builder.RegisterService(&api);
   builder.RegisterService(&agents);
+  builder.RegisterService(&reflection);
   builder.SetMaxReceiveMessageSize(cfg.max_message_bytes);
   builder.SetMaxSendMessageSize(cfg.max_message_bytes);
   // Let dead TCP peers be found even when nothing is being sent.
@@ -213,8 +225,23 @@ int main(int argc, char** argv) {
     std::filesystem::rename(tmp, cfg.port_file, ec);
   }
 
+  // The health service follows the store: NOT_SERVING while it takes no
+  // writes (outage mode), polled twice a second (one lock, no I/O).
+  absl::Notification stop_health;
+  std::thread health([&] {
+    bool last = true;
+    do {
+      bool ok = (*master)->GetStoreHealth().available;
+      if (ok != last) det::master::SetStoreHealth(server.get(), ok);
+      last = ok;
+    } while (
+        !stop_health.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
+  });
+
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  stop_health.Notify();
+  health.join();
   std::fprintf(stderr, "det-master: signal %d, shutting down\n", sig);
   if (http) http->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));

@@ -75,6 +75,15 @@ void BuildSpec(const store::ExperimentRecord& exp,
   ToProto(config.data, spec->mutable_data());
   spec->set_records_per_epoch(records_per_epoch);
   spec->set_entrypoint(config.entrypoint);
+  // For trial code in Determined's older searcher-operations form.
+  spec->set_searcher_metric(config.searcher.metric);
+  spec->set_length_unit(UnitName(config.searcher.max_length.unit));
+  for (const std::string& kv : config.environment_variables) {
+    spec->add_environment_variables(kv);
+  }
+  for (const std::string& kv : config.environment_variables_cuda) {
+    spec->add_environment_variables_cuda(kv);
+  }
   spec->set_context(exp.context);
   spec->set_world_size(static_cast<int32_t>(config.resources.slots_per_trial));
 }

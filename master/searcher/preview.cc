@@ -54,6 +54,7 @@ absl::StatusOr<SearchPlan> PlanSearch(const ExperimentConfig& config) {
   plan.smaller_is_better = s.smaller_is_better;
   plan.unit = s.max_length.unit;
   plan.max_length = s.max_length.value;
+  plan.trial_decides_length = s.trial_decides_length;
   auto limit = [&](int64_t trials) {
     return s.max_concurrent_trials == 0
                ? trials
@@ -125,7 +126,11 @@ std::string FormatPlan(const SearchPlan& plan) {
       "Searcher: ", plan.searcher, ", optimising ", plan.metric, " (",
       plan.smaller_is_better ? "smaller" : "larger", " is better)\n",
       "Trials: ", plan.num_trials, ", at most ", plan.max_concurrent_trials,
-      " at a time, each trained for up to ", plan.max_length, " ", unit, "\n");
+      " at a time, ",
+      plan.trial_decides_length
+          ? "each training as long as it decides (the searcher gives no length)"
+          : absl::StrCat("each trained for up to ", plan.max_length, " ", unit),
+      "\n");
   if (plan.searcher == "adaptive_asha") {
     absl::StrAppend(&out, "Training: about ", plan.expected_length, " ", unit,
                     " in total with early stopping (at most ",
@@ -146,8 +151,10 @@ std::string FormatPlan(const SearchPlan& plan) {
     }
     absl::StrAppend(&out, FormatTable(rows));
   } else {
-    absl::StrAppend(&out, "Training: ", plan.total_length, " ", unit,
-                    " in total\n");
+    if (!plan.trial_decides_length) {
+      absl::StrAppend(&out, "Training: ", plan.total_length, " ", unit,
+                      " in total\n");
+    }
     if (plan.searcher == "grid") {
       std::vector<std::vector<std::string>> rows = {
           {"Hyperparameter", "Values"}};

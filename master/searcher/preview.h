@@ -35,6 +35,9 @@ struct SearchPlan {
   bool smaller_is_better = true;
   Unit unit = Unit::kBatches;
   int64_t max_length = 0;
+  // The trials decide how long they train (searcher.trial_decides_length):
+  // max_length and the totals are then no real bound.
+  bool trial_decides_length = false;
   int64_t num_trials = 0;             // trials created at most
   int64_t max_concurrent_trials = 0;  // running at once at most, in total
   // Upper bound on units of training over all trials: num_trials x

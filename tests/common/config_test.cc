@@ -264,10 +264,11 @@ max_restarts: 3
   EXPECT_TRUE(cfg.entrypoint.empty()) << "Python trial -> built-in trainer";
   std::vector<std::string> warned;
   for (const ConfigError& w : cfg.warnings) warned.push_back(w.path);
-  EXPECT_THAT(warned, ::testing::UnorderedElementsAre(
-                          "workspace", "project", "entrypoint", "environment",
-                          "bind_mounts", "profiling", "scheduling_unit",
-                          "optimizations", "resources.resource_pool"));
+  EXPECT_THAT(warned,
+              ::testing::UnorderedElementsAre(
+                  "workspace", "project", "entrypoint", "environment.image",
+                  "bind_mounts", "profiling", "scheduling_unit",
+                  "optimizations", "resources.resource_pool"));
 }
 
 TEST(ConfigTest, AccuracyWithSmallerIsBetterIsLegalButWarned) {
@@ -603,8 +604,8 @@ TEST(ConfigErrorsTest, RangesOfResourcesAndRestarts) {
                  "resources.priority", 7, 23, "from 1 to 99, found 0");
   ExpectOneError(absl::StrCat(kMinimal, "resources: {priority: 100}\n"),
                  "resources.priority", 7, 23, "from 1 to 99, found 100");
-  ExpectOneError(absl::StrCat(kMinimal, "resources: {slots_per_trial: 0}\n"),
-                 "resources.slots_per_trial", 7, 30, "found 0");
+  ExpectOneError(absl::StrCat(kMinimal, "resources: {slots_per_trial: -1}\n"),
+                 "resources.slots_per_trial", 7, 30, "found -1");
   ExpectOneError(absl::StrCat(kMinimal, "max_restarts: -1\n"), "max_restarts",
                  7, 15, "found -1");
   ExpectOneError(

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "tests/integration/cluster.h"
 #include "tests/integration/tcp_proxy.h"
 
@@ -108,6 +110,18 @@ max_restarts: 3
 )");
   }
 
+  // The standard health service's answer (no token needed).
+  bool Serving() {
+    auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+        cluster_.master_address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::health::v1::HealthCheckResponse resp;
+    return stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp)
+               .ok() &&
+           resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  }
+
   bool StoreAvailable() {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
@@ -140,6 +154,8 @@ max_restarts: 3
     CliResult info = cluster_.Cli({"master", "info"});
     EXPECT_EQ(info.exit_code, 0) << info.err;
     EXPECT_THAT(info.out, HasSubstr("UNAVAILABLE since"));
+    EXPECT_TRUE(Cluster::WaitFor([&] { return !Serving(); }, absl::Seconds(5)))
+        << "the health service still says SERVING during the outage";
     std::string path = cluster_.dir() + "/outage.yaml";
     {
       FILE* f = fopen(path.c_str(), "w");
@@ -167,6 +183,7 @@ max_restarts: 3
                      std::istreambuf_iterator<char>());
     EXPECT_THAT(text, HasSubstr("database or disk is full"));
     EXPECT_THAT(text, HasSubstr("store available again"));
+    EXPECT_TRUE(Serving()) << "the health service did not come back";
     auto trials = cluster_.Trials(id);
     ASSERT_EQ(trials.size(), static_cast<size_t>(kTrials));
     std::vector<int64_t> every;

@@ -109,5 +109,21 @@ TEST(LaunchPlanTest, RefusesWhatTheWorkerCannotCarryOut) {
   expect_refused(Start("", {0}), missing, "--trial-binary");
 }
 
+TEST(LaunchPlanTest, UserEnvironmentReplacesButNeverTheWorkersOwn) {
+  std::vector<std::string> env = {"PATH=/bin", "OMP_NUM_THREADS=2",
+                                  "DET_TRIAL_ID=7", "CUDA_VISIBLE_DEVICES=0"};
+  v1::TrialSpec spec;
+  for (const char* kv :
+       {"HF_HOME=/tmp/hf", "OMP_NUM_THREADS=1", "DET_TRIAL_ID=99",
+        "CUDA_VISIBLE_DEVICES=1,2", "CUDA_DEVICE_ORDER=FASTEST_FIRST",
+        "NOEQUALS", "=x", "A=b=c"}) {
+    spec.add_environment_variables(kv);
+  }
+  ApplyUserEnvironment(spec.environment_variables(), &env);
+  EXPECT_THAT(env, ::testing::ElementsAre(
+                       "PATH=/bin", "DET_TRIAL_ID=7", "CUDA_VISIBLE_DEVICES=0",
+                       "HF_HOME=/tmp/hf", "OMP_NUM_THREADS=1", "A=b=c"));
+}
+
 }  // namespace
 }  // namespace det::worker

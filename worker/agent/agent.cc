@@ -269,6 +269,10 @@ std::vector<std::string> Agent::ChildEnvironment(
   if (!spec.checkpoint_dir().empty()) {
     set("DET_CHECKPOINT_DIR", spec.checkpoint_dir());
   }
+  // The experiment's environment_variables, for this run's slot type.
+  ApplyUserEnvironment(
+      gpu ? spec.environment_variables_cuda() : spec.environment_variables(),
+      &env);
   return env;
 }
 

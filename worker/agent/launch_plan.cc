@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -81,6 +82,27 @@ absl::StatusOr<LaunchPlan> PlanLaunch(const v1::StartTrial& start,
     plan.processes.push_back(std::move(p));
   }
   return plan;
+}
+
+void ApplyUserEnvironment(
+    const google::protobuf::RepeatedPtrField<std::string>& user,
+    std::vector<std::string>* env) {
+  for (const std::string& kv : user) {
+    size_t eq = kv.find('=');
+    if (eq == 0 || eq == std::string::npos) continue;
+    const std::string name = kv.substr(0, eq);
+    if (absl::StartsWith(name, "DET_") || name == "CUDA_VISIBLE_DEVICES" ||
+        name == "CUDA_DEVICE_ORDER") {
+      continue;
+    }
+    const std::string prefix = name + "=";
+    env->erase(std::remove_if(env->begin(), env->end(),
+                              [&](const std::string& e) {
+                                return absl::StartsWith(e, prefix);
+                              }),
+               env->end());
+    env->push_back(kv);
+  }
 }
 
 }  // namespace det::worker

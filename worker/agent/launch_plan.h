@@ -47,6 +47,14 @@ struct LaunchPlan {
 absl::StatusOr<LaunchPlan> PlanLaunch(const v1::StartTrial& start,
                                       const LaunchContext& ctx);
 
+// Applies the experiment's environment variables ("KEY=VALUE") to a
+// trial's environment `env`: each replaces an entry of the same name, in
+// order, except DET_*, CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER, which
+// the worker owns (those are skipped). Entries without '=' are skipped.
+void ApplyUserEnvironment(
+    const google::protobuf::RepeatedPtrField<std::string>& user,
+    std::vector<std::string>* env);
+
 }  // namespace det::worker
 
 #endif  // DET_WORKER_AGENT_LAUNCH_PLAN_H_
