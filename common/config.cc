@@ -253,23 +253,10 @@ void ParseSearcherLength(const YamlNode& node, bool name_known, Checker* c,
         return;
       }
     }
-    if (name_known && out->name == SearcherName::kAdaptiveAsha) {
-      c->Error(*time_metric, "searcher.time_metric",
-               absl::StrCat("det's adaptive_asha counts its rungs in batches, "
-                            "epochs or records; a time_metric the trial "
-                            "reports ('",
-                            out->time_metric,
-                            "') is not supported yet. Use 'time_metric: "
-                            "batches' (or epochs, records)"));
-      return;
-    }
-    c->Warn(*time_metric, "searcher.time_metric",
-            absl::StrCat("'", out->time_metric,
-                         "' is not batches, epochs or records: the trial "
-                         "decides how long it trains (det does not stop it "
-                         "at max_time)"));
-    out->trial_decides_length = true;
-    out->max_length = Length{Unit::kBatches, kTrialDecidesLength};
+    // A metric the trial reports: lengths count in its units (the unit
+    // below is only a placeholder the master does not convert).
+    out->metric_length = true;
+    out->max_length = Length{Unit::kBatches, out->max_time};
     return;
   }
   if (max_length == nullptr) return;  // see ResolveMissingLength

@@ -57,12 +57,16 @@ struct SearcherConfig {
   // records becomes this length.
   Length max_length;
   // As written (empty when absent). Another name than batches, epochs or
-  // records is a metric the trial reports; the searcher then does not set
-  // the trial's length (single, grid, random only; see trial_decides_length).
+  // records is a metric the trial reports (see metric_length).
   std::string time_metric;
   int64_t max_time = 0;
+  // time_metric is a metric the trial reports (not batches, epochs or
+  // records): lengths, rungs and max_length (max_time) count in its units,
+  // read from each validation report; the master stops a trial once the
+  // searcher has nothing more for it.
+  bool metric_length = false;
   // No length for the searcher to give (single, grid or random with the
-  // user's entrypoint and no max_length/max_time, or a custom time_metric):
+  // user's entrypoint and no max_length/max_time):
   // the trial trains as long as it decides. max_length is then
   // kTrialDecidesLength batches, so the searcher's arithmetic still holds.
   bool trial_decides_length = false;

@@ -13,7 +13,8 @@ absl::StatusOr<v1::PreviewSearchResponse> PreviewSearchProto(
   if (!plan.ok()) return plan.status();
   v1::PreviewSearchResponse r;
   r.set_searcher(plan->searcher);
-  r.set_unit(UnitName(plan->unit));
+  r.set_unit(plan->metric_unit.empty() ? UnitName(plan->unit)
+                                       : plan->metric_unit);
   r.set_max_length(plan->max_length);
   r.set_num_trials(static_cast<int32_t>(plan->num_trials));
   r.set_total_length(plan->total_length);

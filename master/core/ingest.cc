@@ -292,22 +292,53 @@ absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
       *x.mutable_best_validation_metrics() = r.metrics();
     }
   }
-  auto uit = t->units_at_batches.find(r.steps_completed());
+  // How far the trial has come in the searcher's terms: batches, or the
+  // reported time_metric. It feeds the largest validation point at or
+  // below that which was not fed yet.
+  const SearcherConfig& sc = e->config.searcher;
+  double progress = static_cast<double>(r.steps_completed());
+  if (sc.metric_length) {
+    auto tm = r.metrics().find(sc.time_metric);
+    if (tm == r.metrics().end()) {
+      pt.set_message(absl::StrCat("validation at step ", r.steps_completed(),
+                                  " did not report the time_metric '",
+                                  sc.time_metric, "'"));
+      return SaveTrial(t);
+    }
+    progress = tm->second;
+  }
+  std::optional<std::pair<int64_t, int64_t>> point;  // (point, units)
+  for (const auto& [p, u] : t->units_at_batches) {
+    if (static_cast<double>(p) > progress) break;
+    if (p > pt.fed_point()) point = std::make_pair(p, u);
+  }
   std::optional<JournalEvent> event;
-  if (current && uit != t->units_at_batches.end() && !t->rec.trial.closing() &&
-      !IsTerminal(pt.state())) {
+  if (current && point && !pt.closing() && !IsTerminal(pt.state())) {
     if (pt.rung() >= 0) {
       int rung = 0;
-      for (auto& [b, u] : t->units_at_batches) {
-        if (b < r.steps_completed()) rung++;
+      for (auto& [p, u] : t->units_at_batches) {
+        if (p < point->first) rung++;
       }
       pt.set_rung(rung);
     }
-    event = JournalEvent::Validation(t->rec.request_id, v, uit->second);
+    pt.set_fed_point(point->first);
+    event = JournalEvent::Validation(t->rec.request_id, v, point->second);
   }
   DET_RETURN_IF_ERROR(SaveTrial(t));
-  if (event) return FeedAndProcess(e, *event);
-  return ProcessOps(e, {});
+  if (!event) return ProcessOps(e, {});
+  DET_RETURN_IF_ERROR(FeedAndProcess(e, *event));
+  // A trial counting a reported metric does not know its length: once the
+  // searcher has no further point for it, the master stops it (its exit
+  // then completes it, as after an ASHA stop).
+  if (sc.metric_length && t->running && !pt.closing() &&
+      !IsTerminal(pt.state()) &&
+      (t->rec.validation_points.empty() ||
+       t->rec.validation_points.back() <= pt.fed_point())) {
+    pt.set_closing(true);
+    StopTrialProcess(t, /*kill=*/false);
+    DET_RETURN_IF_ERROR(SaveTrial(t));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace det::master

@@ -77,7 +77,9 @@ void BuildSpec(const store::ExperimentRecord& exp,
   spec->set_entrypoint(config.entrypoint);
   // For trial code in Determined's older searcher-operations form.
   spec->set_searcher_metric(config.searcher.metric);
-  spec->set_length_unit(UnitName(config.searcher.max_length.unit));
+  spec->set_length_unit(config.searcher.metric_length
+                            ? config.searcher.time_metric
+                            : UnitName(config.searcher.max_length.unit));
   for (const std::string& kv : config.environment_variables) {
     spec->add_environment_variables(kv);
   }

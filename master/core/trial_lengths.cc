@@ -51,6 +51,18 @@ void SetTrialLength(const ExperimentConfig& config, int64_t records_per_epoch,
                     store::TrialRecord* rec) {
   LengthConverter conv =
       LengthConverter::ForTrial(config, records_per_epoch, *rec);
+  if (config.searcher.metric_length) {
+    // In the reported metric's units: the trial trains until stopped.
+    std::set<int64_t> points(op.validation_points.begin(),
+                             op.validation_points.end());
+    points.insert(op.length);
+    rec->trial.set_target_batches(kTrialDecidesLength);
+    rec->validation_points.assign(points.begin(), points.end());
+    rec->checkpoint_period = config.min_checkpoint_period
+                                 ? conv.ToBatches(*config.min_checkpoint_period)
+                                 : 0;
+    return;
+  }
   int64_t target = conv.ToBatches(op.length);
   std::set<int64_t> points;
   for (int64_t u : op.validation_points) {
@@ -71,15 +83,21 @@ std::map<int64_t, int64_t> UnitsAtBatches(const ExperimentConfig& config,
   LengthConverter conv =
       LengthConverter::ForTrial(config, records_per_epoch, rec);
   std::map<int64_t, int64_t> out;
-  for (int64_t b : rec.validation_points) out[b] = conv.UnitsAt(b);
+  for (int64_t b : rec.validation_points) {
+    out[b] = config.searcher.metric_length ? b : conv.UnitsAt(b);
+  }
   return out;
 }
 
 std::set<int64_t> ValidationBatches(const ExperimentConfig& config,
                                     int64_t records_per_epoch,
                                     const store::TrialRecord& rec) {
-  std::set<int64_t> points(rec.validation_points.begin(),
-                           rec.validation_points.end());
+  // Points in a reported metric's units mean nothing to the trial: it
+  // validates on its own schedule (and every min_validation_period).
+  std::set<int64_t> points;
+  if (!config.searcher.metric_length) {
+    points.insert(rec.validation_points.begin(), rec.validation_points.end());
+  }
   if (!config.min_validation_period) return points;
   int64_t period = LengthConverter::ForTrial(config, records_per_epoch, rec)
                        .ToBatches(*config.min_validation_period);

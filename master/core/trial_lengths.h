@@ -1,5 +1,6 @@
 // Lengths: the searcher speaks in its own units (batches, records or
-// epochs, as searcher.max_length says); trials train in batches. This file
+// epochs, as searcher.max_length says, or a metric the trial reports:
+// searcher.time_metric); trials train in batches. This file
 // is the one place that converts between them, both ways, so a trial's
 // target, its validation points and what a validation at some batch means
 // to the searcher always agree. Pure: no state, no locking.
@@ -58,13 +59,15 @@ void SetTrialLength(const ExperimentConfig& config, int64_t records_per_epoch,
                     const searcher::ValidateAfter& op, store::TrialRecord* rec);
 
 // For each of the record's validation points (batches), the searcher length
-// it stands for (LengthConverter::UnitsAt).
+// it stands for (LengthConverter::UnitsAt); with a reported time_metric the
+// points are in its units already.
 std::map<int64_t, int64_t> UnitsAtBatches(const ExperimentConfig& config,
                                           int64_t records_per_epoch,
                                           const store::TrialRecord& rec);
 
-// Where the trial validates: the searcher's points plus every
-// min_validation_period (at most 10,000 of those), below its target.
+// Where the trial validates: the searcher's points (unless they count a
+// reported metric) plus every min_validation_period (at most 10,000 of
+// those), below its target.
 std::set<int64_t> ValidationBatches(const ExperimentConfig& config,
                                     int64_t records_per_epoch,
                                     const store::TrialRecord& rec);

@@ -53,6 +53,7 @@ absl::StatusOr<SearchPlan> PlanSearch(const ExperimentConfig& config) {
   plan.metric = s.metric;
   plan.smaller_is_better = s.smaller_is_better;
   plan.unit = s.max_length.unit;
+  if (s.metric_length) plan.metric_unit = s.time_metric;
   plan.max_length = s.max_length.value;
   plan.trial_decides_length = s.trial_decides_length;
   auto limit = [&](int64_t trials) {
@@ -121,7 +122,8 @@ absl::StatusOr<SearchPlan> PlanSearch(const ExperimentConfig& config) {
 }
 
 std::string FormatPlan(const SearchPlan& plan) {
-  const char* unit = UnitName(plan.unit);
+  const std::string unit =
+      plan.metric_unit.empty() ? UnitName(plan.unit) : plan.metric_unit;
   std::string out = absl::StrCat(
       "Searcher: ", plan.searcher, ", optimising ", plan.metric, " (",
       plan.smaller_is_better ? "smaller" : "larger", " is better)\n",

@@ -34,6 +34,9 @@ struct SearchPlan {
   std::string metric;
   bool smaller_is_better = true;
   Unit unit = Unit::kBatches;
+  // The reported metric lengths count in (searcher.time_metric), when not
+  // batches, epochs or records: then `unit` is meaningless.
+  std::string metric_unit;
   int64_t max_length = 0;
   // The trials decide how long they train (searcher.trial_decides_length):
   // max_length and the totals are then no real bound.

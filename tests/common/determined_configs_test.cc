@@ -73,19 +73,22 @@ TEST(DeterminedConfigTest, TimeMetricAndMaxTimeGoTogether) {
 }
 
 TEST(DeterminedConfigTest, CustomTimeMetric) {
-  // ASHA would need the master to rank rungs in a reported metric.
-  EXPECT_THAT(
-      Errors(Searcher("adaptive_asha", "  time_metric: steps\n  max_time: 10\n",
-                      "entrypoint: python3 t.py\n")),
-      HasSubstr("a time_metric the trial reports ('steps') is not "
-                "supported yet"));
-  // Other searchers give no length at all: the trial decides.
-  ExperimentConfig cfg =
-      Ok(Searcher("random", "  time_metric: steps\n  max_time: 10\n",
-                  "entrypoint: python3 t.py\n"));
-  EXPECT_TRUE(cfg.searcher.trial_decides_length);
-  EXPECT_EQ(cfg.searcher.max_length.value, kTrialDecidesLength);
-  EXPECT_THAT(WarnedPaths(cfg), ElementsAre("searcher.time_metric"));
+  // Lengths (ASHA's rungs included) count in a metric the trial reports.
+  for (const char* name : {"adaptive_asha", "random"}) {
+    ExperimentConfig cfg =
+        Ok(Searcher(name, "  time_metric: steps\n  max_time: 10\n",
+                    "entrypoint: python3 t.py\n"));
+    EXPECT_TRUE(cfg.searcher.metric_length) << name;
+    EXPECT_FALSE(cfg.searcher.trial_decides_length) << name;
+    EXPECT_EQ(cfg.searcher.max_length.value, 10) << name;
+    EXPECT_EQ(cfg.searcher.time_metric, "steps");
+    EXPECT_TRUE(WarnedPaths(cfg).empty()) << name;
+  }
+  // batches, epochs and records are the built-in units, not a metric.
+  ExperimentConfig epochs =
+      Ok(Searcher("random", "  time_metric: epochs\n  max_time: 3\n"));
+  EXPECT_FALSE(epochs.searcher.metric_length);
+  EXPECT_EQ(epochs.searcher.max_length.unit, Unit::kEpochs);
 }
 
 TEST(DeterminedConfigTest, MaxLengthMapOrBareInteger) {

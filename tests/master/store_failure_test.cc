@@ -199,9 +199,19 @@ class SimWorker {
       for (int64_t p : r.spec.validation_points()) {
         validate = validate || p == r.steps;
       }
+      // A trial that decides its length (lengths in a reported metric)
+      // validates on its own schedule: every 3 batches.
+      const bool own_length = r.spec.target_batches() >= kTrialDecidesLength;
+      if (own_length) validate = r.steps % 3 == 0;
       if (validate) {
-        Metrics(trial, r, v1::METRIC_GROUP_VALIDATION, "validation_accuracy",
-                Accuracy(x, r.steps));
+        v1::TrialEvent ev = Event(trial, r.run_id);
+        v1::MetricReport* m = ev.mutable_metrics();
+        m->set_group(v1::METRIC_GROUP_VALIDATION);
+        m->set_steps_completed(r.steps);
+        (*m->mutable_metrics())["validation_accuracy"] = Accuracy(x, r.steps);
+        // Samples seen: the time_metric of the metric-length search.
+        (*m->mutable_metrics())["samples"] = static_cast<double>(r.steps * 8);
+        Emit(std::move(ev));
       }
       if (r.spec.checkpoint_period() > 0 &&
           r.steps % r.spec.checkpoint_period() == 0) {
@@ -301,6 +311,17 @@ constexpr char kAsha[] = R"(  name: adaptive_asha
   divisor: 2
   max_length: {batches: 32})";
 
+// ASHA with rungs in a metric the trials report (Determined 0.38's
+// time_metric): 8 samples a batch, rungs at 32, 64, 128 samples.
+constexpr char kAshaMetric[] = R"(  name: adaptive_asha
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_trials: 8
+  max_rungs: 3
+  divisor: 2
+  time_metric: samples
+  max_time: 128)";
+
 // What a search ends with, per trial (by hyperparameters): its state,
 // length, and every stored metric report.
 struct Outcome {
@@ -378,7 +399,9 @@ Outcome RunSearch(const std::string& yaml, int fail_at) {
         return out;
       }
       for (const v1::MetricReport& r : *reports) {
-        for (const auto& [name, v] : r.metrics()) {
+        const std::map<std::string, double> sorted(r.metrics().begin(),
+                                                   r.metrics().end());
+        for (const auto& [name, v] : sorted) {
           absl::StrAppend(&s, " ", name, "@", r.steps_completed(), "=", v);
         }
       }
@@ -391,11 +414,11 @@ Outcome RunSearch(const std::string& yaml, int fail_at) {
   return out;
 }
 
-class StoreFailureTest : public ::testing::TestWithParam<bool> {};
+class StoreFailureTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(StoreFailureTest, EveryFailedCommitEndsLikeAnUninterruptedSearch) {
-  const std::string yaml = absl::StrReplaceAll(
-      kYaml, {{"{SEARCHER}", GetParam() ? kAsha : kRandom}});
+  const std::string yaml =
+      absl::StrReplaceAll(kYaml, {{"{SEARCHER}", GetParam()}});
   Outcome want = RunSearch(yaml, 0);
   ASSERT_TRUE(want.error.empty()) << want.error;
   ASSERT_EQ(want.experiment_state, v1::STATE_COMPLETED);
@@ -413,10 +436,38 @@ TEST_P(StoreFailureTest, EveryFailedCommitEndsLikeAnUninterruptedSearch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Searchers, StoreFailureTest, ::testing::Bool(),
+INSTANTIATE_TEST_SUITE_P(Searchers, StoreFailureTest,
+                         ::testing::Values(kRandom, kAsha, kAshaMetric),
                          [](const auto& info) {
-                           return info.param ? "Asha" : "Random";
+                           return std::string(info.param) == kRandom ? "Random"
+                                  : std::string(info.param) == kAsha
+                                      ? "Asha"
+                                      : "AshaOnAReportedMetric";
                          });
+
+// Rungs in a reported metric: each trial is stopped by the master once it
+// has reported enough samples for its last rung, and the trials ASHA
+// promotes to the top report 128 samples or more.
+TEST(MetricLengthTest, TrialsStopAtTheirRungInTheReportedMetric) {
+  const std::string yaml =
+      absl::StrReplaceAll(kYaml, {{"{SEARCHER}", kAshaMetric}});
+  Outcome got = RunSearch(yaml, 0);
+  ASSERT_TRUE(got.error.empty()) << got.error;
+  EXPECT_EQ(got.experiment_state, v1::STATE_COMPLETED);
+  ASSERT_EQ(got.trials.size(), 8u);
+  int at_top = 0;
+  for (const auto& [key, s] : got.trials) {
+    EXPECT_NE(s.find("COMPLETED"), std::string::npos) << key << ": " << s;
+    // Validations every 3 batches (24 samples): the first at or past 32
+    // samples is batch 6, past 128 is batch 18; a trial runs at most one
+    // step past the validation that ended it.
+    EXPECT_EQ(s.find("validation_accuracy@21="), std::string::npos)
+        << key << " ran past its last rung: " << s;
+    if (s.find("validation_accuracy@18=") != std::string::npos) at_top++;
+  }
+  EXPECT_GE(at_top, 1) << "some trial reached the top rung";
+  EXPECT_LT(at_top, 8) << "ASHA stopped some trials early";
+}
 
 }  // namespace
 }  // namespace det::master
