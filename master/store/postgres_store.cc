@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "master/store/postgres_error.h"
 #include "master/store/record_codec.h"
 #include "master/store/sqlite_schema.h"
@@ -201,6 +202,12 @@ CREATE TABLE searcher_snapshots (
   snapshot BYTEA NOT NULL
 );
 )sql",
+    // 4: a checkpoint's garbage-collection state (see sqlite_schema.cc).
+    R"sql(
+ALTER TABLE checkpoints ADD COLUMN state BIGINT NOT NULL DEFAULT 1;
+CREATE INDEX checkpoints_by_state ON checkpoints (state, trial_id,
+                                                  steps_completed);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
                   kPostgresSchemaVersion,
@@ -286,8 +293,15 @@ constexpr const char kInsertCheckpoint[] =
     "SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM trials WHERE id = $2) "
     "ON CONFLICT DO NOTHING";
 constexpr const char kListCheckpoints[] =
-    "SELECT proto FROM checkpoints WHERE trial_id = $1 "
+    "SELECT proto, state FROM checkpoints WHERE trial_id = $1 AND state = 1 "
     "ORDER BY steps_completed, uuid";
+constexpr const char kListCheckpointsInState[] =
+    "SELECT proto, state FROM checkpoints WHERE state = $1 "
+    "ORDER BY trial_id, steps_completed, uuid";
+constexpr const char kCheckpointState[] =
+    "SELECT state FROM checkpoints WHERE uuid = $1 FOR UPDATE";
+constexpr const char kSetCheckpointState[] =
+    "UPDATE checkpoints SET state = $1 WHERE uuid = $2";
 constexpr const char kDeleteCheckpoint[] =
     "DELETE FROM checkpoints WHERE uuid = $1";
 
@@ -1118,12 +1132,53 @@ absl::StatusOr<std::vector<v1::Checkpoint>> PostgresStore::ListCheckpoints(
              absl::StrCat("listing the checkpoints of trial ", trial_id));
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->Rows(); ++i) {
-      if (absl::Status s =
-              ParseRecord(r->Bytes(i, 0), &out.emplace_back(),
-                          absl::StrCat("a checkpoint of trial ", trial_id));
-          !s.ok()) {
-        return s;
-      }
+      v1::Checkpoint& c = out.emplace_back();
+      DET_RETURN_IF_ERROR(
+          ParseRecord(r->Bytes(i, 0), &c,
+                      absl::StrCat("a checkpoint of trial ", trial_id)));
+      c.set_state(static_cast<v1::CheckpointState>(r->Int(i, 1)));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status PostgresStore::SetCheckpointState(const std::string& uuid,
+                                               v1::CheckpointState state) {
+  std::string what = absl::StrCat("setting the state of checkpoint ", uuid);
+  if (!CheckText(uuid, what).ok()) {
+    return absl::NotFoundError(absl::StrCat(what, ": no checkpoint ", uuid));
+  }
+  return Write([&]() -> absl::Status {
+    absl::StatusOr<PgResult> r =
+        Exec(kCheckpointState, PgParams().Text(uuid), what);
+    if (!r.ok()) return r.status();
+    if (r->Rows() == 0) {
+      return absl::NotFoundError(absl::StrCat(what, ": no checkpoint ", uuid));
+    }
+    auto from = static_cast<v1::CheckpointState>(r->Int(0, 0));
+    bool noop = false;
+    DET_RETURN_IF_ERROR(CheckCheckpointTransition(uuid, from, state, &noop));
+    if (noop) return absl::OkStatus();
+    return Exec(kSetCheckpointState, PgParams().Int(state).Text(uuid), what)
+        .status();
+  });
+}
+
+absl::StatusOr<std::vector<v1::Checkpoint>>
+PostgresStore::ListCheckpointsInState(v1::CheckpointState state) {
+  std::vector<v1::Checkpoint> out;
+  absl::Status s = Read([&]() -> absl::Status {
+    absl::StatusOr<PgResult> r =
+        Exec(kListCheckpointsInState, PgParams().Int(state),
+             absl::StrCat("listing the checkpoints in state ",
+                          v1::CheckpointState_Name(state)));
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->Rows(); ++i) {
+      v1::Checkpoint& c = out.emplace_back();
+      DET_RETURN_IF_ERROR(ParseRecord(r->Bytes(i, 0), &c, "a checkpoint"));
+      c.set_state(static_cast<v1::CheckpointState>(r->Int(i, 1)));
     }
     return absl::OkStatus();
   });

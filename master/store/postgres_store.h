@@ -51,7 +51,7 @@ namespace det::store {
 
 // The schema version the PostgreSQL store writes. Its migrations mirror
 // the SQLite store's one for one (checked in postgres_store.cc).
-inline constexpr int kPostgresSchemaVersion = 3;
+inline constexpr int kPostgresSchemaVersion = 4;
 
 class PgParams;
 class PgResult;
@@ -107,6 +107,10 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
       int64_t trial_id) override;
   absl::Status DeleteCheckpoint(const std::string& uuid) override;
+  absl::Status SetCheckpointState(const std::string& uuid,
+                                  v1::CheckpointState state) override;
+  absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpointsInState(
+      v1::CheckpointState state) override;
 
   absl::Status AddLogs(int64_t trial_id,
                        const std::vector<v1::LogLine>& lines) override;

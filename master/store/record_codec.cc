@@ -46,4 +46,30 @@ absl::StatusOr<std::vector<int64_t>> DecodePoints(absl::string_view text,
   return points;
 }
 
+absl::Status CheckCheckpointTransition(absl::string_view uuid,
+                                       v1::CheckpointState from,
+                                       v1::CheckpointState to, bool* noop) {
+  *noop = false;
+  if (to != v1::CHECKPOINT_STATE_DELETING &&
+      to != v1::CHECKPOINT_STATE_DELETED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", uuid, ": state can only be set to DELETING or ",
+        "DELETED, not ", v1::CheckpointState_Name(to)));
+  }
+  if (from == to) {
+    *noop = true;
+    return absl::OkStatus();
+  }
+  if ((from == v1::CHECKPOINT_STATE_ACTIVE &&
+       to == v1::CHECKPOINT_STATE_DELETING) ||
+      (from == v1::CHECKPOINT_STATE_DELETING &&
+       to == v1::CHECKPOINT_STATE_DELETED)) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("checkpoint ", uuid, " is ", v1::CheckpointState_Name(from),
+                   "; it cannot become ", v1::CheckpointState_Name(to),
+                   " (a checkpoint goes ACTIVE -> DELETING -> DELETED)"));
+}
+
 }  // namespace det::store

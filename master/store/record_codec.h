@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "det/v1/common.pb.h"
 
 namespace det::store {
 
@@ -52,6 +53,13 @@ absl::Status ParseRecord(absl::string_view blob, Message* m,
 std::string EncodePoints(const std::vector<int64_t>& points);
 absl::StatusOr<std::vector<int64_t>> DecodePoints(absl::string_view text,
                                                   int64_t trial_id);
+
+// Whether checkpoint `uuid` may go from state `from` to `to` (see
+// Store::SetCheckpointState): OK to write, OK with *noop set when it is
+// already there, else the error the store returns.
+absl::Status CheckCheckpointTransition(absl::string_view uuid,
+                                       v1::CheckpointState from,
+                                       v1::CheckpointState to, bool* noop);
 
 }  // namespace det::store
 

@@ -99,6 +99,13 @@ CREATE TABLE searcher_snapshots (
   snapshot BLOB NOT NULL
 );
 )sql",
+    // 4: a checkpoint's garbage-collection state (v1::CheckpointState:
+    // 1 ACTIVE, 2 DELETING, 3 DELETED); every earlier checkpoint is ACTIVE.
+    R"sql(
+ALTER TABLE checkpoints ADD COLUMN state INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX checkpoints_by_state ON checkpoints (state, trial_id,
+                                                  steps_completed);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,

@@ -21,7 +21,7 @@
 namespace det::store {
 
 // The version this code writes: the number of migrations.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // PRAGMA application_id of a det store ("det1"), so that a SQLite file of
 // some other program is recognised and left alone.

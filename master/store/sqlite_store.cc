@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "master/store/record_codec.h"
 #include "master/store/sqlite_schema.h"
 
@@ -89,8 +90,15 @@ constexpr const char kInsertCheckpoint[] =
     "INSERT OR IGNORE INTO checkpoints (uuid, trial_id, steps_completed, "
     "proto) VALUES (?, ?, ?, ?)";
 constexpr const char kListCheckpoints[] =
-    "SELECT proto FROM checkpoints WHERE trial_id = ? "
+    "SELECT proto, state FROM checkpoints WHERE trial_id = ? AND state = 1 "
     "ORDER BY steps_completed, uuid";
+constexpr const char kListCheckpointsInState[] =
+    "SELECT proto, state FROM checkpoints WHERE state = ? "
+    "ORDER BY trial_id, steps_completed, uuid";
+constexpr const char kCheckpointState[] =
+    "SELECT state FROM checkpoints WHERE uuid = ?";
+constexpr const char kSetCheckpointState[] =
+    "UPDATE checkpoints SET state = ? WHERE uuid = ?";
 constexpr const char kDeleteCheckpoint[] =
     "DELETE FROM checkpoints WHERE uuid = ?";
 
@@ -736,8 +744,55 @@ absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpoints(
     std::string what =
         absl::StrCat("listing the checkpoints of trial ", trial_id);
     return ForEachRow(*st, what, [&] {
-      return ParseRecord(st->ColumnBlob(0), &out.emplace_back(),
-                         absl::StrCat("a checkpoint of trial ", trial_id));
+      v1::Checkpoint& c = out.emplace_back();
+      DET_RETURN_IF_ERROR(
+          ParseRecord(st->ColumnBlob(0), &c,
+                      absl::StrCat("a checkpoint of trial ", trial_id)));
+      c.set_state(static_cast<v1::CheckpointState>(st->ColumnInt(1)));
+      return absl::OkStatus();
+    });
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status SqliteStore::SetCheckpointState(const std::string& uuid,
+                                             v1::CheckpointState state) {
+  std::string what = absl::StrCat("setting the state of checkpoint ", uuid);
+  return Write([&]() -> absl::Status {
+    absl::StatusOr<Statement> get = statements_->Get(kCheckpointState);
+    if (!get.ok()) return get.status();
+    get->BindText(uuid);
+    absl::StatusOr<bool> row = get->Step(what);
+    if (!row.ok()) return row.status();
+    if (!*row) {
+      return absl::NotFoundError(absl::StrCat(what, ": no checkpoint ", uuid));
+    }
+    auto from = static_cast<v1::CheckpointState>(get->ColumnInt(0));
+    bool noop = false;
+    DET_RETURN_IF_ERROR(CheckCheckpointTransition(uuid, from, state, &noop));
+    if (noop) return absl::OkStatus();
+    absl::StatusOr<Statement> set = statements_->Get(kSetCheckpointState);
+    if (!set.ok()) return set.status();
+    set->BindInt(state).BindText(uuid);
+    return set->Run(what);
+  });
+}
+
+absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpointsInState(
+    v1::CheckpointState state) {
+  std::vector<v1::Checkpoint> out;
+  absl::Status s = Read([&]() -> absl::Status {
+    absl::StatusOr<Statement> st = statements_->Get(kListCheckpointsInState);
+    if (!st.ok()) return st.status();
+    st->BindInt(state);
+    std::string what = absl::StrCat("listing the checkpoints in state ",
+                                    v1::CheckpointState_Name(state));
+    return ForEachRow(*st, what, [&] {
+      v1::Checkpoint& c = out.emplace_back();
+      DET_RETURN_IF_ERROR(ParseRecord(st->ColumnBlob(0), &c, "a checkpoint"));
+      c.set_state(static_cast<v1::CheckpointState>(st->ColumnInt(1)));
+      return absl::OkStatus();
     });
   });
   if (!s.ok()) return s;

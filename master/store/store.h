@@ -101,12 +101,27 @@ class Store {
       int64_t trial_id, v1::MetricGroup group) = 0;
 
   // Checkpoints, idempotent on uuid (a resent one is kept once, the first
-  // version wins). ListCheckpoints is ordered by steps_completed ascending,
+  // version wins). A new checkpoint is ACTIVE, whatever c.state says.
+  // ListCheckpoints gives a trial's ACTIVE checkpoints only (the ones that
+  // may be restored or downloaded), ordered by steps_completed ascending,
   // so the latest is the last. Deleting an absent uuid is not an error.
   virtual absl::Status AddCheckpoint(const v1::Checkpoint& c) = 0;
   virtual absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
       int64_t trial_id) = 0;
   virtual absl::Status DeleteCheckpoint(const std::string& uuid) = 0;
+
+  // Garbage collection, two-phase: SetCheckpointState(uuid, DELETING) in
+  // the transaction that decides it, then the files are removed, then
+  // SetCheckpointState(uuid, DELETED). A restart resumes with
+  // ListCheckpointsInState(DELETING). Transitions go forward only:
+  // ACTIVE -> DELETING -> DELETED (setting the state it already has is a
+  // no-op); any other is FAILED_PRECONDITION, an unknown uuid NOT_FOUND,
+  // ACTIVE or UNSPECIFIED as the target INVALID_ARGUMENT. The returned
+  // checkpoints carry their state; ordered by trial, then steps_completed.
+  virtual absl::Status SetCheckpointState(const std::string& uuid,
+                                          v1::CheckpointState state) = 0;
+  virtual absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpointsInState(
+      v1::CheckpointState state) = 0;
 
   // Logs: ids assigned in insertion order; a batch is stored whole or not at
   // all. Returns lines with id > after_id, at most `limit` (which must be

@@ -79,6 +79,14 @@ class ForwardingStore : public store::Store {
   absl::Status DeleteCheckpoint(const std::string& uuid) override {
     return inner_->DeleteCheckpoint(uuid);
   }
+  absl::Status SetCheckpointState(const std::string& uuid,
+                                  v1::CheckpointState state) override {
+    return inner_->SetCheckpointState(uuid, state);
+  }
+  absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpointsInState(
+      v1::CheckpointState state) override {
+    return inner_->ListCheckpointsInState(state);
+  }
   absl::Status AddLogs(int64_t id,
                        const std::vector<v1::LogLine>& lines) override {
     return inner_->AddLogs(id, lines);

@@ -116,6 +116,9 @@ TEST_P(StoreFilesTest, SnapshotInTheExperimentRowOfSchemaTwoIsRead) {
     ASSERT_NE(store, nullptr);
     ASSERT_EQ(*store->AddExperiment(ExperimentRecord{}), 1);
   }
+  // Undo migrations 4 and 3: the database as schema 2 left it.
+  backend_->RawSql("DROP INDEX checkpoints_by_state");
+  backend_->RawSql("ALTER TABLE checkpoints DROP COLUMN state");
   backend_->RawSql("DROP TABLE searcher_snapshots");
   backend_->RawSql(
       "UPDATE experiments SET searcher_snapshot = 'from schema 2'");
@@ -131,6 +134,69 @@ TEST_P(StoreFilesTest, SnapshotInTheExperimentRowOfSchemaTwoIsRead) {
   EXPECT_EQ(backend_->RawSql("SELECT searcher_snapshot FROM experiments"),
             "from schema 2");
   EXPECT_EQ(backend_->RawSql("SELECT count(*) FROM searcher_snapshots"), "1");
+}
+
+// A master killed between "mark DELETING" and "mark DELETED" finds, after
+// the restart, exactly the checkpoints it must finish deleting.
+TEST_P(StoreFilesTest, DeletingCheckpointsSurviveARestart) {
+  {
+    std::unique_ptr<Store> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    ASSERT_EQ(*store->AddExperiment(ExperimentRecord{}), 1);
+    TrialRecord t;
+    t.trial.set_experiment_id(1);
+    ASSERT_EQ(*store->AddTrial(t), 1);
+    for (const char* uuid : {"keep", "going", "gone"}) {
+      v1::Checkpoint c;
+      c.set_trial_id(1);
+      c.set_uuid(uuid);
+      ASSERT_TRUE(store->AddCheckpoint(c).ok());
+    }
+    ASSERT_TRUE(
+        store->SetCheckpointState("going", v1::CHECKPOINT_STATE_DELETING).ok());
+    ASSERT_TRUE(
+        store->SetCheckpointState("gone", v1::CHECKPOINT_STATE_DELETING).ok());
+    ASSERT_TRUE(
+        store->SetCheckpointState("gone", v1::CHECKPOINT_STATE_DELETED).ok());
+  }
+  std::unique_ptr<Store> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  auto deleting = store->ListCheckpointsInState(v1::CHECKPOINT_STATE_DELETING);
+  ASSERT_TRUE(deleting.ok()) << deleting.status();
+  ASSERT_EQ(deleting->size(), 1u);
+  EXPECT_EQ((*deleting)[0].uuid(), "going");
+  auto active = store->ListCheckpoints(1);
+  ASSERT_EQ(active->size(), 1u);
+  EXPECT_EQ((*active)[0].uuid(), "keep");
+}
+
+// Checkpoints stored before schema 4 had no state: they come back ACTIVE.
+TEST_P(StoreFilesTest, CheckpointsOfSchemaThreeAreActive) {
+  {
+    std::unique_ptr<Store> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    ASSERT_EQ(*store->AddExperiment(ExperimentRecord{}), 1);
+    TrialRecord t;
+    t.trial.set_experiment_id(1);
+    ASSERT_EQ(*store->AddTrial(t), 1);
+    v1::Checkpoint c;
+    c.set_trial_id(1);
+    c.set_uuid("old");
+    ASSERT_TRUE(store->AddCheckpoint(c).ok());
+  }
+  backend_->RawSql("DROP INDEX checkpoints_by_state");
+  backend_->RawSql("ALTER TABLE checkpoints DROP COLUMN state");
+  backend_->SetSchemaVersion(3);
+
+  std::unique_ptr<Store> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(backend_->SchemaVersion(), kSchemaVersion);
+  auto list = store->ListCheckpoints(1);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].state(), v1::CHECKPOINT_STATE_ACTIVE);
+  EXPECT_TRUE(
+      store->SetCheckpointState("old", v1::CHECKPOINT_STATE_DELETING).ok());
 }
 
 TEST_P(StoreFilesTest, NewerSchemaIsRefused) {

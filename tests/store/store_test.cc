@@ -341,6 +341,64 @@ TEST_P(StoreTest, BadMetricReportsAreRefused) {
   EXPECT_EQ(bad_group.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(StoreTest, CheckpointStatesGoForwardOnly) {
+  int64_t trial = AddTrial(AddExperiment("gc"));
+  for (const char* uuid : {"a", "b", "c"}) {
+    v1::Checkpoint c;
+    c.set_trial_id(trial);
+    c.set_uuid(uuid);
+    c.set_steps_completed(uuid[0]);
+    c.set_state(v1::CHECKPOINT_STATE_DELETED);  // ignored: new ones are ACTIVE
+    ASSERT_TRUE(store_->AddCheckpoint(c).ok());
+  }
+  auto list = store_->ListCheckpoints(trial);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].state(), v1::CHECKPOINT_STATE_ACTIVE);
+
+  ASSERT_TRUE(
+      store_->SetCheckpointState("a", v1::CHECKPOINT_STATE_DELETING).ok());
+  ASSERT_TRUE(
+      store_->SetCheckpointState("a", v1::CHECKPOINT_STATE_DELETING).ok());
+  ASSERT_TRUE(
+      store_->SetCheckpointState("b", v1::CHECKPOINT_STATE_DELETING).ok());
+  ASSERT_TRUE(
+      store_->SetCheckpointState("b", v1::CHECKPOINT_STATE_DELETED).ok());
+  // ListCheckpoints: ACTIVE only, so neither is offered for a restore.
+  list = store_->ListCheckpoints(trial);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].uuid(), "c");
+  auto deleting = store_->ListCheckpointsInState(v1::CHECKPOINT_STATE_DELETING);
+  ASSERT_TRUE(deleting.ok());
+  ASSERT_EQ(deleting->size(), 1u);
+  EXPECT_EQ((*deleting)[0].uuid(), "a");
+  EXPECT_EQ((*deleting)[0].state(), v1::CHECKPOINT_STATE_DELETING);
+  auto deleted = store_->ListCheckpointsInState(v1::CHECKPOINT_STATE_DELETED);
+  ASSERT_EQ(deleted->size(), 1u);
+  EXPECT_EQ((*deleted)[0].uuid(), "b");
+
+  // Backwards or skipping a phase: refused, nothing changes.
+  EXPECT_EQ(
+      store_->SetCheckpointState("c", v1::CHECKPOINT_STATE_DELETED).code(),
+      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      store_->SetCheckpointState("b", v1::CHECKPOINT_STATE_DELETING).code(),
+      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->SetCheckpointState("a", v1::CHECKPOINT_STATE_ACTIVE).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->SetCheckpointState("a", v1::CHECKPOINT_STATE_UNSPECIFIED).code(),
+      absl::StatusCode::kInvalidArgument);
+  absl::Status unknown =
+      store_->SetCheckpointState("zzz", v1::CHECKPOINT_STATE_DELETING);
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(unknown.message(), HasSubstr("zzz"));
+  EXPECT_EQ(
+      store_->ListCheckpointsInState(v1::CHECKPOINT_STATE_DELETING)->size(),
+      1u);
+  EXPECT_EQ(store_->ListCheckpoints(trial)->size(), 1u);
+}
+
 TEST_P(StoreTest, CheckpointsIdempotentOnUuid) {
   int64_t trial = AddTrial(AddExperiment("a"));
   auto ckpt = [&](const std::string& uuid, int64_t steps) {
