@@ -1,6 +1,6 @@
 // The worker's launch plan: every check on a StartTrial and every way of
 // running a trial, decided without starting a process.
-#include "worker/agent/launch_plan.h"
+#include "worker/daemon/launch_plan.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "worker/agent/outbox.h"
+#include "worker/daemon/outbox.h"
 
 #include <thread>
 

@@ -1,4 +1,4 @@
-#include "worker/agent/slots.h"
+#include "worker/daemon/slots.h"
 
 #include "gtest/gtest.h"
 

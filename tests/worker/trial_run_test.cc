@@ -1,6 +1,6 @@
 // TrialRun and SpawnChild with /bin/sh children: output capture, exit
 // classification, stop and kill.
-#include "worker/agent/trial_run.h"
+#include "worker/daemon/trial_run.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
-#include "worker/agent/child_process.h"
+#include "worker/daemon/child_process.h"
 
 extern char** environ;
 

@@ -14,8 +14,8 @@
 // connection, a reader thread (acks, commands) and a writer thread (outbox,
 // heartbeats). Callbacks run on the reader thread (on_welcome, on_message)
 // or the link thread (on_refused, make_hello); they must not block for long.
-#ifndef DET_WORKER_AGENT_MASTER_LINK_H_
-#define DET_WORKER_AGENT_MASTER_LINK_H_
+#ifndef DET_WORKER_DAEMON_MASTER_LINK_H_
+#define DET_WORKER_DAEMON_MASTER_LINK_H_
 
 #include <functional>
 #include <memory>
@@ -26,7 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "det/v1/worker.grpc.pb.h"
-#include "worker/agent/outbox.h"
+#include "worker/daemon/outbox.h"
 
 namespace det::worker {
 
@@ -94,4 +94,4 @@ class MasterLink {
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_MASTER_LINK_H_
+#endif  // DET_WORKER_DAEMON_MASTER_LINK_H_

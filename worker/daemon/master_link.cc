@@ -1,4 +1,4 @@
-#include "worker/agent/master_link.h"
+#include "worker/daemon/master_link.h"
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 #include "absl/time/clock.h"
 #include "common/rpc/status_convert.h"
 #include "grpcpp/grpcpp.h"
-#include "worker/agent/worker_log.h"
+#include "worker/daemon/worker_log.h"
 
 namespace det::worker {
 namespace {

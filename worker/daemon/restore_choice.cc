@@ -1,4 +1,4 @@
-#include "worker/agent/restore_choice.h"
+#include "worker/daemon/restore_choice.h"
 
 #include <filesystem>
 #include <map>

@@ -4,8 +4,8 @@
 // across reconnects.
 //
 //   WorkerOptions options = ...;            // from flags, see main.cc
-//   auto agent = Agent::Create(options);
-//   absl::Status s = (*agent)->Run();       // until Shutdown() or refusal
+//   auto daemon = WorkerDaemon::Create(options);
+//   absl::Status s = (*daemon)->Run();       // until Shutdown() or refusal
 //
 // Threads and what they own:
 //  - the control thread (the caller of Run()): the table of runs, starting
@@ -18,8 +18,8 @@
 //  - gRPC threads of the TrialApiServer: metrics and checkpoints, forwarded
 //    straight into the outbox (with back-pressure when it is full).
 //  - one supervisor thread per run (see trial_run.h): output and exit.
-#ifndef DET_WORKER_AGENT_AGENT_H_
-#define DET_WORKER_AGENT_AGENT_H_
+#ifndef DET_WORKER_DAEMON_WORKER_DAEMON_H_
+#define DET_WORKER_DAEMON_WORKER_DAEMON_H_
 
 #include <cstdint>
 #include <deque>
@@ -34,9 +34,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "det/v1/worker.pb.h"
-#include "worker/agent/master_link.h"
-#include "worker/agent/outbox.h"
-#include "worker/agent/trial_run.h"
+#include "worker/daemon/master_link.h"
+#include "worker/daemon/outbox.h"
+#include "worker/daemon/trial_run.h"
 #include "worker/trial_api/trial_api_server.h"
 
 namespace det::worker {
@@ -61,13 +61,14 @@ struct WorkerOptions {
   Outbox::Limits outbox_limits;
 };
 
-class Agent {
+class WorkerDaemon {
  public:
   // Starts the trial API server; connects nothing yet.
-  static absl::StatusOr<std::unique_ptr<Agent>> Create(WorkerOptions options);
-  ~Agent();
-  Agent(const Agent&) = delete;
-  Agent& operator=(const Agent&) = delete;
+  static absl::StatusOr<std::unique_ptr<WorkerDaemon>> Create(
+      WorkerOptions options);
+  ~WorkerDaemon();
+  WorkerDaemon(const WorkerDaemon&) = delete;
+  WorkerDaemon& operator=(const WorkerDaemon&) = delete;
 
   // Connects to the master and serves it until Shutdown() (returns OK after
   // stopping every trial gracefully) or until the master refuses this
@@ -92,7 +93,7 @@ class Agent {
   };
   using RunKey = std::pair<int64_t, int32_t>;
 
-  explicit Agent(WorkerOptions options);
+  explicit WorkerDaemon(WorkerOptions options);
 
   void Post(Command c);
   v1::Hello MakeHello();
@@ -148,4 +149,4 @@ class Agent {
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_AGENT_H_
+#endif  // DET_WORKER_DAEMON_WORKER_DAEMON_H_

@@ -5,8 +5,8 @@
 // PR_SET_PDEATHSIG fires when the *thread* that started the child exits, not
 // the process: call SpawnChild only from a thread that lives as long as the
 // worker (the agent's control thread does).
-#ifndef DET_WORKER_AGENT_CHILD_PROCESS_H_
-#define DET_WORKER_AGENT_CHILD_PROCESS_H_
+#ifndef DET_WORKER_DAEMON_CHILD_PROCESS_H_
+#define DET_WORKER_DAEMON_CHILD_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -60,4 +60,4 @@ void SignalGroup(pid_t pid, int sig);
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_CHILD_PROCESS_H_
+#endif  // DET_WORKER_DAEMON_CHILD_PROCESS_H_

@@ -2,8 +2,8 @@
 // candidates whose files are intact, so a truncated or corrupt checkpoint
 // (a crash mid-write on a filesystem without atomic rename, bit rot, a full
 // disk) falls back to the previous one instead of failing every restart.
-#ifndef DET_WORKER_AGENT_RESTORE_CHOICE_H_
-#define DET_WORKER_AGENT_RESTORE_CHOICE_H_
+#ifndef DET_WORKER_DAEMON_RESTORE_CHOICE_H_
+#define DET_WORKER_DAEMON_RESTORE_CHOICE_H_
 
 #include <string>
 #include <vector>
@@ -22,4 +22,4 @@ std::string ChooseRestoreCheckpoint(const v1::TrialSpec& spec,
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_RESTORE_CHOICE_H_
+#endif  // DET_WORKER_DAEMON_RESTORE_CHOICE_H_

@@ -1,4 +1,4 @@
-#include "worker/agent/agent.h"
+#include "worker/daemon/worker_daemon.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,11 +16,11 @@
 #include "common/archive/context_archive.h"
 #include "common/openmp_env.h"
 #include "common/version.h"
-#include "worker/agent/child_process.h"
-#include "worker/agent/launch_plan.h"
-#include "worker/agent/restore_choice.h"
-#include "worker/agent/slots.h"
-#include "worker/agent/worker_log.h"
+#include "worker/daemon/child_process.h"
+#include "worker/daemon/launch_plan.h"
+#include "worker/daemon/restore_choice.h"
+#include "worker/daemon/slots.h"
+#include "worker/daemon/worker_log.h"
 
 extern char** environ;
 
@@ -57,12 +57,13 @@ absl::string_view PathVariable() {
 
 }  // namespace
 
-Agent::Agent(WorkerOptions options)
+WorkerDaemon::WorkerDaemon(WorkerOptions options)
     : options_(std::move(options)),
       incarnation_(NewIncarnation()),
       outbox_(options_.outbox_limits) {}
 
-absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(WorkerOptions options) {
+absl::StatusOr<std::unique_ptr<WorkerDaemon>> WorkerDaemon::Create(
+    WorkerOptions options) {
   if (options.master.empty()) {
     return absl::InvalidArgumentError(
         "no master address: pass --master HOST:PORT or set DET_MASTER");
@@ -88,8 +89,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(WorkerOptions options) {
       fs::remove_all(it->path(), rec);
     }
   }
-  std::unique_ptr<Agent> agent(new Agent(std::move(options)));
-  Agent* self = agent.get();
+  std::unique_ptr<WorkerDaemon> agent(new WorkerDaemon(std::move(options)));
+  WorkerDaemon* self = agent.get();
   TrialApiServer::Handlers handlers;
   handlers.on_metrics = [self](int64_t trial, int32_t run,
                                const v1::MetricReport& r) {
@@ -109,7 +110,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(WorkerOptions options) {
   return agent;
 }
 
-Agent::~Agent() {
+WorkerDaemon::~WorkerDaemon() {
   if (link_ != nullptr) link_->Stop();
   StopAll(/*kill=*/true);
   std::map<RunKey, RunEntry> runs;
@@ -121,19 +122,19 @@ Agent::~Agent() {
   api_.reset();
 }
 
-void Agent::Post(Command c) {
+void WorkerDaemon::Post(Command c) {
   absl::MutexLock lock(&mu_);
   commands_.push_back(std::move(c));
 }
 
-void Agent::Shutdown() {
+void WorkerDaemon::Shutdown() {
   Command c;
   c.kind = Command::Kind::kShutdown;
   Post(std::move(c));
 }
 
-absl::Status Agent::OnReport(int64_t trial_id, int32_t run_id,
-                             v1::TrialEvent event, int64_t steps) {
+absl::Status WorkerDaemon::OnReport(int64_t trial_id, int32_t run_id,
+                                    v1::TrialEvent event, int64_t steps) {
   {
     absl::MutexLock lock(&mu_);
     auto it = runs_.find({trial_id, run_id});
@@ -155,14 +156,14 @@ absl::Status Agent::OnReport(int64_t trial_id, int32_t run_id,
   return absl::OkStatus();
 }
 
-void Agent::Emit(v1::TrialEvent event, bool force) {
+void WorkerDaemon::Emit(v1::TrialEvent event, bool force) {
   v1::WorkerMessage m;
   *m.mutable_trial_event() = std::move(event);
   absl::StatusOr<int64_t> seq = outbox_.Add(std::move(m), force);
   if (!seq.ok()) WorkerLog("dropping an event: %s", seq.status().ToString());
 }
 
-v1::Hello Agent::MakeHello() {
+v1::Hello WorkerDaemon::MakeHello() {
   v1::Hello h;
   h.set_worker_id(options_.worker_id);
   h.set_protocol_version(kProtocolVersion);
@@ -203,8 +204,8 @@ v1::Hello Agent::MakeHello() {
   return h;
 }
 
-void Agent::ReportStartFailure(const v1::TrialSpec& spec,
-                               const std::string& why) {
+void WorkerDaemon::ReportStartFailure(const v1::TrialSpec& spec,
+                                      const std::string& why) {
   WorkerLog("trial %d run %d could not start: %s", spec.trial_id(),
             spec.run_id(), why);
   v1::TrialEvent ev;
@@ -223,7 +224,7 @@ void Agent::ReportStartFailure(const v1::TrialSpec& spec,
   Emit(std::move(ev), /*force=*/true);
 }
 
-std::vector<std::string> Agent::ChildEnvironment(
+std::vector<std::string> WorkerDaemon::ChildEnvironment(
     const v1::TrialSpec& spec, const std::string& token, int rank,
     const std::vector<int32_t>& slots) {
   std::vector<std::string> env;
@@ -276,7 +277,7 @@ std::vector<std::string> Agent::ChildEnvironment(
   return env;
 }
 
-void Agent::StartTrial(const v1::StartTrial& start) {
+void WorkerDaemon::StartTrial(const v1::StartTrial& start) {
   v1::TrialSpec spec = start.spec();
   // Check the request before touching anything.
   LaunchContext ctx;
@@ -420,8 +421,8 @@ void Agent::StartTrial(const v1::StartTrial& start) {
   runs_[{spec.trial_id(), spec.run_id()}] = std::move(entry);
 }
 
-void Agent::StopTrial(int64_t trial_id, int32_t run_id, bool kill,
-                      absl::Duration timeout) {
+void WorkerDaemon::StopTrial(int64_t trial_id, int32_t run_id, bool kill,
+                             absl::Duration timeout) {
   bool found = false;
   absl::MutexLock lock(&mu_);
   for (auto& [key, entry] : runs_) {
@@ -439,7 +440,7 @@ void Agent::StopTrial(int64_t trial_id, int32_t run_id, bool kill,
     WorkerLog("StopTrial for trial %d, which is not running here", trial_id);
 }
 
-void Agent::StopAll(bool kill) {
+void WorkerDaemon::StopAll(bool kill) {
   absl::MutexLock lock(&mu_);
   for (auto& [key, entry] : runs_) {
     if (entry.run->done()) continue;
@@ -448,7 +449,7 @@ void Agent::StopAll(bool kill) {
   }
 }
 
-void Agent::ReapFinished() {
+void WorkerDaemon::ReapFinished() {
   std::vector<RunEntry> finished;
   {
     absl::MutexLock lock(&mu_);
@@ -468,7 +469,7 @@ void Agent::ReapFinished() {
   }
 }
 
-std::error_code Agent::MakeTrialDir(const std::string& dir) {
+std::error_code WorkerDaemon::MakeTrialDir(const std::string& dir) {
   std::error_code ec;
   fs::remove_all(dir, ec);
   while (!spare_dirs_.empty()) {
@@ -482,7 +483,7 @@ std::error_code Agent::MakeTrialDir(const std::string& dir) {
   return ec;
 }
 
-void Agent::RecycleTrialDir(const std::string& dir) {
+void WorkerDaemon::RecycleTrialDir(const std::string& dir) {
   std::error_code ec;
   const size_t keep = std::max<size_t>(4, options_.slots.size());
   if (spare_dirs_.size() < keep && fs::is_directory(dir, ec)) {
@@ -506,13 +507,13 @@ void Agent::RecycleTrialDir(const std::string& dir) {
   fs::remove_all(dir, ec);
 }
 
-void Agent::RemoveSpareDirs() {
+void WorkerDaemon::RemoveSpareDirs() {
   std::error_code ec;
   for (const std::string& d : spare_dirs_) fs::remove_all(d, ec);
   spare_dirs_.clear();
 }
 
-void Agent::StopTrialsIfMasterLost() {
+void WorkerDaemon::StopTrialsIfMasterLost() {
   absl::Time now = absl::Now();
   if (link_->welcomed()) {
     last_with_master_ = now;
@@ -537,7 +538,7 @@ void Agent::StopTrialsIfMasterLost() {
   StopAll(/*kill=*/false);
 }
 
-absl::Status Agent::Run() {
+absl::Status WorkerDaemon::Run() {
   last_with_master_ = absl::Now();
   MasterLink::Options lo;
   lo.target = options_.master;

@@ -3,8 +3,8 @@
 // exec'ed directly, or the shell), the run's directory and one process per
 // rank with its slots. Pure but for one look at the filesystem, through
 // `find_program`; the worker (agent.cc) then carries the plan out.
-#ifndef DET_WORKER_AGENT_LAUNCH_PLAN_H_
-#define DET_WORKER_AGENT_LAUNCH_PLAN_H_
+#ifndef DET_WORKER_DAEMON_LAUNCH_PLAN_H_
+#define DET_WORKER_DAEMON_LAUNCH_PLAN_H_
 
 #include <cstdint>
 #include <functional>
@@ -57,4 +57,4 @@ void ApplyUserEnvironment(
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_LAUNCH_PLAN_H_
+#endif  // DET_WORKER_DAEMON_LAUNCH_PLAN_H_

@@ -1,4 +1,4 @@
-#include "worker/agent/trial_run.h"
+#include "worker/daemon/trial_run.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,4 +1,4 @@
-#include "worker/agent/child_process.h"
+#include "worker/daemon/child_process.h"
 
 #include <errno.h>
 #include <fcntl.h>

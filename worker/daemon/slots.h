@@ -2,8 +2,8 @@
 // else CPU slots that each get a share of the cores. GPUs are found without
 // CUDA libraries: /proc/driver/nvidia/gpus (the kernel driver) first, then
 // `nvidia-smi -L`.
-#ifndef DET_WORKER_AGENT_SLOTS_H_
-#define DET_WORKER_AGENT_SLOTS_H_
+#ifndef DET_WORKER_DAEMON_SLOTS_H_
+#define DET_WORKER_DAEMON_SLOTS_H_
 
 #include <string>
 #include <vector>
@@ -44,4 +44,4 @@ int ThreadsFor(int held, int total, int cores);
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_SLOTS_H_
+#endif  // DET_WORKER_DAEMON_SLOTS_H_

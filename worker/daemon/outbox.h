@@ -15,8 +15,8 @@
 //
 // Thread-safe. Producers are the trial API handlers and trial supervisors;
 // the single consumer is the master link's writer.
-#ifndef DET_WORKER_AGENT_OUTBOX_H_
-#define DET_WORKER_AGENT_OUTBOX_H_
+#ifndef DET_WORKER_DAEMON_OUTBOX_H_
+#define DET_WORKER_DAEMON_OUTBOX_H_
 
 #include <cstdint>
 #include <deque>
@@ -95,4 +95,4 @@ class Outbox {
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_OUTBOX_H_
+#endif  // DET_WORKER_DAEMON_OUTBOX_H_

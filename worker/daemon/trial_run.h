@@ -13,8 +13,8 @@
 // last stderr lines; killed on request or after the stop timeout -> KILLED.
 // When one rank fails, the others are stopped (they would wait forever in
 // collective operations): SIGTERM, then SIGKILL after the stop timeout.
-#ifndef DET_WORKER_AGENT_TRIAL_RUN_H_
-#define DET_WORKER_AGENT_TRIAL_RUN_H_
+#ifndef DET_WORKER_DAEMON_TRIAL_RUN_H_
+#define DET_WORKER_DAEMON_TRIAL_RUN_H_
 
 #include <atomic>
 #include <cstdint>
@@ -28,7 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "det/v1/worker.pb.h"
-#include "worker/agent/child_process.h"
+#include "worker/daemon/child_process.h"
 
 namespace det::worker {
 
@@ -140,4 +140,4 @@ class TrialRun {
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_TRIAL_RUN_H_
+#endif  // DET_WORKER_DAEMON_TRIAL_RUN_H_

@@ -1,4 +1,4 @@
-#include "worker/agent/launch_plan.h"
+#include "worker/daemon/launch_plan.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -20,9 +20,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/flags/help_flags.h"
-#include "worker/agent/agent.h"
-#include "worker/agent/slots.h"
-#include "worker/agent/worker_log.h"
+#include "worker/daemon/slots.h"
+#include "worker/daemon/worker_daemon.h"
+#include "worker/daemon/worker_log.h"
 
 ABSL_FLAG(std::string, master, "",
           "master address HOST:PORT (default: $DET_MASTER)");
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   // graph updated on every lock, a debugging aid that costs CPU on every
   // event here. Tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  det::ListOwnFlagsInHelp("worker/agent/");
+  det::ListOwnFlagsInHelp("worker/daemon/");
   absl::SetProgramUsageMessage(
       "det-worker --master HOST:PORT [--slots N] [--name ID]: runs trials "
       "for a det master on this machine's slots");
@@ -193,10 +193,10 @@ int main(int argc, char** argv) {
     o.work_dir = temp_work_dir = tmpl;
   }
 
-  auto agent = det::worker::Agent::Create(o);
-  if (!agent.ok()) {
+  auto daemon = det::worker::WorkerDaemon::Create(o);
+  if (!daemon.ok()) {
     std::fprintf(stderr, "det-worker: %s\n",
-                 std::string(agent.status().message()).c_str());
+                 std::string(daemon.status().message()).c_str());
     return 1;
   }
 
@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
       if (++received == 1) {
         WorkerLog("got %s; stopping trials (again to kill them and exit)",
                   strsignal(sig));
-        (*agent)->Shutdown();
+        (*daemon)->Shutdown();
       } else {
         // Children have PR_SET_PDEATHSIG(SIGKILL): they go with us.
         WorkerLog("got %s again; exiting now", strsignal(sig));
@@ -219,8 +219,8 @@ int main(int argc, char** argv) {
     }
   });
 
-  absl::Status s = (*agent)->Run();
-  agent->reset();
+  absl::Status s = (*daemon)->Run();
+  daemon->reset();
   finished.store(true);
   signals.join();
   if (!temp_work_dir.empty()) {

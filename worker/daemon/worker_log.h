@@ -1,6 +1,6 @@
 // The worker's own diagnostics: one timestamped line on stderr per call.
-#ifndef DET_WORKER_AGENT_WORKER_LOG_H_
-#define DET_WORKER_AGENT_WORKER_LOG_H_
+#ifndef DET_WORKER_DAEMON_WORKER_LOG_H_
+#define DET_WORKER_DAEMON_WORKER_LOG_H_
 
 #include <cstdio>
 #include <string>
@@ -23,4 +23,4 @@ void WorkerLog(const absl::FormatSpec<Args...>& format, const Args&... args) {
 
 }  // namespace det::worker
 
-#endif  // DET_WORKER_AGENT_WORKER_LOG_H_
+#endif  // DET_WORKER_DAEMON_WORKER_LOG_H_
