@@ -31,8 +31,12 @@ struct Create {
   RequestId request_id = 0;
   ValueMap hparams;
   uint64_t seed = 0;
+  // When not 0: the trial starts from the latest checkpoint of this
+  // request's trial (PBT's exploit step), with its step count at 0.
+  RequestId warm_start_from = 0;
   bool operator==(const Create& o) const {
-    return request_id == o.request_id && hparams == o.hparams && seed == o.seed;
+    return request_id == o.request_id && hparams == o.hparams &&
+           seed == o.seed && warm_start_from == o.warm_start_from;
   }
 };
 
