@@ -98,6 +98,9 @@ int RunLogs(Env& env, int64_t id, bool follow, bool json) {
   Client& client = **client_or;
 
   std::map<int64_t, int64_t> after;  // trial id -> last line id printed
+  // Trials that had ended before their lines were last read: nothing more
+  // comes from them, so following does not ask again.
+  std::set<int64_t> done;
   std::vector<std::string> docs;
   Backoff backoff(env.follow);
   // One pass: true when the experiment was terminal before its lines were
@@ -109,7 +112,10 @@ int RunLogs(Env& env, int64_t id, bool follow, bool json) {
     auto trials = client.ListTrials(id);
     if (!trials.ok()) return trials.status();
     std::vector<v1::TrialLogLine> lines;
+    std::vector<int64_t> ended;
     for (const v1::Trial& t : trials->trials()) {
+      if (done.count(t.id())) continue;
+      if (IsTerminal(t.state())) ended.push_back(t.id());
       v1::StreamTrialLogsRequest request;
       request.set_trial_id(t.id());
       request.set_after_id(after[t.id()]);
@@ -139,6 +145,7 @@ int RunLogs(Env& env, int64_t id, bool follow, bool json) {
       }
     }
     env.out.flush();
+    done.insert(ended.begin(), ended.end());
     return absl::OkStatus();
   };
 
