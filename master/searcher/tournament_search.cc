@@ -227,8 +227,13 @@ Operations TournamentSearch::TrialExitedEarly(RequestId id,
       ++failed_;
       break;
     case ExitedReason::kUserCanceled:
+      // det trial kill: ranked where it stopped as an errored trial is,
+      // but not a failure, and the search goes on (Determined's rule).
+      if (t.state == TrialState::kRunning &&
+          t.next_rung < static_cast<int>(bracket.rungs.size())) {
+        bracket.rungs[t.next_rung].push_back(Entry{kWorst, id});
+      }
       End(&t, TrialState::kCanceled);
-      canceled_ = true;
       break;
   }
   Fill(&ops);

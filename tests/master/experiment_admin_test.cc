@@ -276,5 +276,38 @@ TEST_F(MasterAdminTest, KillingAQueuedTrialCancelsItAndTheSearchGoesOn) {
             absl::StatusCode::kNotFound);
 }
 
+// Random search one trial at a time: the killed trial's place goes to the
+// next one (the search goes on, as Determined's).
+TEST_F(MasterAdminTest, AKilledTrialMakesRoomForTheNext) {
+  auto m = Start();
+  auto x = m->CreateExperiment(R"(name: random
+hyperparameters:
+  x: {type: double, minval: 0.0, maxval: 1.0}
+searcher:
+  name: random
+  metric: validation_accuracy
+  max_trials: 2
+  max_concurrent_trials: 1
+  max_length: {batches: 10}
+)",
+                               "", /*activate=*/true, false, nullptr);
+  ASSERT_TRUE(x.ok()) << x.status();
+  auto trials = m->ListTrials(x->id());
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 1u);
+  ASSERT_TRUE(m->KillTrial(trials->front().id()).ok());
+  trials = m->ListTrials(x->id());
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 2u);
+  EXPECT_EQ((*trials)[0].state(), v1::STATE_CANCELED);
+  EXPECT_EQ((*trials)[1].state(), v1::STATE_QUEUED);
+  // Killing the last one too ends the search: CANCELED, no failure.
+  ASSERT_TRUE(m->KillTrial((*trials)[1].id()).ok());
+  auto ended = m->GetExperiment(x->id());
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->state(), v1::STATE_CANCELED);
+  EXPECT_EQ(ended->trials_canceled(), 2);
+}
+
 }  // namespace
 }  // namespace det::master
