@@ -315,12 +315,13 @@ std::vector<double> Suggest(const std::vector<Dimension>& dims,
   }
   if (modelled.empty()) return point;
 
-  // The good group: the best NumBelow(n) by value (ties: older first); both
-  // groups then in creation order.
+  // The good group: the first NumBelow(n) by stage (further first), then
+  // value (ties: older first); both groups then in creation order.
   std::vector<const Observation*> ranked;
   for (const Observation& o : observations) ranked.push_back(&o);
   std::stable_sort(ranked.begin(), ranked.end(),
                    [](const Observation* a, const Observation* b) {
+                     if (a->stage != b->stage) return a->stage > b->stage;
                      if (a->value != b->value) return a->value < b->value;
                      return a->order < b->order;
                    });
