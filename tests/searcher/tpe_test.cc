@@ -124,8 +124,9 @@ std::vector<Observation> MixedResults(int n, uint64_t seed) {
   SplitMix64 rng(seed);
   for (int i = 0; i < n; ++i) {
     Observation o;
-    o.x = {-4 + 3 * rng.Uniform(), static_cast<double>(1 + rng.Below(6)),
-           static_cast<double>(rng.Below(3))};
+    o.x = std::vector<double>{-4 + 3 * rng.Uniform(),
+                              static_cast<double>(1 + rng.Below(6)),
+                              static_cast<double>(rng.Below(3))};
     o.value = MixedObjective(o.x);
     o.order = i + 1;
     out.push_back(o);
