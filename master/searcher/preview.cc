@@ -212,9 +212,9 @@ std::string FormatPlan(const SearchPlan& plan) {
                            ")")
             : "",
         ": up to ", plan.tpe_random_trials, " of the ", plan.num_trials,
-        " trials; the others (at least ",
+        " trials;\n  the others (at least ",
         plan.num_trials - plan.tpe_random_trials,
-        ") from the estimator,\n  fitted on the longest rung with enough "
+        ") from the estimator, fitted on the longest rung with enough "
         "results\n");
   }
   for (const std::string& note : plan.notes) {

@@ -147,7 +147,7 @@ TEST(PreviewTest, TpeShowsWhenTheEstimatorTakesOver) {
                               "n_ei_candidates 24, gamma 0.1 up to 25)"));
   EXPECT_THAT(text, HasSubstr("random draws until 6 trials have a result (the "
                               "first at 58 batches): up to 9 of the 16 "
-                              "trials; the others (at least 7)"));
+                              "trials;\n  the others (at least 7)"));
   // The same search with the random sampler says nothing of it.
   auto random = PlanSearch(MustParse(R"(searcher:
   name: random
