@@ -318,6 +318,27 @@ TEST(TpeConfigTest, BadValuesNameTheirField) {
                         "grid searcher"));
 }
 
+TEST(TpeConfigTest, WarnsWhenTheEstimatorWouldNeverBeUsed) {
+  auto warnings = [](const std::string& yaml) {
+    std::string out;
+    // The searcher's only (these names are not the built-in trainer's).
+    for (const ConfigError& w : MustParse(yaml).warnings) {
+      if (w.path.rfind("searcher", 0) == 0) out += w.ToString() + "\n";
+    }
+    return out;
+  };
+  EXPECT_EQ(warnings(TpeYaml("  sampler: tpe\n")), "");
+  EXPECT_THAT(warnings(TpeYaml("  sampler: tpe\n  tpe: {n_startup_trials: "
+                               "40}\n")),
+              HasSubstr("searcher.tpe.n_startup_trials: 40 is not below "
+                        "max_trials (40): every trial is a random draw"));
+  EXPECT_THAT(warnings("searcher:\n  name: random\n  metric: m\n  max_length: "
+                       "{batches: 4}\n  max_trials: 20\n  sampler: tpe\n"
+                       "hyperparameters: {x: 1, y: {type: const, val: 2}}\n"),
+              HasSubstr("searcher.sampler: tpe has nothing to model: every "
+                        "hyperparameter is const"));
+}
+
 // ---- searches ------------------------------------------------------------
 
 // A scripted experiment loop: trials report at their rungs (all of them up
