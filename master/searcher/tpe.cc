@@ -289,6 +289,16 @@ double TruncNormPpf(double q, double a, double b) {
   return std::clamp(x, a, b);
 }
 
+double ParzenLogPdf(const Dimension& dim, const std::vector<double>& values,
+                    const TpeConfig& config, double x) {
+  std::vector<Observation> obs;
+  for (double v : values) obs.push_back(Observation{{v}, 0, 0, 0});
+  std::vector<const Observation*> points;
+  for (const Observation& o : obs) points.push_back(&o);
+  Estimator e = BuildEstimator({dim}, {0}, points, config);
+  return LogPdf(e, {x});
+}
+
 }  // namespace internal
 
 int64_t NumBelow(const TpeConfig& config, int64_t n) {

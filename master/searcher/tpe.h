@@ -75,6 +75,10 @@ double LogNdtr(double a);
 double LogGaussMass(double a, double b);
 // The point x in [a, b] with mass q in [a, x] (relative to [a, b]).
 double TruncNormPpf(double q, double a, double b);
+// The log density at x of the Parzen estimator of one dimension fitted on
+// `values` (oldest first), as Suggest builds it for either group.
+double ParzenLogPdf(const Dimension& dim, const std::vector<double>& values,
+                    const TpeConfig& config, double x);
 }  // namespace internal
 
 }  // namespace det::searcher::tpe

@@ -106,6 +106,76 @@ TEST(TpeRulesTest, DefaultWeightsRampTheOldest) {
   EXPECT_EQ(tpe::DefaultWeights(26)[0], 1.0 / 26);
 }
 
+// The estimators, computed here from Optuna's rules by hand.
+double TruncatedDensity(double x, double mu, double sigma, double lo,
+                        double hi) {
+  double z = (x - mu) / sigma;
+  double mass = Phi((hi - mu) / sigma) - Phi((lo - mu) / sigma);
+  return std::exp(-0.5 * z * z) / std::sqrt(2 * M_PI) / sigma / mass;
+}
+
+TEST(TpeRulesTest, ContinuousEstimatorAsOptunaBuildsIt) {
+  Dimension d{Dimension::Kind::kContinuous, 0, 1, 0, 0};
+  TpeConfig c;
+  // Two results, 0.2 and 0.5: sorted with the ends [0, .2, .5, 1]; the
+  // outer kernels take their inner gap (consider_endpoints false): 0.3 and
+  // 0.3, above the magic clip 1/min(100, 2+2) = 0.25. The prior: centre
+  // 0.5, bandwidth 1. Weights 1, 1 and prior_weight 1, normalised.
+  for (double x : {0.0, 0.1, 0.35, 0.9}) {
+    double want = (TruncatedDensity(x, 0.2, 0.3, 0, 1) +
+                   TruncatedDensity(x, 0.5, 0.3, 0, 1) +
+                   TruncatedDensity(x, 0.5, 1.0, 0, 1)) /
+                  3;
+    EXPECT_NEAR(tpe::internal::ParzenLogPdf(d, {0.2, 0.5}, c, x),
+                std::log(want), 1e-12)
+        << x;
+  }
+  // The magic clip: 0.5 and 0.52 would get 0.02; clipped to 0.25.
+  double want = (TruncatedDensity(0.3, 0.5, 0.25, 0, 1) +
+                 TruncatedDensity(0.3, 0.52, 0.25, 0, 1) +
+                 TruncatedDensity(0.3, 0.5, 1.0, 0, 1)) /
+                3;
+  EXPECT_NEAR(tpe::internal::ParzenLogPdf(d, {0.5, 0.52}, c, 0.3),
+              std::log(want), 1e-12);
+  // One result: the larger gap to the ends; prior_weight 2 weighs the
+  // prior double.
+  c.prior_weight = 2;
+  want = (TruncatedDensity(0.7, 0.3, 0.7, 0, 1) +
+          2 * TruncatedDensity(0.7, 0.5, 1.0, 0, 1)) /
+         3;
+  EXPECT_NEAR(tpe::internal::ParzenLogPdf(d, {0.3}, c, 0.7), std::log(want),
+              1e-12);
+  // No result: the prior alone.
+  EXPECT_NEAR(tpe::internal::ParzenLogPdf(d, {}, c, 0.7),
+              std::log(TruncatedDensity(0.7, 0.5, 1.0, 0, 1)), 1e-12);
+}
+
+TEST(TpeRulesTest, IntegerAndCategoricalEstimatorsAsOptunaBuildsThem) {
+  // Integers 1..4 on [0.5, 4.5]: results 2 and 3, sorted with the ends
+  // [.5, 2, 3, 4.5]: inner gaps 1 and 1, clip 4/4 = 1. A value's
+  // probability is its kernel's mass on [v - .5, v + .5].
+  Dimension ints{Dimension::Kind::kInteger, 1, 4, 0, 0};
+  auto mass = [](double v, double mu, double sigma) {
+    return (Phi((v + 0.5 - mu) / sigma) - Phi((v - 0.5 - mu) / sigma)) /
+           (Phi((4.5 - mu) / sigma) - Phi((0.5 - mu) / sigma));
+  };
+  for (double v : {1.0, 2.0, 4.0}) {
+    double want = (mass(v, 2, 1) + mass(v, 3, 1) + mass(v, 2.5, 4)) / 3;
+    EXPECT_NEAR(tpe::internal::ParzenLogPdf(ints, {2, 3}, TpeConfig{}, v),
+                std::log(want), 1e-12)
+        << v;
+  }
+  // Categorical, 3 choices, results 0, 0, 2: each result's row is 1 on its
+  // choice plus 1/4 (prior_weight / (n + 1)) everywhere, normalised; the
+  // prior's row uniform; the four rows weigh alike.
+  Dimension cat{Dimension::Kind::kCategorical, 0, 0, 3, 0};
+  const double hit = 1.25 / 1.75, miss = 0.25 / 1.75;
+  EXPECT_NEAR(tpe::internal::ParzenLogPdf(cat, {0, 0, 2}, TpeConfig{}, 0),
+              std::log((2 * hit + miss + 1.0 / 3) / 4), 1e-12);
+  EXPECT_NEAR(tpe::internal::ParzenLogPdf(cat, {0, 0, 2}, TpeConfig{}, 1),
+              std::log((3 * miss + 1.0 / 3) / 4), 1e-12);
+}
+
 std::vector<Dimension> MixedDims() {
   Dimension cont{Dimension::Kind::kContinuous, -4, -1, 0, 11};
   Dimension integer{Dimension::Kind::kInteger, 1, 6, 0, 22};
