@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "master/searcher/hparam_sampler.h"
