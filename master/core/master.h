@@ -411,11 +411,13 @@ class Master {
   // Create's warm_start_from) the latest checkpoint of that request's trial
   // (what it started from when it has none), else the experiment's source
   // checkpoint ("" for none).
-  std::string WarmStartForCreate(ExperimentState* e, searcher::RequestId from)
+  absl::StatusOr<std::string> WarmStartForCreate(ExperimentState* e,
+                                                 searcher::RequestId from)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The checkpoint record (with its SHA-256s) and its experiment's config,
   // for a run's TrialSpec.warm_start; a uuid the store no longer has gives
-  // the uuid alone (the worker then fails the run, saying so).
+  // the uuid alone (the worker then fails the run, saying so). Errors only
+  // for a failing store.
   absl::StatusOr<WarmStartSource> LookUpWarmStart(ExperimentState* e,
                                                   const std::string& uuid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
