@@ -405,6 +405,11 @@ TEST_F(WarmStartTest, ContinueRefusals) {
       1, {"searcher.name=random", "searcher.max_trials=2"}, nullptr);
   EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(other.status().message(), HasSubstr("single"));
+  auto no_source = master_->ContinueExperiment(
+      1, {"searcher.source_checkpoint_uuid=nope"}, nullptr);
+  EXPECT_EQ(no_source.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_source.status().message(),
+              HasSubstr("searcher.source_checkpoint_uuid"));
   // Nothing changed.
   auto x = master_->GetExperiment(1);
   ASSERT_TRUE(x.ok());
