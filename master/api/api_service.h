@@ -61,6 +61,20 @@ class ApiService final : public v1::Api::Service {
                              const v1::GetMasterInfoRequest* req,
                              v1::MasterInfo* resp) override;
 
+  // Checkpoints (issue 15)
+  grpc::Status GetExperimentCheckpoints(
+      grpc::ServerContext* ctx, const v1::GetExperimentCheckpointsRequest* req,
+      v1::GetExperimentCheckpointsResponse* resp) override;
+  grpc::Status GetCheckpoint(grpc::ServerContext* ctx,
+                             const v1::GetCheckpointRequest* req,
+                             v1::CheckpointDetail* resp) override;
+  grpc::Status DownloadCheckpoint(
+      grpc::ServerContext* ctx, const v1::GetCheckpointRequest* req,
+      grpc::ServerWriter<v1::CheckpointChunk>* writer) override;
+  grpc::Status DeleteExperiment(grpc::ServerContext* ctx,
+                                const v1::ExperimentIdRequest* req,
+                                v1::DeleteExperimentResponse* resp) override;
+
  private:
   Master* master_;
   const std::string token_;

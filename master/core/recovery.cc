@@ -112,7 +112,7 @@ absl::Status Master::Load() {
       }
     }
   }
-  return absl::OkStatus();
+  return LoadCheckpointDeletions();
 }
 
 absl::Status Master::Reload() {
