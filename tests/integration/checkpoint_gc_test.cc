@@ -347,7 +347,7 @@ TEST_F(CheckpointGcTest, KillsDuringDeletionLoseNothingKept) {
   std::ofstream(stall) << "hold";
   cluster_.StartMaster();
   cluster_.SetWorkerPrefix(
-      {"env", absl::StrCat("DET_WORKER_TEST_GC_STALL=", stall)});
+      {"/usr/bin/env", absl::StrCat("DET_WORKER_TEST_GC_STALL=", stall)});
   cluster_.StartWorker("w1", 1);
   cluster_.SetWorkerPrefix({});
   int64_t id = cluster_.CreateExperiment(Config(R"(
