@@ -121,7 +121,8 @@ class Master {
   absl::StatusOr<v1::Trial> GetTrial(int64_t trial_id);
   absl::StatusOr<std::vector<v1::MetricReport>> GetTrialMetrics(
       int64_t trial_id, v1::MetricGroup group);
-  // Every stored checkpoint of the trial; NOT_FOUND for an unknown trial.
+  // Every stored checkpoint of the trial, in every GC state; NOT_FOUND for
+  // an unknown trial.
   absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(int64_t trial_id);
   absl::StatusOr<std::vector<v1::TrialLogLine>> GetTrialLogs(int64_t trial_id,
                                                              int64_t after_id,

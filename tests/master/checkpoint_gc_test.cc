@@ -165,6 +165,12 @@ TEST_F(CheckpointGcCoreTest, LiveTrialKeepsRestoreCandidatesThenTheRuleWins) {
   Deleted({"c20"});
   EXPECT_EQ(InState(v1::CHECKPOINT_STATE_DELETED),
             (std::set<std::string>{"c20"}));
+  // The trial's own list (the web page's) carries the state too.
+  auto own = master_->ListCheckpoints(trial_id_);
+  ASSERT_TRUE(own.ok());
+  ASSERT_EQ(own->size(), 7u);
+  EXPECT_EQ((*own)[1].uuid(), "c20");
+  EXPECT_EQ((*own)[1].state(), v1::CHECKPOINT_STATE_DELETED);
   EXPECT_TRUE(InState(v1::CHECKPOINT_STATE_DELETING).empty());
 
   // The trial ends, and with it the experiment: 1 latest + 1 best remain.
