@@ -302,12 +302,19 @@ min_checkpoint_period: {batches: 4}
       cluster_.Cli({"experiment", "delete", std::to_string(id), "--yes"});
   EXPECT_NE(running.exit_code, 0);
   EXPECT_THAT(running.err, ::testing::HasSubstr("FAILED_PRECONDITION"));
+  // Some checkpoints first, so that there are folders to delete.
+  ASSERT_TRUE(Cluster::WaitFor([&] { return Checkpoints(id).size() >= 3; },
+                               absl::Minutes(1)));
   EXPECT_EQ(cluster_.Cli({"experiment", "kill", std::to_string(id)}).exit_code,
             0);
   ASSERT_TRUE(cluster_.WaitTerminal(id, absl::Minutes(2)).ok());
   ASSERT_TRUE(WaitCollected(id));
   std::set<std::string> doomed;
   for (const auto& d : Checkpoints(id)) doomed.insert(d.checkpoint().uuid());
+  ASSERT_FALSE(InState(id, v1::CHECKPOINT_STATE_ACTIVE).empty());
+  ASSERT_EQ(Folders().size(),
+            InState(id, v1::CHECKPOINT_STATE_ACTIVE).size() +
+                InState(keep, v1::CHECKPOINT_STATE_ACTIVE).size());
   const std::set<std::string> kept = InState(keep, v1::CHECKPOINT_STATE_ACTIVE);
   ASSERT_FALSE(kept.empty());
 
