@@ -345,6 +345,53 @@ min_checkpoint_period: {batches: 4}
   EXPECT_THAT(gone.err, ::testing::HasSubstr("NOT_FOUND"));
 }
 
+// checkpoint_storage type directory: the trials write under
+// container_path, and garbage collection removes the spare folders there.
+TEST_F(CheckpointGcTest, DirectoryStorageIsCollectedToo) {
+  cluster_.StartMaster();
+  cluster_.StartWorker("w1", 1);
+  const std::string storage = absl::StrCat(cluster_.dir(), "/dirstore");
+  int64_t id = cluster_.CreateExperiment(Config(absl::StrCat(R"(
+name: directory
+max_restarts: 0
+hyperparameters: {x: 0.3, y: 0.6}
+searcher: {name: single, metric: validation_accuracy, smaller_is_better: false,
+           max_length: {batches: 24}}
+min_validation_period: {batches: 4}
+min_checkpoint_period: {batches: 4}
+checkpoint_storage:
+  type: directory
+  container_path: )",
+                                                             storage, "\n")));
+  ASSERT_GT(id, 0);
+  auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
+  ASSERT_TRUE(x.ok()) << x.status();
+  ASSERT_EQ(x->state(), v1::STATE_COMPLETED);
+  ASSERT_TRUE(WaitCollected(id));
+  std::set<std::string> folders;
+  for (const auto& e : fs::directory_iterator(storage)) {
+    std::string name = e.path().filename().string();
+    if (e.is_directory() && name.front() != '.') folders.insert(name);
+  }
+  const std::set<std::string> active = InState(id, v1::CHECKPOINT_STATE_ACTIVE);
+  EXPECT_EQ(folders, active);
+  EXPECT_EQ(active, ExpectedKept(id, /*smaller_is_better=*/false));
+  EXPECT_EQ(InState(id, v1::CHECKPOINT_STATE_DELETED).size(),
+            6u - active.size());
+  EXPECT_TRUE(Folders().empty());  // nothing in the default storage
+
+  // Another type is refused with the field named.
+  const std::string bad = absl::StrCat(cluster_.dir(), "/s3.yaml");
+  std::ofstream(bad) << Config(R"(
+hyperparameters: {x: 0.3}
+searcher: {name: single, metric: validation_accuracy, max_length: {batches: 4}}
+checkpoint_storage: {type: s3, bucket: b}
+)");
+  auto refused = cluster_.Cli({"experiment", "create", bad});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("checkpoint_storage.type"));
+}
+
 // The worker stalls after removing the first folder of a deletion; then
 // the master and the worker are SIGKILLed. After both restart, the
 // deletion finishes, every kept checkpoint is intact (downloads verify

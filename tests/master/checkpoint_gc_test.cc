@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "gtest/gtest.h"
 #include "master/core/master.h"
+#include "master/core/placement.h"
 #include "master/store/sqlite_store.h"
 #include "tests/testing/temp_dir.h"
 
@@ -231,6 +232,23 @@ TEST_F(CheckpointGcCoreTest, WarmStartOfALiveTrialIsNeverDeleted) {
   // Deleting a live experiment is refused.
   auto del = master_->DeleteExperiment(experiment_id_);
   EXPECT_EQ(del.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Where the folders are, for the worker asked to delete them: type
+// directory is container_path everywhere; shared_fs honours the worker's
+// own mount point, else host_path/storage_path, else the master's default.
+TEST(CheckpointDirTest, DirectoryAndSharedFs) {
+  CheckpointStorageConfig dir;
+  dir.type = "directory";
+  dir.container_path = "/mnt/ckpt";
+  EXPECT_EQ(CheckpointDir(dir, "/default", "/worker/root"), "/mnt/ckpt");
+  EXPECT_EQ(CheckpointDir(dir, "/default"), "/mnt/ckpt");
+  CheckpointStorageConfig fs;
+  EXPECT_EQ(CheckpointDir(fs, "/default"), "/default");
+  EXPECT_EQ(CheckpointDir(fs, "/default", "/worker/root"), "/worker/root");
+  fs.host_path = "/shared";
+  fs.storage_path = "exp";
+  EXPECT_EQ(CheckpointDir(fs, "/default"), "/shared/exp");
 }
 
 }  // namespace
