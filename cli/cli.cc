@@ -66,6 +66,7 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   AddMasterCommands(app, &action);
   AddPreviewCommands(app, &action);
   AddCheckpointCommands(app, &action);
+  AddExperimentAdminCommands(app, &action);
 
   try {
     app.parse(argc, argv);

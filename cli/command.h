@@ -68,6 +68,10 @@ void AddPreviewCommands(CLI::App& app, Action* action);
 // Also adds `experiment download` and `experiment delete`: call it after
 // AddExperimentCommands.
 void AddCheckpointCommands(CLI::App& app, Action* action);
+// Experiment administration (experiment_admin_cmd.cc): adds to the
+// experiment and trial groups, so it runs after AddExperimentCommands and
+// AddTrialCommands.
+void AddExperimentAdminCommands(CLI::App& app, Action* action);
 
 }  // namespace det::cli
 

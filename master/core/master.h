@@ -18,6 +18,8 @@
 //   queries.cc              the read side of the client API
 //   checkpoint_gc.cc        checkpoint garbage collection, checkpoint
 //                           listing and download, experiment deletion
+//   experiment_admin.cc     name, description, labels, priority,
+//                           max_slots, archiving, forks, killing a trial
 //
 // Concurrency: mu_ guards every piece of in-memory state; the gRPC handlers
 // (client API and worker streams) and the ticker thread call in and hold it
@@ -153,6 +155,28 @@ class Master {
                                                       absl::Duration timeout);
   // True while the trial is not terminal (for log following).
   bool TrialIsLive(int64_t trial_id);
+
+  // experiment_admin.cc
+  // Changes what the patch names (INVALID_ARGUMENT for a bad value; for an
+  // ended experiment only name, description and labels: FAILED_PRECONDITION
+  // otherwise). A new priority or max_slots applies to the queued trials at
+  // once; all of it is stored in the record, so a restart keeps it.
+  absl::StatusOr<v1::Experiment> PatchExperiment(
+      const v1::PatchExperimentRequest& patch);
+  // Archives (only an ended experiment) or unarchives; FAILED_PRECONDITION
+  // when it is not ended, or already is as asked.
+  absl::StatusOr<v1::Experiment> SetExperimentArchived(int64_t id,
+                                                       bool archived);
+  // The YAML with the record's changes written in (EffectiveConfigYaml).
+  absl::StatusOr<std::string> GetExperimentConfig(int64_t id);
+  // CreateExperiment with the context of experiment `parent_id`.
+  absl::StatusOr<v1::Experiment> ForkExperiment(
+      int64_t parent_id, const std::string& yaml, bool activate,
+      std::vector<std::string>* warnings);
+  // Kills the trial's process (or cancels it if it is not running); it
+  // ends CANCELED, the searcher is told it exited (kUserCanceled) and the
+  // experiment goes on. FAILED_PRECONDITION for an ended trial.
+  absl::StatusOr<v1::Trial> KillTrial(int64_t trial_id);
 
   // ---- Worker streams (api/worker_service.cc) ----
   // Registers a worker after its Hello and reconciles the trials it runs
@@ -416,6 +440,13 @@ class Master {
   // An experiment's parsed config, from memory or the store.
   absl::StatusOr<ExperimentConfig> ConfigOf(int64_t experiment_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // experiment_admin.cc
+  // Runs `edit` on the experiment's record (with its parsed config); when
+  // it returns OK stores the result, in memory and in the store, and
+  // requeues the queued trials. An error from `edit` changes nothing.
+  using EditFn =
+      std::function<absl::Status(const ExperimentConfig&, v1::Experiment*)>;
+  absl::StatusOr<v1::Experiment> EditExperiment(int64_t id, const EditFn& edit);
 
   // queries.cc
   v1::Experiment Describe(const ExperimentState& e) const
