@@ -454,5 +454,71 @@ reproducibility: {experiment_seed: 9}
   }
 }
 
+// The issue's "done when", with the real trainer (det-trial, when built):
+// an ASHA search with the default retention leaves at most two checkpoint
+// folders per trial, and `det experiment download --top-n 1` gives the
+// best model, every file equal to the stored one.
+TEST_F(CheckpointGcTest, TrainerAshaWithDefaultsLeavesTwoPerTrialAndTheBest) {
+  if (!fs::exists(Cluster::Bin("det-trial"))) {
+    GTEST_SKIP() << "det-trial is not built (DET_BUILD_TRAINER=OFF)";
+  }
+  cluster_.StartMaster();
+  cluster_.StartWorker("w1", 2);
+  int64_t id = cluster_.CreateExperiment(R"(
+name: trainer-asha-gc
+hyperparameters:
+  learning_rate: {type: log, base: 10, minval: -3, maxval: -1}
+  global_batch_size: 32
+  n_filters1: 8
+  n_filters2: 16
+  hidden_units: 32
+searcher:
+  name: adaptive_asha
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_trials: 4
+  max_length: {batches: 16}
+  divisor: 4
+  max_concurrent_trials: 2
+min_validation_period: {batches: 4}
+min_checkpoint_period: {batches: 4}
+reproducibility: {experiment_seed: 11}
+data:
+  train_limit: 320
+  validation_limit: 128
+)");
+  ASSERT_GT(id, 0);
+  auto x = cluster_.WaitTerminal(id, absl::Minutes(8));
+  ASSERT_TRUE(x.ok()) << x.status();
+  ASSERT_EQ(x->state(), v1::STATE_COMPLETED) << x->message();
+  ASSERT_TRUE(WaitCollected(id));
+  const std::set<std::string> active = InState(id, v1::CHECKPOINT_STATE_ACTIVE);
+  EXPECT_EQ(Folders(), active);
+  std::map<int64_t, int> per_trial;
+  for (const auto& d : Checkpoints(id)) {
+    if (d.checkpoint().state() == v1::CHECKPOINT_STATE_ACTIVE) {
+      per_trial[d.checkpoint().trial_id()]++;
+    }
+  }
+  EXPECT_EQ(per_trial.size(), 4u);
+  for (auto [trial, n] : per_trial) EXPECT_LE(n, 2) << "trial " << trial;
+
+  std::vector<v1::CheckpointDetail> best = Checkpoints(id, 1);
+  ASSERT_EQ(best.size(), 1u);
+  EXPECT_EQ(best[0].metric(),
+            x->best_validation_metrics().at("validation_accuracy"));
+  const std::string out = absl::StrCat(cluster_.dir(), "/best");
+  auto dl = cluster_.Cli({"experiment", "download", std::to_string(id),
+                          "--top-n", "1", "-o", out});
+  ASSERT_EQ(dl.exit_code, 0) << dl.err;
+  const std::string uuid = best[0].checkpoint().uuid();
+  EXPECT_GT(best[0].checkpoint().file_sha256_size(), 0);
+  for (const auto& [file, sha] : best[0].checkpoint().file_sha256()) {
+    EXPECT_EQ(ReadAll(fs::path(out) / uuid / file),
+              ReadAll(fs::path(StorageDir()) / uuid / file))
+        << file;
+  }
+}
+
 }  // namespace
 }  // namespace det::testing
