@@ -78,8 +78,10 @@ absl::Status Master::CollectCheckpoints(ExperimentState* e, int64_t trial_id) {
   const CheckpointStorageConfig& cs = e->config.checkpoint_storage;
   const int64_t eid = e->rec.experiment.id();
   std::vector<v1::Checkpoint> active;
-  if (trial_id != 0 && cs.save_experiment_best == 0) {
-    // The per-trial rules only: the trial's checkpoints are enough.
+  // An experiment's best N are each within their own trial's best N, so
+  // with save_experiment_best <= save_trial_best the trial's own
+  // checkpoints give the same answer for it as the whole experiment's.
+  if (trial_id != 0 && cs.save_experiment_best <= cs.save_trial_best) {
     DET_ASSIGN_OR_RETURN(active, store_->ListCheckpoints(trial_id));
   } else {
     DET_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> all,
