@@ -4,6 +4,8 @@
 // trial may restore from or warm-start from, marked one DELETED before its
 // worker reported it gone, forgot a DELETING one across a restart, or kept
 // more than the rule says once the experiment ended.
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <set>
@@ -232,6 +234,38 @@ TEST_F(CheckpointGcCoreTest, WarmStartOfALiveTrialIsNeverDeleted) {
   // Deleting a live experiment is refused.
   auto del = master_->DeleteExperiment(experiment_id_);
   EXPECT_EQ(del.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// With no worker connected, the master removes the folders it can see
+// itself (on its ticker), then marks them DELETED; kept ones stay.
+TEST_F(CheckpointGcCoreTest, MasterDeletesItselfWhenNoWorkerIsConnected) {
+  namespace fs = std::filesystem;
+  CheckpointAt(10, 0.9);  // the best
+  CheckpointAt(20, 0.1);
+  CheckpointAt(30, 0.2);  // the latest
+  const fs::path root = dir_.File("checkpoints");
+  for (const char* uuid : {"c10", "c20", "c30"}) {
+    fs::create_directories(root / uuid);
+    std::ofstream(root / uuid / "state.json") << uuid;
+  }
+  master_->WorkerDisconnected("w0", outbox_);
+  v1::WorkerMessage x = Event();
+  x.mutable_trial_event()->mutable_exited()->set_reason(
+      v1::EXIT_REASON_COMPLETED);
+  // The worker's last report came in before its stream ended.
+  Connect();
+  Send(x);
+  master_->WorkerDisconnected("w0", outbox_);
+  EXPECT_EQ(InState(v1::CHECKPOINT_STATE_DELETING),
+            (std::set<std::string>{"c20"}));
+  EXPECT_TRUE(fs::exists(root / "c20"));
+  master_->Tick();
+  EXPECT_FALSE(fs::exists(root / "c20"));
+  EXPECT_TRUE(fs::exists(root / "c10" / "state.json"));
+  EXPECT_TRUE(fs::exists(root / "c30" / "state.json"));
+  EXPECT_EQ(InState(v1::CHECKPOINT_STATE_DELETED),
+            (std::set<std::string>{"c20"}));
+  EXPECT_TRUE(InState(v1::CHECKPOINT_STATE_DELETING).empty());
 }
 
 // Where the folders are, for the worker asked to delete them: type
