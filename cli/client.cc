@@ -352,4 +352,40 @@ absl::Status Client::StreamTrialLogs(
                 on_message);
 }
 
+// ---- Checkpoints (issue 15) ----
+
+absl::StatusOr<v1::GetExperimentCheckpointsResponse>
+Client::GetExperimentCheckpoints(int64_t experiment_id, int best) {
+  v1::GetExperimentCheckpointsRequest request;
+  request.set_experiment_id(experiment_id);
+  request.set_best(best);
+  return Unary(&v1::Api::StubInterface::GetExperimentCheckpoints, request,
+               options_.call_timeout);
+}
+
+absl::StatusOr<v1::CheckpointDetail> Client::GetCheckpoint(
+    const std::string& uuid) {
+  v1::GetCheckpointRequest request;
+  request.set_uuid(uuid);
+  return Unary(&v1::Api::StubInterface::GetCheckpoint, request,
+               options_.call_timeout);
+}
+
+absl::StatusOr<v1::DeleteExperimentResponse> Client::DeleteExperiment(
+    int64_t experiment_id) {
+  v1::ExperimentIdRequest request;
+  request.set_experiment_id(experiment_id);
+  return Unary(&v1::Api::StubInterface::DeleteExperiment, request,
+               options_.call_timeout);
+}
+
+absl::Status Client::DownloadCheckpoint(
+    const std::string& uuid, absl::Duration max_duration,
+    const std::function<bool(const v1::CheckpointChunk&)>& on_message) {
+  v1::GetCheckpointRequest request;
+  request.set_uuid(uuid);
+  return Stream(&v1::Api::StubInterface::DownloadCheckpoint, request,
+                max_duration, on_message);
+}
+
 }  // namespace det::cli

@@ -90,6 +90,16 @@ class Client {
       const v1::StreamTrialLogsRequest& request, absl::Duration max_duration,
       const std::function<bool(const v1::TrialLogLine&)>& on_message);
 
+  // Checkpoints (issue 15).
+  absl::StatusOr<v1::GetExperimentCheckpointsResponse> GetExperimentCheckpoints(
+      int64_t experiment_id, int best);
+  absl::StatusOr<v1::CheckpointDetail> GetCheckpoint(const std::string& uuid);
+  absl::StatusOr<v1::DeleteExperimentResponse> DeleteExperiment(
+      int64_t experiment_id);
+  absl::Status DownloadCheckpoint(
+      const std::string& uuid, absl::Duration max_duration,
+      const std::function<bool(const v1::CheckpointChunk&)>& on_message);
+
   // A gRPC status as an absl::Status, with hints for the failures a user
   // can fix (unreachable master, missing token).
   absl::Status Convert(const grpc::Status& status) const;

@@ -65,6 +65,9 @@ void AddTrialCommands(CLI::App& app, Action* action);
 void AddAgentCommands(CLI::App& app, Action* action);
 void AddMasterCommands(CLI::App& app, Action* action);
 void AddPreviewCommands(CLI::App& app, Action* action);
+// Also adds `experiment download` and `experiment delete`: call it after
+// AddExperimentCommands.
+void AddCheckpointCommands(CLI::App& app, Action* action);
 // Experiment administration (experiment_admin_cmd.cc): adds to the
 // experiment and trial groups, so it runs after AddExperimentCommands and
 // AddTrialCommands.

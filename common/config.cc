@@ -507,18 +507,37 @@ void ParseCheckpointStorage(const YamlNode& node, Checker* c,
   if (node.is_null() || !c->ExpectMap(node, path)) return;
   if (const YamlNode* t = node.Find("type")) {
     if (c->ReadString(*t, "checkpoint_storage.type", &out->type) &&
-        out->type != "shared_fs") {
+        out->type != "shared_fs" && out->type != "directory") {
       c->Error(*t, "checkpoint_storage.type",
                absl::StrCat("checkpoint storage ", Describe(*t),
-                            " is not supported by det; use shared_fs"));
+                            " is not supported by det; use shared_fs or "
+                            "directory"));
       return;
     }
   }
-  c->CheckKeys(
-      node, path,
-      {"type", "host_path", "storage_path", "save_trial_best",
-       "save_trial_latest", "save_experiment_best"},
-      {"propagation", "container_path", "checkpoint_path", "tensorboard_path"});
+  if (out->type == "directory") {
+    // Determined's directory storage: one path, container_path.
+    c->CheckKeys(node, path,
+                 {"type", "container_path", "save_trial_best",
+                  "save_trial_latest", "save_experiment_best"},
+                 {});
+    const YamlNode* n = node.Find("container_path");
+    if (n == nullptr || n->is_null()) {
+      c->Error(node, "checkpoint_storage.container_path",
+               "is required for checkpoint storage of type directory");
+    } else if (c->ReadString(*n, "checkpoint_storage.container_path",
+                             &out->container_path) &&
+               !absl::StartsWith(out->container_path, "/")) {
+      c->Error(*n, "checkpoint_storage.container_path",
+               absl::StrCat("must be an absolute path, found ", Describe(*n)));
+    }
+  } else {
+    c->CheckKeys(node, path,
+                 {"type", "host_path", "storage_path", "save_trial_best",
+                  "save_trial_latest", "save_experiment_best"},
+                 {"propagation", "container_path", "checkpoint_path",
+                  "tensorboard_path"});
+  }
   if (const YamlNode* n = node.Find("host_path"); n && !n->is_null()) {
     if (c->ReadString(*n, "checkpoint_storage.host_path", &out->host_path) &&
         !absl::StartsWith(out->host_path, "/")) {

@@ -127,6 +127,9 @@ struct CheckpointStorageConfig {
   std::string
       host_path;  // default: $HOME/.det/checkpoints (resolved by master)
   std::string storage_path;  // optional subdirectory of host_path
+  // type directory: the folder itself, the same path on every machine
+  // (Determined's container_path; det runs no containers).
+  std::string container_path;
   int64_t save_trial_best = 1;
   int64_t save_trial_latest = 1;
   int64_t save_experiment_best = 0;

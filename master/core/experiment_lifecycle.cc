@@ -236,6 +236,8 @@ absl::Status Master::MaybeFinish(ExperimentState* e) {
   x.set_end_time_us(NowUs());
   if (final_state == v1::STATE_ERROR) x.set_message("every trial failed");
   DET_RETURN_IF_ERROR(SaveExperiment(e, /*force=*/true));
+  // No trial of it runs again: only what the retention rule keeps stays.
+  DET_RETURN_IF_ERROR(CollectCheckpoints(e, /*trial_id=*/0));
   Touch(e);
   return absl::OkStatus();
 }

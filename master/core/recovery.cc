@@ -118,7 +118,7 @@ absl::Status Master::Load() {
       }
     }
   }
-  return absl::OkStatus();
+  return LoadCheckpointDeletions();
 }
 
 absl::Status Master::Reload() {

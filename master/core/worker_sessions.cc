@@ -137,6 +137,11 @@ absl::StatusOr<v1::Welcome> Master::WorkerConnected(
         restarted
             ? absl::StrCat("worker ", id, " restarted")
             : absl::StrCat("worker ", id, " reconnected without this run")));
+    // Deletions asked of its previous stream may be lost: ask again.
+    for (auto& [uuid, p] : gc_pending_) {
+      if (p.sent_to == id) p.sent_to.clear();
+    }
+    SendCheckpointDeletions(/*allow_local=*/false);
     return store_->UpsertAgent(ag);
   }));
   ScheduleLocked();
