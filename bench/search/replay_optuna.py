@@ -157,7 +157,7 @@ def main():
     ap.add_argument("--seed-base", type=int, default=1)
     ap.add_argument("--rungs", default="8,32,128",
                     help="validation points (batches); the last is the length")
-    ap.add_argument("--divisor", type=float, default=4)
+    ap.add_argument("--divisor", type=int, default=4)
     ap.add_argument("--label", default="")
     args = ap.parse_args()
     runs, names, values = read_table(args.table)
