@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "common/config_checker.h"
 #include "common/config_hparams.h"
+#include "common/config_sampler.h"
 #include "common/config_yaml.h"
 #include "common/records_options.h"
 #include "common/trainer_hparams.h"
@@ -81,6 +82,8 @@ const std::vector<std::string> kSearcherCommon = {
     "time_metric", "max_time"};
 const std::vector<std::string> kSearcherAshaOnly = {
     "mode", "divisor", "max_rungs", "bracket_rungs", "stop_once"};
+// searcher.sampler (common/config_sampler.cc): random and adaptive_asha.
+const std::vector<std::string> kSearcherSampler = {"sampler", "tpe"};
 
 std::vector<std::string> SearcherFields(SearcherName name) {
   std::vector<std::string> f = kSearcherCommon;
@@ -93,11 +96,13 @@ std::vector<std::string> SearcherFields(SearcherName name) {
     case SearcherName::kRandom:
       f.push_back("max_trials");
       f.push_back("max_concurrent_trials");
+      f.insert(f.end(), kSearcherSampler.begin(), kSearcherSampler.end());
       break;
     case SearcherName::kAdaptiveAsha:
       f.push_back("max_trials");
       f.push_back("max_concurrent_trials");
       f.insert(f.end(), kSearcherAshaOnly.begin(), kSearcherAshaOnly.end());
+      f.insert(f.end(), kSearcherSampler.begin(), kSearcherSampler.end());
       break;
   }
   return f;
@@ -429,6 +434,7 @@ void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
   if (const YamlNode* n = node->Find("stop_once")) {
     c->ReadBool(*n, "searcher.stop_once", &out->stop_once);
   }
+  config_internal::ParseSearcherSampler(*node, c, out);
 }
 
 void ParseResources(const YamlNode& node, Checker* c, ResourcesConfig* out) {

@@ -47,6 +47,29 @@ struct ConfigError {
   std::string ToString() const;  // "line 4, column 3: searcher.metric: ..."
 };
 
+// searcher.sampler: how random and adaptive_asha draw a new trial's
+// hyperparameters. kTpe: a Tree-structured Parzen Estimator fitted on the
+// results so far (master/searcher/tpe.h, docs/searchers.md).
+enum class SamplerName { kRandom, kTpe };
+// "random", "tpe".
+const char* SamplerNameString(SamplerName name);
+
+// searcher.tpe: the estimator's parameters, named and defaulted as Optuna's
+// TPESampler (univariate unless `multivariate`).
+struct TpeConfig {
+  int64_t n_startup_trials = 10;  // results at a rung before TPE is used
+  int64_t n_ei_candidates = 24;   // samples of l(x) scored by l(x)/g(x)
+  // The "good" group: min(ceil(gamma * n), gamma_max) of n results.
+  double gamma = 0.1;
+  int64_t gamma_max = 25;
+  double prior_weight = 1.0;
+  bool consider_magic_clip = true;
+  bool consider_endpoints = false;
+  bool multivariate = false;
+  // Running trials count among the "bad" group (Optuna's constant_liar).
+  bool constant_liar = false;
+};
+
 struct SearcherConfig {
   SearcherName name = SearcherName::kSingle;
   std::string metric;
@@ -77,6 +100,8 @@ struct SearcherConfig {
   int64_t max_rungs = 5;
   std::vector<int64_t> bracket_rungs;  // optional explicit rung counts
   bool stop_once = false;
+  SamplerName sampler = SamplerName::kRandom;  // random, adaptive_asha
+  TpeConfig tpe;                               // sampler == kTpe
   // Determined's source_trial_id etc. are not supported.
 };
 
