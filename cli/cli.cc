@@ -65,6 +65,7 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   AddAgentCommands(app, &action);
   AddMasterCommands(app, &action);
   AddPreviewCommands(app, &action);
+  AddExperimentAdminCommands(app, &action);
 
   try {
     app.parse(argc, argv);

@@ -65,6 +65,17 @@ class Client {
   absl::StatusOr<v1::ListAgentsResponse> ListAgents();
   absl::StatusOr<v1::MasterInfo> GetMasterInfo();
 
+  // Experiment administration (issue 15).
+  absl::StatusOr<v1::Experiment> PatchExperiment(
+      const v1::PatchExperimentRequest& request);
+  absl::StatusOr<v1::Experiment> SetExperimentArchived(int64_t experiment_id,
+                                                       bool archived);
+  // The config as it stands (the YAML with later changes written in).
+  absl::StatusOr<std::string> GetExperimentConfig(int64_t experiment_id);
+  absl::StatusOr<v1::CreateExperimentResponse> ForkExperiment(
+      const v1::ForkExperimentRequest& request);
+  absl::StatusOr<v1::Trial> KillTrial(int64_t trial_id);
+
   // Server streams. `on_message` is called for each message; returning
   // false ends the stream early (and the result is then OK). `max_duration`
   // bounds the whole stream: a stream that outlives it ends with

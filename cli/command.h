@@ -65,6 +65,10 @@ void AddTrialCommands(CLI::App& app, Action* action);
 void AddAgentCommands(CLI::App& app, Action* action);
 void AddMasterCommands(CLI::App& app, Action* action);
 void AddPreviewCommands(CLI::App& app, Action* action);
+// Experiment administration (experiment_admin_cmd.cc): adds to the
+// experiment and trial groups, so it runs after AddExperimentCommands and
+// AddTrialCommands.
+void AddExperimentAdminCommands(CLI::App& app, Action* action);
 
 }  // namespace det::cli
 

@@ -805,6 +805,7 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
                             "adaptive_asha)"));
     }
   }
+  if (searcher_known) config_internal::CheckSearcherSampler(root, *cfg, c);
   if (searcher_known && s.name == SearcherName::kSingle) {
     for (const HParamLeaf& leaf : FlattenHParams(cfg->hyperparameters)) {
       if (leaf.spec->type != HParamSpec::Type::kConst) {

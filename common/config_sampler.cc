@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/config_hparams.h"
 
 namespace det {
 
@@ -108,6 +109,30 @@ void ParseSearcherSampler(const YamlNode& searcher, Checker* c,
       c->Error(*n, "searcher.tpe",
                "applies only with 'sampler: tpe' (the sampler is random)");
     }
+  }
+}
+
+void CheckSearcherSampler(const YamlNode& root, const ExperimentConfig& cfg,
+                          Checker* c) {
+  const SearcherConfig& s = cfg.searcher;
+  if (s.sampler != SamplerName::kTpe) return;
+  const YamlNode* searcher = root.Find("searcher");
+  const YamlNode* sampler = searcher != nullptr && searcher->is_map()
+                                ? searcher->Find("sampler")
+                                : nullptr;
+  const YamlNode& at = sampler != nullptr ? *sampler : root;
+  bool sampled = false;
+  for (const HParamLeaf& leaf : FlattenHParams(cfg.hyperparameters)) {
+    sampled = sampled || leaf.spec->type != HParamSpec::Type::kConst;
+  }
+  if (!sampled) {
+    c->Warn(at, "searcher.sampler",
+            "tpe has nothing to model: every hyperparameter is const");
+  }
+  if (s.max_trials > 0 && s.tpe.n_startup_trials >= s.max_trials) {
+    c->Warn(at, "searcher.tpe.n_startup_trials",
+            absl::StrCat(s.tpe.n_startup_trials, " is not below max_trials (",
+                         s.max_trials, "): every trial is a random draw"));
   }
 }
 

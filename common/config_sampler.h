@@ -15,6 +15,12 @@ namespace det::config_internal {
 void ParseSearcherSampler(const YamlNode& searcher, Checker* c,
                           SearcherConfig* out);
 
+// Warnings once the whole config is read: a TPE search with nothing to
+// model (every hyperparameter const), or with n_startup_trials not below
+// max_trials (every trial a random draw).
+void CheckSearcherSampler(const YamlNode& root, const ExperimentConfig& cfg,
+                          Checker* c);
+
 }  // namespace det::config_internal
 
 #endif  // DET_COMMON_CONFIG_SAMPLER_H_

@@ -176,4 +176,59 @@ grpc::Status ApiService::GetMasterInfo(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+// Experiment administration (issue 15)
+
+grpc::Status ApiService::PatchExperiment(grpc::ServerContext* ctx,
+                                         const v1::PatchExperimentRequest* req,
+                                         v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->PatchExperiment(*req), resp);
+}
+
+grpc::Status ApiService::ArchiveExperiment(grpc::ServerContext* ctx,
+                                           const v1::ExperimentIdRequest* req,
+                                           v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->SetExperimentArchived(req->experiment_id(), true),
+               resp);
+}
+
+grpc::Status ApiService::UnarchiveExperiment(grpc::ServerContext* ctx,
+                                             const v1::ExperimentIdRequest* req,
+                                             v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->SetExperimentArchived(req->experiment_id(), false),
+               resp);
+}
+
+grpc::Status ApiService::GetExperimentConfig(
+    grpc::ServerContext* ctx, const v1::ExperimentIdRequest* req,
+    v1::GetExperimentConfigResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  auto yaml = master_->GetExperimentConfig(req->experiment_id());
+  if (!yaml.ok()) return ToGrpcStatus(yaml.status());
+  resp->set_config_yaml(std::move(*yaml));
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::ForkExperiment(grpc::ServerContext* ctx,
+                                        const v1::ForkExperimentRequest* req,
+                                        v1::CreateExperimentResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  std::vector<std::string> warnings;
+  auto x = master_->ForkExperiment(req->experiment_id(), req->config_yaml(),
+                                   req->activate(), &warnings);
+  if (!x.ok()) return ToGrpcStatus(x.status());
+  *resp->mutable_experiment() = std::move(*x);
+  for (auto& w : warnings) resp->add_warnings(w);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::KillTrial(grpc::ServerContext* ctx,
+                                   const v1::KillTrialRequest* req,
+                                   v1::Trial* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->KillTrial(req->trial_id()), resp);
+}
+
 }  // namespace det::master

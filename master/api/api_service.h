@@ -61,6 +61,26 @@ class ApiService final : public v1::Api::Service {
                              const v1::GetMasterInfoRequest* req,
                              v1::MasterInfo* resp) override;
 
+  // Experiment administration (issue 15)
+  grpc::Status PatchExperiment(grpc::ServerContext* ctx,
+                               const v1::PatchExperimentRequest* req,
+                               v1::Experiment* resp) override;
+  grpc::Status ArchiveExperiment(grpc::ServerContext* ctx,
+                                 const v1::ExperimentIdRequest* req,
+                                 v1::Experiment* resp) override;
+  grpc::Status UnarchiveExperiment(grpc::ServerContext* ctx,
+                                   const v1::ExperimentIdRequest* req,
+                                   v1::Experiment* resp) override;
+  grpc::Status GetExperimentConfig(
+      grpc::ServerContext* ctx, const v1::ExperimentIdRequest* req,
+      v1::GetExperimentConfigResponse* resp) override;
+  grpc::Status ForkExperiment(grpc::ServerContext* ctx,
+                              const v1::ForkExperimentRequest* req,
+                              v1::CreateExperimentResponse* resp) override;
+  grpc::Status KillTrial(grpc::ServerContext* ctx,
+                         const v1::KillTrialRequest* req,
+                         v1::Trial* resp) override;
+
  private:
   Master* master_;
   const std::string token_;

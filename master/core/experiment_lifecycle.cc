@@ -224,6 +224,10 @@ absl::Status Master::MaybeFinish(ExperimentState* e) {
   } else if (e->searcher_done && !any_live) {
     final_state = any_completed || e->trials.empty() ? v1::STATE_COMPLETED
                                                      : v1::STATE_ERROR;
+    // None completed and none failed: the user killed every trial.
+    if (final_state == v1::STATE_ERROR && count(v1::STATE_ERROR) == 0) {
+      final_state = v1::STATE_CANCELED;
+    }
   } else {
     return absl::OkStatus();
   }

@@ -16,6 +16,8 @@
 //   worker_sessions.cc      worker streams: hello, reconciliation, loss
 //   ingest.cc               batches of worker messages, metrics, best metric
 //   queries.cc              the read side of the client API
+//   experiment_admin.cc     name, description, labels, priority,
+//                           max_slots, archiving, forks, killing a trial
 //
 // Concurrency: mu_ guards every piece of in-memory state; the gRPC handlers
 // (client API and worker streams) and the ticker thread call in and hold it
@@ -140,6 +142,28 @@ class Master {
                                                       absl::Duration timeout);
   // True while the trial is not terminal (for log following).
   bool TrialIsLive(int64_t trial_id);
+
+  // experiment_admin.cc
+  // Changes what the patch names (INVALID_ARGUMENT for a bad value; for an
+  // ended experiment only name, description and labels: FAILED_PRECONDITION
+  // otherwise). A new priority or max_slots applies to the queued trials at
+  // once; all of it is stored in the record, so a restart keeps it.
+  absl::StatusOr<v1::Experiment> PatchExperiment(
+      const v1::PatchExperimentRequest& patch);
+  // Archives (only an ended experiment) or unarchives; FAILED_PRECONDITION
+  // when it is not ended, or already is as asked.
+  absl::StatusOr<v1::Experiment> SetExperimentArchived(int64_t id,
+                                                       bool archived);
+  // The YAML with the record's changes written in (EffectiveConfigYaml).
+  absl::StatusOr<std::string> GetExperimentConfig(int64_t id);
+  // CreateExperiment with the context of experiment `parent_id`.
+  absl::StatusOr<v1::Experiment> ForkExperiment(
+      int64_t parent_id, const std::string& yaml, bool activate,
+      std::vector<std::string>* warnings);
+  // Kills the trial's process (or cancels it if it is not running); it
+  // ends CANCELED, the searcher is told it exited (kUserCanceled) and the
+  // experiment goes on. FAILED_PRECONDITION for an ended trial.
+  absl::StatusOr<v1::Trial> KillTrial(int64_t trial_id);
 
   // ---- Worker streams (api/worker_service.cc) ----
   // Registers a worker after its Hello and reconciles the trials it runs
@@ -364,6 +388,14 @@ class Master {
   absl::Status OnMetrics(ExperimentState* e, TrialState* t,
                          const v1::MetricReport& r, bool current)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // experiment_admin.cc
+  // Runs `edit` on the experiment's record (with its parsed config); when
+  // it returns OK stores the result, in memory and in the store, and
+  // requeues the queued trials. An error from `edit` changes nothing.
+  using EditFn =
+      std::function<absl::Status(const ExperimentConfig&, v1::Experiment*)>;
+  absl::StatusOr<v1::Experiment> EditExperiment(int64_t id, const EditFn& edit);
 
   // queries.cc
   v1::Experiment Describe(const ExperimentState& e) const

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "master/searcher/hparam_sampler.h"
@@ -55,41 +55,42 @@ TournamentSearch::TournamentSearch(TournamentOptions options)
 bool TournamentSearch::CollectObservations(
     std::vector<tpe::Observation>* results,
     std::vector<tpe::Observation>* running) const {
-  std::vector<int64_t> lengths;
-  for (const AshaBracket& b : options_.brackets) {
-    lengths.insert(lengths.end(), b.rung_lengths.begin(), b.rung_lengths.end());
-  }
-  std::sort(lengths.begin(), lengths.end(), std::greater<int64_t>());
-  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
-  for (int64_t length : lengths) {
-    // By request id; a trial in two rungs of the same length has the same
-    // value in both (one validation entered it in both).
-    std::map<RequestId, double> at;
-    for (size_t b = 0; b < brackets_.size(); ++b) {
-      const std::vector<int64_t>& rl = options_.brackets[b].rung_lengths;
-      for (size_t r = 0; r < rl.size(); ++r) {
-        if (rl[r] != length) continue;
-        for (const Entry& e : brackets_[b].rungs[r]) {
-          if (e.first < kWorst) at.emplace(e.second, e.first);
+  // Each trial's result: its value at the longest rung it reached (over
+  // every bracket; a trial in two rungs of the same length has the same
+  // value in both, one validation entered it in both).
+  std::map<RequestId, std::pair<int64_t, double>> reached;
+  for (size_t b = 0; b < brackets_.size(); ++b) {
+    const std::vector<int64_t>& lengths = options_.brackets[b].rung_lengths;
+    for (size_t r = 0; r < lengths.size(); ++r) {
+      for (const Entry& e : brackets_[b].rungs[r]) {
+        if (e.first >= kWorst) continue;  // failed: NaN, or errored
+        auto [it, fresh] =
+            reached.emplace(e.second, std::make_pair(lengths[r], e.first));
+        if (!fresh && it->second.first < lengths[r]) {
+          it->second = {lengths[r], e.first};
         }
       }
     }
-    if (static_cast<int64_t>(at.size()) < options_.tpe.n_startup_trials) {
-      continue;
-    }
-    for (const auto& [id, value] : at) {
-      auto it = trials_.find(id);
-      if (it == trials_.end()) continue;
-      results->push_back(tpe::Observation{it->second.point, value, id});
-    }
-    for (const auto& [id, t] : trials_) {
-      if (Active(t.state) && at.count(id) == 0) {
-        running->push_back(tpe::Observation{t.point, 0, id});
-      }
-    }
-    return true;
   }
-  return false;
+  for (const auto& [id, t] : trials_) {
+    // Errored trials are left out whole, as Optuna leaves out failed ones.
+    if (t.state == TrialState::kErrored) reached.erase(id);
+  }
+  if (static_cast<int64_t>(reached.size()) < options_.tpe.n_startup_trials) {
+    return false;
+  }
+  for (const auto& [id, r] : reached) {
+    auto it = trials_.find(id);
+    if (it == trials_.end()) continue;
+    results->push_back(
+        tpe::Observation{it->second.point, r.second, id, r.first});
+  }
+  for (const auto& [id, t] : trials_) {
+    if (Active(t.state) && reached.count(id) == 0) {
+      running->push_back(tpe::Observation{t.point, 0, id, 0});
+    }
+  }
+  return true;
 }
 
 ValueMap TournamentSearch::SampleTpe(RequestId id,
@@ -321,8 +322,13 @@ Operations TournamentSearch::TrialExitedEarly(RequestId id,
       ++failed_;
       break;
     case ExitedReason::kUserCanceled:
+      // det trial kill: ranked where it stopped as an errored trial is,
+      // but not a failure, and the search goes on (Determined's rule).
+      if (t.state == TrialState::kRunning &&
+          t.next_rung < static_cast<int>(bracket.rungs.size())) {
+        bracket.rungs[t.next_rung].push_back(Entry{kWorst, id});
+      }
       End(&t, TrialState::kCanceled);
-      canceled_ = true;
       break;
   }
   Fill(&ops);

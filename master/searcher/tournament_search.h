@@ -36,14 +36,17 @@
 //
 // Sampler (random and adaptive_asha): `random` draws each trial's
 // hyperparameters from its own stream (SampleHParams); `tpe` fits a
-// Tree-structured Parzen Estimator (tpe.h) on the results so far: the
-// longest rung length (pooled over brackets) with at least n_startup_trials
-// results is the one modelled, its entries (metric, trial) the results and
-// the trials' points (kept per trial, snapshotted) their parameters; with no
-// such rung the trial gets the random sampler's draw. Failed results (the
-// worst value: NaN metrics, errored trials) are left out, as Optuna leaves
-// out failed trials; a trial that closes without ever reaching its only rung
-// (the trial decides its length) enters it with its last validation.
+// Tree-structured Parzen Estimator (tpe.h) on the results so far, once
+// n_startup_trials trials have one (before that: the random sampler's
+// draw). A trial's result is its value at the longest rung it reached, over
+// all brackets; results rank by that length, then value (Optuna's TPE with
+// a pruner: complete trials first, pruned ones by their last step), so the
+// good group comes from the highest rung with enough results (BOHB's idea)
+// and trials stopped lower count among the bad. The trials' points are
+// kept per trial and snapshotted. Errored trials and NaN metrics are left
+// out, as Optuna leaves out failed trials; a trial that closes without ever
+// reaching its only rung (the trial decides its length) enters it with its
+// last validation.
 //
 // Not thread-safe: one owner (the experiment's loop) feeds it events.
 #ifndef DET_MASTER_SEARCHER_TOURNAMENT_SEARCH_H_
@@ -141,7 +144,7 @@ class TournamentSearch : public SearchMethod {
   // point.
   ValueMap SampleTpe(RequestId id, std::vector<double>* point) const;
   // The results TPE models (see above) in request-id order, and the running
-  // trials; false while no rung has enough.
+  // trials without one; false while there are fewer than n_startup_trials.
   bool CollectObservations(std::vector<tpe::Observation>* results,
                            std::vector<tpe::Observation>* running) const;
   // The snapshot's "tpe" section, and reading it back into `trials`.

@@ -1,6 +1,7 @@
 // The TournamentSearch snapshot codec: the whole state as JSON and back.
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -110,11 +111,12 @@ absl::Status TournamentSearch::RestoreTpe(
   if (!list.is_list() || list.as_list().size() != trials->size()) {
     return bad("points (one per trial)");
   }
+  std::set<RequestId> seen;
   for (const Value& e : list.as_list()) {
     int64_t id = 0;
     if (!e.is_list() || e.as_list().size() != 3 ||
         !ReadInt(e.as_list()[0], &id) || trials->count(id) == 0 ||
-        !e.as_list()[1].is_list() ||
+        !seen.insert(id).second || !e.as_list()[1].is_list() ||
         e.as_list()[1].as_list().size() != tpe_dims_.size()) {
       return bad("point");
     }
@@ -128,8 +130,9 @@ absl::Status TournamentSearch::RestoreTpe(
                             : d.high;
       const double lo =
           d.kind == tpe::Dimension::Kind::kCategorical ? 0 : d.low;
+      const bool whole = d.kind != tpe::Dimension::Kind::kContinuous;
       if (!ReadExactDouble(e.as_list()[1].as_list()[i], &x) || !(x >= lo) ||
-          !(x <= hi)) {
+          !(x <= hi) || (whole && x != std::floor(x))) {
         return bad("point value out of its range");
       }
       t.point.push_back(x);

@@ -72,7 +72,10 @@ struct Kernels {
   Dimension::Kind kind = Dimension::Kind::kContinuous;
   double low = 0, high = 0;  // the kernels' support (integers: +-0.5)
   double int_low = 0, int_high = 0;
-  std::vector<double> mu, sigma;           // numerical
+  std::vector<double> mu, sigma;  // numerical
+  // Numerical: log of each kernel's mass on [low, high], plus log(sigma)
+  // for continuous ones (the density's normaliser), computed once.
+  std::vector<double> log_norm;
   std::vector<std::vector<double>> probs;  // categorical, one row each
 };
 
@@ -137,6 +140,13 @@ Kernels BuildKernels(const Dimension& dim, size_t d,
   }
   k.mu.push_back(0.5 * (k.low + k.high));
   k.sigma.push_back(range);
+  for (size_t i = 0; i < k.mu.size(); ++i) {
+    double mass = internal::LogGaussMass((k.low - k.mu[i]) / k.sigma[i],
+                                         (k.high - k.mu[i]) / k.sigma[i]);
+    k.log_norm.push_back(dim.kind == Dimension::Kind::kInteger
+                             ? mass
+                             : mass + std::log(k.sigma[i]));
+  }
   return k;
 }
 
@@ -199,7 +209,8 @@ void SampleOne(const Estimator& e, SplitMix64& rng,
 }
 
 double LogPdf(const Estimator& e, const std::vector<double>& point) {
-  double total = -kInf;
+  // log sum_k w_k p_k(x), by the largest term (logsumexp).
+  std::vector<double> terms(e.weights.size());
   for (size_t kernel = 0; kernel < e.weights.size(); ++kernel) {
     double lp = std::log(e.weights[kernel]);
     for (size_t j = 0; j < e.dims.size() && lp > -kInf; ++j) {
@@ -210,20 +221,22 @@ double LogPdf(const Estimator& e, const std::vector<double>& point) {
         continue;
       }
       double mu = k.mu[kernel], sigma = k.sigma[kernel];
-      double mass =
-          internal::LogGaussMass((k.low - mu) / sigma, (k.high - mu) / sigma);
       if (k.kind == Dimension::Kind::kInteger) {
         lp += internal::LogGaussMass((x - 0.5 - mu) / sigma,
                                      (x + 0.5 - mu) / sigma) -
-              mass;
+              k.log_norm[kernel];
       } else {
         double z = (x - mu) / sigma;
-        lp += -0.5 * z * z - kLogSqrt2Pi - mass - std::log(sigma);
+        lp += -0.5 * z * z - kLogSqrt2Pi - k.log_norm[kernel];
       }
     }
-    total = LogAddExp(total, lp);
+    terms[kernel] = lp;
   }
-  return total;
+  const double top = *std::max_element(terms.begin(), terms.end());
+  if (top == -kInf) return -kInf;
+  double sum = 0;
+  for (double t : terms) sum += std::exp(t - top);
+  return top + std::log(sum);
 }
 
 bool Degenerate(const Dimension& d) {
@@ -276,6 +289,16 @@ double TruncNormPpf(double q, double a, double b) {
   return std::clamp(x, a, b);
 }
 
+double ParzenLogPdf(const Dimension& dim, const std::vector<double>& values,
+                    const TpeConfig& config, double x) {
+  std::vector<Observation> obs;
+  for (double v : values) obs.push_back(Observation{{v}, 0, 0, 0});
+  std::vector<const Observation*> points;
+  for (const Observation& o : obs) points.push_back(&o);
+  Estimator e = BuildEstimator({dim}, {0}, points, config);
+  return LogPdf(e, {x});
+}
+
 }  // namespace internal
 
 int64_t NumBelow(const TpeConfig& config, int64_t n) {
@@ -315,12 +338,13 @@ std::vector<double> Suggest(const std::vector<Dimension>& dims,
   }
   if (modelled.empty()) return point;
 
-  // The good group: the best NumBelow(n) by value (ties: older first); both
-  // groups then in creation order.
+  // The good group: the first NumBelow(n) by stage (further first), then
+  // value (ties: older first); both groups then in creation order.
   std::vector<const Observation*> ranked;
   for (const Observation& o : observations) ranked.push_back(&o);
   std::stable_sort(ranked.begin(), ranked.end(),
                    [](const Observation* a, const Observation* b) {
+                     if (a->stage != b->stage) return a->stage > b->stage;
                      if (a->value != b->value) return a->value < b->value;
                      return a->order < b->order;
                    });

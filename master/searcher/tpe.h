@@ -37,12 +37,16 @@ struct Dimension {
   uint64_t stream = 0;
 };
 
-// One result: a trial's point (one value per dimension), its metric
+// One result: a trial's point (one value per dimension), how far it got
+// (`stage`: the length of the longest rung it reached), its metric there
 // (smaller is better) and its place in creation order (the request id).
+// Results rank by stage (further first), then value: Optuna's order for
+// pruned trials (by their last step, then their value) after complete ones.
 struct Observation {
   std::vector<double> x;
   double value = 0;
   int64_t order = 0;
+  int64_t stage = 0;
 };
 
 // A new point: one value per dimension (integers and indices as whole
@@ -56,8 +60,7 @@ std::vector<double> Suggest(const std::vector<Dimension>& dims,
                             const TpeConfig& config, uint64_t seed);
 
 // The size of the good group among n results: min(ceil(gamma * n),
-// gamma_max), as Optuna's default_gamma (computed the same way in floating
-// point, so ceil(0.1 * 30) is 4 there and here).
+// gamma_max), as Optuna's default_gamma (the same floating-point product).
 int64_t NumBelow(const TpeConfig& config, int64_t n);
 
 // Optuna's default_weights: 1 for each of n results when n < 25, else a
@@ -72,6 +75,10 @@ double LogNdtr(double a);
 double LogGaussMass(double a, double b);
 // The point x in [a, b] with mass q in [a, x] (relative to [a, b]).
 double TruncNormPpf(double q, double a, double b);
+// The log density at x of the Parzen estimator of one dimension fitted on
+// `values` (oldest first), as Suggest builds it for either group.
+double ParzenLogPdf(const Dimension& dim, const std::vector<double>& values,
+                    const TpeConfig& config, double x);
 }  // namespace internal
 
 }  // namespace det::searcher::tpe
