@@ -339,7 +339,12 @@ def verdict(comps):
         f = (f"final median: {'met' if c['final_met'] else '**missed**'} — "
              f"{c['det_final_median']:.4f} against {c['peer_final_median']:.4f} "
              f"({gap:+.4f})")
-        out.append(f"- {name}: {t}; {f}.")
+        sd, sp = c["seed_median_time_det_s"], c["seed_median_time_peer_s"]
+        per_seed = (f"per seed, the median time to {c['target']:.4f} is {fmt(sd, 1)} s "
+                    f"against {fmt(sp, 1)} s"
+                    + (f" (ratio {sd / sp:.2f})" if sp not in (0, float("inf"))
+                       and sd != float("inf") else ""))
+        out.append(f"- {name}: {t}; {f}; {per_seed}.")
     return out
 
 
