@@ -153,7 +153,8 @@ struct Trial {
 struct SeedResult {
   std::vector<std::pair<double, double>> curve;
   int64_t trials = 0, validations = 0;
-  double end_s = -1;  // < 0: ran to the budget
+  int64_t distinct = 0;  // different configurations among the trials
+  double end_s = -1;     // < 0: ran to the budget
 };
 
 class Replay {
@@ -217,6 +218,7 @@ class Replay {
         Trial& tr = trials_[c->request_id];
         tr.run = *run;
         ++result_.trials;
+        if (seen_.insert(*run).second) ++result_.distinct;
         more = method_->TrialCreated(c->request_id);
       } else if (auto* v = std::get_if<searcher::ValidateAfter>(&op)) {
         auto it = trials_.find(v->request_id);
@@ -341,6 +343,7 @@ class Replay {
   double budget_s_;
   double now_ = 0;
   bool shutdown_ = false;
+  std::set<const bench::Run*> seen_;
   SeedResult result_;
 };
 
@@ -395,6 +398,7 @@ int Main(int argc, char** argv) {
     }
     if (i > 0) out << ",";
     out << "{\"seed\":" << seed << ",\"trials\":" << r->trials
+        << ",\"distinct\":" << r->distinct
         << ",\"validations\":" << r->validations << ",\"end_s\":";
     if (r->end_s < 0) {
       out << "null";

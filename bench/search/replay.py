@@ -164,6 +164,7 @@ def summarize(r, budget_s, grid):
     r["median_curve"] = {"t": grid, "q1": lo, "median": med, "q3": hi}
     r["final"] = dict(zip(("q1", "median", "q3"), quartiles(finals)))
     r["mean_trials"] = statistics.mean(s["trials"] for s in r["seeds"])
+    r["mean_distinct"] = statistics.mean(s["distinct"] for s in r["seeds"])
     return r
 
 
@@ -287,10 +288,11 @@ def report(res, out):
         fi = r["final"]
         rows.append([LABELS[m], *at,
                      f"**{fi['median']:.3f}** ({fi['q1']:.3f}–{fi['q3']:.3f})",
-                     f"{r['mean_trials']:.0f}", f"{r['real_seconds']:.1f}"])
+                     f"{r['mean_trials']:.0f} ({r['mean_distinct']:.0f})",
+                     f"{r['real_seconds']:.1f}"])
     L += ["Best accuracy so far, median over seeds (quartiles at the end):", "",
           db.md_table(["method", "@25% of budget", "@50%", "@75%", "@100% (q1–q3)",
-                       "trials per seed", "replay real s"], rows), ""]
+                       "trials per seed (distinct configurations)", "replay real s"], rows), ""]
     if res.get("plot"):
         L += [f"![median and quartiles of the best accuracy against virtual time]"
               f"({os.path.basename(res['plot'])})", ""]

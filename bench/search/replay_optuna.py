@@ -98,6 +98,7 @@ def replay(runs, names, values, args, seed):
     flight = {}  # number -> (trial, run, at_s, next)
     seq = 0
     curve, validations, created = [], 0, 0
+    seen = set()
     now = 0.0
 
     def start():
@@ -107,6 +108,7 @@ def replay(runs, names, values, args, seed):
         if key not in runs:
             sys.exit(f"{dict(zip(names, key))} is not in the table")
         run = runs[key]
+        seen.add(key)
         at = times(run, rungs)
         created += 1
         flight[trial.number] = [trial, run, at, 0, now]
@@ -142,7 +144,8 @@ def replay(runs, names, values, args, seed):
             seq += 1
     else:
         ended = now
-    return {"seed": seed, "trials": created, "validations": validations,
+    return {"seed": seed, "trials": created, "distinct": len(seen),
+            "validations": validations,
             "end_s": ended, "curve": curve}
 
 
