@@ -23,7 +23,7 @@ using searcher::RequestId;
 
 struct Trial {
   enum State { kCreated, kQueued, kRunning, kClosed } state = kCreated;
-  const Run* run = nullptr;
+  const RecordedRun* run = nullptr;
   int64_t length = 0;
   std::vector<int64_t> points;  // where it validates, ascending
   std::vector<double> at_s;     // time from its start to each point
@@ -88,7 +88,7 @@ class Replay {
       todo.pop_front();
       searcher::Operations more;
       if (auto* c = std::get_if<searcher::Create>(&op)) {
-        absl::StatusOr<const bench::Run*> run = Lookup(c->hparams);
+        absl::StatusOr<const bench::RecordedRun*> run = Lookup(c->hparams);
         if (!run.ok()) return run.status();
         Trial& tr = trials_[c->request_id];
         tr.run = *run;
@@ -183,7 +183,7 @@ class Replay {
     return Apply(method_->TrialClosed(id));
   }
 
-  absl::StatusOr<const bench::Run*> Lookup(const ValueMap& hp) {
+  absl::StatusOr<const bench::RecordedRun*> Lookup(const ValueMap& hp) {
     std::vector<std::string> key;
     for (const std::string& name : table_.names) {
       auto it = hp.find(name);
@@ -218,7 +218,7 @@ class Replay {
   double budget_s_;
   double now_ = 0;
   bool shutdown_ = false;
-  std::set<const bench::Run*> seen_;
+  std::set<const bench::RecordedRun*> seen_;
   SeedResult result_;
 };
 
@@ -282,7 +282,7 @@ absl::StatusOr<Table> ParseTable(std::istream& in, const std::string& path) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", lineno, ": not a number"));
     }
-    Run& r = t.runs[absl::StrJoin(key, "|")];
+    RecordedRun& r = t.runs[absl::StrJoin(key, "|")];
     r.accuracy[batches] = acc;
     r.wall_s[batches] = wall;
     r.val_s[batches] = val;

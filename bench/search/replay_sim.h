@@ -19,15 +19,16 @@ namespace det::bench {
 
 // One configuration's recorded run: per validation point (batches), the
 // accuracy, the wall time from process start, and that validation's time.
-struct Run {
+struct RecordedRun {
   std::map<int64_t, double> accuracy;
   std::map<int64_t, double> wall_s;
   std::map<int64_t, double> val_s;
 };
 
 struct Table {
-  std::vector<std::string> names;   // hyperparameter columns
-  std::map<std::string, Run> runs;  // key: canonical values, names' order
+  std::vector<std::string> names;  // hyperparameter columns
+  std::map<std::string, RecordedRun>
+      runs;  // key: canonical values, names' order
 };
 
 // A value as the table's key spells it: numbers by %.6g (so 16, 16.0 and
