@@ -69,6 +69,8 @@ void AddPreviewCommands(CLI::App& app, Action* action);
 // experiment and trial groups, so it runs after AddExperimentCommands and
 // AddTrialCommands.
 void AddExperimentAdminCommands(CLI::App& app, Action* action);
+// `det experiment continue` (continue_cmd.cc), under the experiment group.
+void AddContinueCommand(CLI::App* experiment_group, Action* action);
 
 }  // namespace det::cli
 

@@ -511,6 +511,7 @@ void AddExperimentCommands(CLI::App& app, Action* action) {
       };
     });
   }
+  AddContinueCommand(group, action);
 }
 
 }  // namespace det::cli
