@@ -343,8 +343,15 @@ int RunKillTrial(Env& env, int64_t id) {
   if (!client.ok()) return env.Fail(client.status());
   auto trial = (*client)->KillTrial(id);
   if (!trial.ok()) return env.Fail(trial.status());
-  env.out << "Killed trial " << id << " (now " << StateName(trial->state())
-          << ")\n";
+  // The kill is asynchronous: a running trial ends once its worker has
+  // killed the process.
+  if (IsTerminal(trial->state())) {
+    env.out << "Killed trial " << id << " (" << StateName(trial->state())
+            << ")\n";
+  } else {
+    env.out << "Killing trial " << id
+            << ": it ends CANCELED once its process is gone\n";
+  }
   return kExitOk;
 }
 
