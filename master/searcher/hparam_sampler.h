@@ -23,6 +23,19 @@ uint64_t TrialSeed(uint64_t experiment_seed, int64_t request_id);
 ValueMap SampleHParams(const HParamSpecs& specs, uint64_t experiment_seed,
                        int64_t request_id);
 
+// PBT's explore step for trial `request_id`, copying `parent` (a sample of
+// `specs`), as Determined's PBT does it: each leaf, with probability
+// resample_probability, takes a fresh random sample (as SampleHParams);
+// otherwise it is perturbed: multiplied by 1 - perturb_factor or
+// 1 + perturb_factor (even odds) and clamped to its range (int: rounded down
+// when decreased, up when increased; log: within base^minval..base^maxval),
+// while categorical and const leaves keep the parent's value. A leaf missing
+// from `parent` is resampled. Each leaf draws from its own stream keyed by
+// the seed, the request id and its path.
+ValueMap ExploreHParams(const HParamSpecs& specs, const ValueMap& parent,
+                        double resample_probability, double perturb_factor,
+                        uint64_t experiment_seed, int64_t request_id);
+
 // Grid point `index` (0 <= index < GridSize(specs)): the Cartesian product of
 // the leaves' axes in sorted path order, the first leaf varying slowest.
 ValueMap GridHParams(const HParamSpecs& specs, int64_t index);

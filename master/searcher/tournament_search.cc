@@ -4,10 +4,9 @@
 #include <cmath>
 #include <limits>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "master/searcher/hparam_sampler.h"
+#include "master/searcher/snapshot_json.h"
 
 namespace det::searcher {
 namespace {
@@ -17,24 +16,6 @@ constexpr int kSnapshotVersion = 1;
 constexpr double kWorst = std::numeric_limits<double>::max();
 
 int64_t MaxInvalid(int64_t max_trials) { return 10 * max_trials + 10; }
-
-// Metrics travel as "%.17g" strings, exact (det::Value's JSON output keeps
-// six significant digits), and restored rankings must be exactly the same.
-std::string ExactDouble(double d) { return absl::StrFormat("\"%.17g\"", d); }
-
-bool ReadExactDouble(const Value& v, double* out) {
-  return v.is_string() && absl::SimpleAtod(v.as_string(), out);
-}
-
-bool ReadInt(const Value& v, int64_t* out) {
-  if (!v.is_number()) return false;
-  double d = v.as_number();
-  if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9e15) {
-    return false;
-  }
-  *out = static_cast<int64_t>(d);
-  return true;
-}
 
 }  // namespace
 
