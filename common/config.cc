@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -428,6 +429,39 @@ void ParsePbtSearcher(const YamlNode& node, Checker* c, SearcherConfig* out) {
   }
 }
 
+// Determined's warm start: searcher.source_trial_id (that trial's latest
+// checkpoint, which the master looks up when it creates the experiment) or
+// searcher.source_checkpoint_uuid. Both given: source_trial_id wins, as in
+// Determined.
+void ParseWarmStart(const YamlNode& node, Checker* c, SearcherConfig* out) {
+  const YamlNode* trial = node.Find("source_trial_id");
+  const YamlNode* uuid = node.Find("source_checkpoint_uuid");
+  if (trial != nullptr && !trial->is_null()) {
+    c->ReadIntInRange(*trial, "searcher.source_trial_id", 1,
+                      std::numeric_limits<int64_t>::max(),
+                      &out->source_trial_id);
+  }
+  if (uuid != nullptr && !uuid->is_null() &&
+      c->ReadString(*uuid, "searcher.source_checkpoint_uuid",
+                    &out->source_checkpoint_uuid)) {
+    const std::string& u = out->source_checkpoint_uuid;
+    if (u.empty() || u == "." || u == ".." ||
+        u.find_first_of("/\\") != std::string::npos) {
+      c->Error(*uuid, "searcher.source_checkpoint_uuid",
+               absl::StrCat("expected a checkpoint's uuid (as `det trial "
+                            "checkpoints` lists them), found '",
+                            u, "'"));
+      out->source_checkpoint_uuid.clear();
+    }
+  }
+  if (out->source_trial_id != 0 && !out->source_checkpoint_uuid.empty()) {
+    c->Warn(*uuid, "searcher.source_checkpoint_uuid",
+            "ignored: source_trial_id is set too, and its latest checkpoint "
+            "is the one trials start from (as in Determined)");
+    out->source_checkpoint_uuid.clear();
+  }
+}
+
 void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
                    SearcherConfig* out, bool* name_known) {
   const std::string path = "searcher";
@@ -461,14 +495,7 @@ void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
       }
     }
   }
-  for (const char* unsupported :
-       {"source_trial_id", "source_checkpoint_uuid"}) {
-    if (const YamlNode* n = node->Find(unsupported)) {
-      c->Error(*n, JoinPath(path, unsupported),
-               "warm-starting trials from another checkpoint is not "
-               "supported by det");
-    }
-  }
+  ParseWarmStart(*node, c, out);
 
   const YamlNode* metric = node->Find("metric");
   if (metric == nullptr) {

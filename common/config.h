@@ -89,7 +89,14 @@ struct SearcherConfig {
   std::vector<int64_t> bracket_rungs;  // optional explicit rung counts
   bool stop_once = false;
   PbtConfig pbt;  // pbt
-  // Determined's source_trial_id etc. are not supported.
+  // Determined's warm start: every trial of the experiment starts from a
+  // checkpoint's weights, its step count at 0. source_trial_id names a
+  // trial whose latest checkpoint that is (the master resolves it when it
+  // creates the experiment); 0 = none. source_checkpoint_uuid names the
+  // checkpoint itself; empty when absent, and cleared (with a warning) when
+  // source_trial_id is given too, which wins as in Determined.
+  int64_t source_trial_id = 0;
+  std::string source_checkpoint_uuid;
 };
 
 // max_length.value when the trial decides its length (target_batches it

@@ -176,4 +176,20 @@ grpc::Status ApiService::GetMasterInfo(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+// Continue (issue 15)
+grpc::Status ApiService::ContinueExperiment(
+    grpc::ServerContext* ctx, const v1::ContinueExperimentRequest* req,
+    v1::ContinueExperimentResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  std::vector<std::string> overrides(req->config_overrides().begin(),
+                                     req->config_overrides().end());
+  std::vector<std::string> warnings;
+  auto x =
+      master_->ContinueExperiment(req->experiment_id(), overrides, &warnings);
+  if (!x.ok()) return ToGrpcStatus(x.status());
+  *resp->mutable_experiment() = std::move(*x);
+  for (auto& w : warnings) resp->add_warnings(w);
+  return grpc::Status::OK;
+}
+
 }  // namespace det::master

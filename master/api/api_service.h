@@ -60,6 +60,10 @@ class ApiService final : public v1::Api::Service {
   grpc::Status GetMasterInfo(grpc::ServerContext* ctx,
                              const v1::GetMasterInfoRequest* req,
                              v1::MasterInfo* resp) override;
+  // Continue (issue 15)
+  grpc::Status ContinueExperiment(
+      grpc::ServerContext* ctx, const v1::ContinueExperimentRequest* req,
+      v1::ContinueExperimentResponse* resp) override;
 
  private:
   Master* master_;

@@ -34,6 +34,7 @@ absl::StatusOr<v1::Experiment> Master::CreateExperiment(
     for (const ConfigError& w : cfg->warnings)
       warnings->push_back(w.ToString());
   }
+  DET_RETURN_IF_ERROR(ResolveWarmStart(&*cfg));
   auto srch = searcher::NewSearchMethod(*cfg);
   if (!srch.ok()) {
     return absl::InvalidArgumentError(srch.status().message());

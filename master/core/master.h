@@ -16,6 +16,9 @@
 //   worker_sessions.cc      worker streams: hello, reconciliation, loss
 //   ingest.cc               batches of worker messages, metrics, best metric
 //   queries.cc              the read side of the client API
+//   warm_start.cc           warm starts: the source checkpoint, a new
+//                           trial's warm_start_uuid, the spec's warm_start
+//   experiment_continue.cc  `det experiment continue`
 //
 // Concurrency: mu_ guards every piece of in-memory state; the gRPC handlers
 // (client API and worker streams) and the ticker thread call in and hold it
@@ -141,6 +144,20 @@ class Master {
   // True while the trial is not terminal (for log following).
   bool TrialIsLive(int64_t trial_id);
 
+  // ---- Continue (issue 15; experiment_continue.cc) ----
+  // `det experiment continue`: an ended (COMPLETED, CANCELED, ERROR)
+  // experiment of the single searcher trains its trial further, in the
+  // same experiment. `overrides` ("key.path=value") change the stored
+  // config first; the merged config is checked as a new one and must keep
+  // the single searcher (INVALID_ARGUMENT otherwise, naming the field).
+  // The trial is queued again with its restarts at 0 and the new length;
+  // its run restores the latest checkpoint, so its step count continues.
+  // FAILED_PRECONDITION while the experiment has not ended, NOT_FOUND for
+  // an unknown id, UNAVAILABLE while the store is.
+  absl::StatusOr<v1::Experiment> ContinueExperiment(
+      int64_t id, const std::vector<std::string>& overrides,
+      std::vector<std::string>* warnings);
+
   // ---- Worker streams (api/worker_service.cc) ----
   // Registers a worker after its Hello and reconciles the trials it runs
   // with those the master placed on it; returns the Welcome to send, and
@@ -196,6 +213,12 @@ class Master {
     std::vector<std::string> workers;  // where its processes run
     absl::Time queued_at;              // when it last became runnable
   };
+  // A warm-start checkpoint and the config of the experiment that wrote
+  // it (its checkpoint storage says where the files lie).
+  struct WarmStartSource {
+    v1::Checkpoint checkpoint;
+    ExperimentConfig config;
+  };
   struct ExperimentState {
     store::ExperimentRecord rec;
     ExperimentConfig config;
@@ -214,6 +237,10 @@ class Master {
     std::deque<searcher::Operation> pending;
     int64_t order = 0;  // scheduling order
     int64_t version = 0;
+    // Warm-start checkpoints looked up for this experiment's runs, by uuid
+    // (LookUpWarmStart): a search of many trials from one checkpoint reads
+    // the source experiment's config once.
+    std::map<std::string, WarmStartSource> warm_start_sources;
   };
   struct WorkerSession {
     v1::Agent agent;
@@ -371,6 +398,26 @@ class Master {
   // GetExperiment for one not in memory (ended): reads the store with mu_
   // released meanwhile.
   absl::StatusOr<v1::Experiment> GetStoredExperiment(int64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // warm_start.cc
+  // searcher.source_trial_id -> that trial's latest checkpoint, written
+  // into config->searcher.source_checkpoint_uuid (kept with the searcher
+  // snapshot, so it is resolved once, as in Determined); a
+  // source_checkpoint_uuid must name an ACTIVE checkpoint. Otherwise
+  // INVALID_ARGUMENT naming the field. Reads the store only.
+  absl::Status ResolveWarmStart(ExperimentConfig* config);
+  // The warm_start_uuid of a trial the searcher creates: with `from` (a
+  // Create's warm_start_from) the latest checkpoint of that request's trial
+  // (what it started from when it has none), else the experiment's source
+  // checkpoint ("" for none).
+  std::string WarmStartForCreate(ExperimentState* e, searcher::RequestId from)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The checkpoint record (with its SHA-256s) and its experiment's config,
+  // for a run's TrialSpec.warm_start; a uuid the store no longer has gives
+  // the uuid alone (the worker then fails the run, saying so).
+  absl::StatusOr<WarmStartSource> LookUpWarmStart(ExperimentState* e,
+                                                  const std::string& uuid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<store::Store> store_;

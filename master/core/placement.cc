@@ -5,6 +5,7 @@
 #include "master/core/placement.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -141,6 +142,11 @@ void Master::ScheduleLocked() {
           DET_ASSIGN_OR_RETURN(candidates, store_->ListCheckpoints(pt.id()));
           candidates = RestoreCandidates(std::move(candidates));
         }
+        // Nothing of its own to restore: a warm start, when it has one.
+        std::optional<WarmStartSource> warm;
+        if (candidates.empty() && !pt.warm_start_uuid().empty()) {
+          DET_ASSIGN_OR_RETURN(warm, LookUpWarmStart(e, pt.warm_start_uuid()));
+        }
         t->rec.run_id++;
         SetTrialState(e, t, v1::STATE_ACTIVE);
         if (pt.start_time_us() == 0) pt.set_start_time_us(NowUs());
@@ -167,9 +173,15 @@ void Master::ScheduleLocked() {
           v1::StartTrial* start = m.mutable_start_trial();
           *start->mutable_spec() = spec;
           auto wit = workers_.find(worker);
-          start->mutable_spec()->set_checkpoint_dir(CheckpointDir(
-              e->config, options_.checkpoint_root,
-              wit == workers_.end() ? "" : wit->second.checkpoint_root));
+          const std::string worker_root =
+              wit == workers_.end() ? "" : wit->second.checkpoint_root;
+          start->mutable_spec()->set_checkpoint_dir(
+              CheckpointDir(e->config, options_.checkpoint_root, worker_root));
+          if (warm) {
+            *start->mutable_spec()->mutable_warm_start() = warm->checkpoint;
+            start->mutable_spec()->set_warm_start_dir(CheckpointDir(
+                warm->config, options_.checkpoint_root, worker_root));
+          }
           start->mutable_spec()->set_first_rank(rank);
           for (int32_t s : slots) start->add_slot_ids(s);
           rank += static_cast<int32_t>(slots.size());

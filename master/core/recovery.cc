@@ -40,6 +40,9 @@ absl::Status Master::Load() {
         e->config.experiment_seed = snap->seed;
         e->config.has_experiment_seed = true;
       }
+      if (!snap->warm_start_uuid.empty()) {
+        e->config.searcher.source_checkpoint_uuid = snap->warm_start_uuid;
+      }
     }
     DET_ASSIGN_OR_RETURN(e->searcher, searcher::NewSearchMethod(e->config));
     if (snap) {

@@ -151,6 +151,7 @@ std::string EncodeSearcherSnapshot(const SearcherSnapshot& s) {
              {"failed", Value(s.failed)},
              {"searcher", Value(s.searcher)}};
   if (s.has_seed) m["seed"] = Value(static_cast<int64_t>(s.seed));
+  if (!s.warm_start_uuid.empty()) m["warm_start"] = Value(s.warm_start_uuid);
   return Value(std::move(m)).ToJson();
 }
 
@@ -167,6 +168,9 @@ absl::StatusOr<SearcherSnapshot> DecodeSearcherSnapshot(
   if (v["seed"].is_int()) {
     s.has_seed = true;
     s.seed = static_cast<uint64_t>(v["seed"].as_int());
+  }
+  if (v["warm_start"].is_string()) {
+    s.warm_start_uuid = v["warm_start"].as_string();
   }
   s.searcher = v["searcher"].as_string();
   return s;

@@ -51,6 +51,10 @@ struct SearcherSnapshot {
   // stored as written, so a seed the master picked lives here).
   bool has_seed = false;
   uint64_t seed = 0;
+  // The warm-start checkpoint every trial of the experiment starts from,
+  // as resolved at creation (searcher.source_trial_id names a trial whose
+  // latest checkpoint changes); empty for none.
+  std::string warm_start_uuid;
   std::string searcher;  // SearchMethod::Snapshot()
 };
 

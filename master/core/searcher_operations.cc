@@ -65,6 +65,7 @@ absl::Status Master::SaveExperiment(ExperimentState* e, bool force,
   snap.failed = e->searcher_failed;
   snap.has_seed = true;
   snap.seed = e->config.experiment_seed;
+  snap.warm_start_uuid = e->config.searcher.source_checkpoint_uuid;
   snap.searcher = e->searcher->Snapshot();
   e->rec.searcher_snapshot = EncodeSearcherSnapshot(snap);
   return store_->SaveSearcherSnapshot(e->rec.experiment.id(),
@@ -96,6 +97,7 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops,
       pt.set_state(v1::STATE_QUEUED);
       ToProto(c->hparams, pt.mutable_hparams());
       pt.set_seed(c->seed);
+      pt.set_warm_start_uuid(WarmStartForCreate(e, c->warm_start_from));
       pt.set_rung(e->config.searcher.name == SearcherName::kAdaptiveAsha ? 0
                                                                          : -1);
       DET_ASSIGN_OR_RETURN(int64_t id, store_->AddTrial(t.rec));

@@ -300,6 +300,8 @@ constexpr const char kListCheckpointsInState[] =
     "ORDER BY trial_id, steps_completed, uuid";
 constexpr const char kCheckpointState[] =
     "SELECT state FROM checkpoints WHERE uuid = $1 FOR UPDATE";
+constexpr const char kGetCheckpoint[] =
+    "SELECT proto, state FROM checkpoints WHERE uuid = $1";
 constexpr const char kSetCheckpointState[] =
     "UPDATE checkpoints SET state = $1 WHERE uuid = $2";
 constexpr const char kDeleteCheckpoint[] =
@@ -1142,6 +1144,30 @@ absl::StatusOr<std::vector<v1::Checkpoint>> PostgresStore::ListCheckpoints(
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::StatusOr<v1::Checkpoint> PostgresStore::GetCheckpoint(
+    const std::string& uuid) {
+  std::string what = absl::StrCat("reading checkpoint ", uuid);
+  // A uuid that cannot be stored cannot be there.
+  if (!CheckText(uuid, what).ok()) {
+    return absl::NotFoundError(absl::StrCat("no checkpoint ", uuid));
+  }
+  v1::Checkpoint c;
+  absl::Status s = Read([&]() -> absl::Status {
+    absl::StatusOr<PgResult> r =
+        Exec(kGetCheckpoint, PgParams().Text(uuid), what);
+    if (!r.ok()) return r.status();
+    if (r->Rows() == 0) {
+      return absl::NotFoundError(absl::StrCat("no checkpoint ", uuid));
+    }
+    DET_RETURN_IF_ERROR(
+        ParseRecord(r->Bytes(0, 0), &c, absl::StrCat("checkpoint ", uuid)));
+    c.set_state(static_cast<v1::CheckpointState>(r->Int(0, 1)));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return c;
 }
 
 absl::Status PostgresStore::SetCheckpointState(const std::string& uuid,

@@ -97,6 +97,8 @@ constexpr const char kListCheckpointsInState[] =
     "ORDER BY trial_id, steps_completed, uuid";
 constexpr const char kCheckpointState[] =
     "SELECT state FROM checkpoints WHERE uuid = ?";
+constexpr const char kGetCheckpoint[] =
+    "SELECT proto, state FROM checkpoints WHERE uuid = ?";
 constexpr const char kSetCheckpointState[] =
     "UPDATE checkpoints SET state = ? WHERE uuid = ?";
 constexpr const char kDeleteCheckpoint[] =
@@ -754,6 +756,26 @@ absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpoints(
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::StatusOr<v1::Checkpoint> SqliteStore::GetCheckpoint(
+    const std::string& uuid) {
+  v1::Checkpoint c;
+  absl::Status s = Read([&]() -> absl::Status {
+    absl::StatusOr<Statement> st = statements_->Get(kGetCheckpoint);
+    if (!st.ok()) return st.status();
+    st->BindText(uuid);
+    std::string what = absl::StrCat("reading checkpoint ", uuid);
+    absl::StatusOr<bool> row = st->Step(what);
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("no checkpoint ", uuid));
+    DET_RETURN_IF_ERROR(
+        ParseRecord(st->ColumnBlob(0), &c, absl::StrCat("checkpoint ", uuid)));
+    c.set_state(static_cast<v1::CheckpointState>(st->ColumnInt(1)));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return c;
 }
 
 absl::Status SqliteStore::SetCheckpointState(const std::string& uuid,

@@ -92,6 +92,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
       int64_t trial_id) override;
   absl::Status DeleteCheckpoint(const std::string& uuid) override;
+  absl::StatusOr<v1::Checkpoint> GetCheckpoint(
+      const std::string& uuid) override;
   absl::Status SetCheckpointState(const std::string& uuid,
                                   v1::CheckpointState state) override;
   absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpointsInState(

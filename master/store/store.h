@@ -109,6 +109,10 @@ class Store {
   virtual absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
       int64_t trial_id) = 0;
   virtual absl::Status DeleteCheckpoint(const std::string& uuid) = 0;
+  // One checkpoint by uuid, in whatever state (with its state set), for a
+  // warm start (searcher.source_checkpoint_uuid); NOT_FOUND when absent.
+  virtual absl::StatusOr<v1::Checkpoint> GetCheckpoint(
+      const std::string& uuid) = 0;
 
   // Garbage collection, two-phase: SetCheckpointState(uuid, DELETING) in
   // the transaction that decides it, then the files are removed, then

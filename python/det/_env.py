@@ -47,7 +47,8 @@ def standalone_requested():
     """Whether a standalone run was given hyperparameters or a checkpoint
     (then get_cluster_info() describes it instead of returning None)."""
     return any(_flag(f) is not None for f in
-               ("--hparams", "--hparams-file", "--restore")) or any(
+               ("--hparams", "--hparams-file", "--restore",
+                "--warm-start")) or any(
         os.environ.get(v) for v in
         ("DET_HPARAMS", "DET_HPARAMS_FILE", "DET_RESTORE_UUID"))
 
@@ -157,4 +158,9 @@ def _standalone_spec():
     restore = _flag("--restore") or os.environ.get("DET_RESTORE_UUID")
     if restore:
         s.restore_uuid = restore
+    warm = _flag("--warm-start") or os.environ.get("DET_WARM_START_DIR")
+    if warm and not restore:
+        warm = os.path.normpath(warm)
+        s.warm_start.uuid = os.path.basename(warm)
+        s.warm_start_dir = os.path.dirname(warm) or "."
     return s

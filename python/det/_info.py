@@ -23,6 +23,14 @@ def struct_to_dict(struct):
     return fix(json_format.MessageToDict(struct))
 
 
+def warm_start_uuid(spec):
+    """The warm-start checkpoint of a run with nothing of its own to
+    restore, "" for none."""
+    if spec.restore_uuid or not spec.HasField("warm_start"):
+        return ""
+    return spec.warm_start.uuid
+
+
 class TrialInfo:
     """The trial part of ClusterInfo (Determined's det.TrialInfo).
 
@@ -39,11 +47,14 @@ class TrialInfo:
         self.validation_points = list(spec.validation_points)
         self.data = struct_to_dict(spec.data)
         self.records_per_epoch = spec.records_per_epoch
-        # Steps of the checkpoint this run restores from (0 for a fresh start).
+        # Steps of the checkpoint this run restores from (0 for a fresh
+        # start, and for a warm start: as in Determined, a trial that starts
+        # from another trial's checkpoint counts its own steps from 0).
         self.steps_completed = 0
-        for c in spec.restore_candidates:
-            if c.uuid == spec.restore_uuid:
-                self.steps_completed = c.steps_completed
+        if spec.restore_uuid:
+            for c in spec.restore_candidates:
+                if c.uuid == spec.restore_uuid:
+                    self.steps_completed = c.steps_completed
 
     def __repr__(self):
         return (f"TrialInfo(trial_id={self.trial_id}, experiment_id="
@@ -55,7 +66,11 @@ class ClusterInfo:
 
     def __init__(self, spec):
         self.trial = TrialInfo(spec)
-        self.latest_checkpoint = spec.restore_uuid or None
+        # As Determined: the trial's own latest checkpoint, else the one it
+        # warm-starts from (searcher.source_trial_id /
+        # source_checkpoint_uuid); core.checkpoint.restore_path opens either.
+        self.latest_checkpoint = (spec.restore_uuid or warm_start_uuid(spec)
+                                  or None)
         self.task_type = "TRIAL"
         self.container_rank = _env.rank()
         self.slot_ids = [int(s) for s in

@@ -877,5 +877,82 @@ TEST(ConfigTest, ErrorToString) {
   EXPECT_EQ((ConfigError{"", 0, 0, "too big"}).ToString(), "too big");
 }
 
+// Warm starts (Determined's searcher.source_trial_id /
+// source_checkpoint_uuid).
+constexpr char kWarmSearcher[] =
+    "  name: single\n  metric: validation_loss\n"
+    "  max_length: {batches: 10}\n";
+
+TEST(ConfigWarmStartTest, NoneByDefault) {
+  ExperimentConfig cfg = ParseOk(kMinimal);
+  EXPECT_EQ(cfg.searcher.source_trial_id, 0);
+  EXPECT_EQ(cfg.searcher.source_checkpoint_uuid, "");
+}
+
+TEST(ConfigWarmStartTest, SourceTrialIdAndUuidAreRead) {
+  ExperimentConfig by_trial = ParseOk(
+      WithSearcher(absl::StrCat(kWarmSearcher, "  source_trial_id: 7\n")));
+  EXPECT_EQ(by_trial.searcher.source_trial_id, 7);
+  EXPECT_THAT(by_trial.warnings, IsEmpty());
+  ExperimentConfig by_uuid = ParseOk(WithSearcher(absl::StrCat(
+      kWarmSearcher,
+      "  source_checkpoint_uuid: 1b4e28ba-2fa1-41d2-883f-0016d3cca427\n")));
+  EXPECT_EQ(by_uuid.searcher.source_checkpoint_uuid,
+            "1b4e28ba-2fa1-41d2-883f-0016d3cca427");
+  EXPECT_EQ(by_uuid.searcher.source_trial_id, 0);
+  // Null (as Determined's defaults write them): no warm start.
+  ExperimentConfig nulls = ParseOk(WithSearcher(absl::StrCat(
+      kWarmSearcher,
+      "  source_trial_id: null\n  source_checkpoint_uuid: null\n")));
+  EXPECT_EQ(nulls.searcher.source_trial_id, 0);
+  EXPECT_EQ(nulls.searcher.source_checkpoint_uuid, "");
+}
+
+TEST(ConfigWarmStartTest, AnySearcherMayWarmStart) {
+  ExperimentConfig cfg = ParseOk(R"(searcher:
+  name: adaptive_asha
+  metric: validation_loss
+  max_trials: 4
+  max_length: {batches: 100}
+  source_trial_id: 3
+hyperparameters:
+  learning_rate: {type: double, minval: 0.001, maxval: 0.1}
+)");
+  EXPECT_EQ(cfg.searcher.source_trial_id, 3);
+}
+
+TEST(ConfigWarmStartTest, BothGivenSourceTrialIdWinsWithAWarning) {
+  ExperimentConfig cfg = ParseOk(WithSearcher(absl::StrCat(
+      kWarmSearcher, "  source_trial_id: 2\n  source_checkpoint_uuid: abc\n")));
+  EXPECT_EQ(cfg.searcher.source_trial_id, 2);
+  EXPECT_EQ(cfg.searcher.source_checkpoint_uuid, "");
+  ASSERT_THAT(cfg.warnings, SizeIs(1));
+  EXPECT_EQ(cfg.warnings[0].path, "searcher.source_checkpoint_uuid");
+  EXPECT_EQ(cfg.warnings[0].line, 6);
+  EXPECT_THAT(cfg.warnings[0].message, HasSubstr("source_trial_id"));
+}
+
+TEST(ConfigWarmStartTest, BadValuesNameTheField) {
+  ExpectOneError(
+      WithSearcher(absl::StrCat(kWarmSearcher, "  source_trial_id: 0\n")),
+      "searcher.source_trial_id", 5, 20, "0");
+  ExpectOneError(
+      WithSearcher(absl::StrCat(kWarmSearcher, "  source_trial_id: -4\n")),
+      "searcher.source_trial_id", 5, 20, "-4");
+  ExpectOneError(
+      WithSearcher(absl::StrCat(kWarmSearcher, "  source_trial_id: two\n")),
+      "searcher.source_trial_id", 5, 20, "two");
+  ExpectOneError(WithSearcher(absl::StrCat(kWarmSearcher,
+                                           "  source_checkpoint_uuid: \"\"\n")),
+                 "searcher.source_checkpoint_uuid", 5, 27,
+                 "expected a checkpoint's uuid");
+  ExpectOneError(WithSearcher(absl::StrCat(
+                     kWarmSearcher, "  source_checkpoint_uuid: ../etc\n")),
+                 "searcher.source_checkpoint_uuid", 5, 27, "found '../etc'");
+  ExpectOneError(WithSearcher(absl::StrCat(kWarmSearcher,
+                                           "  source_checkpoint_uuid: [a]\n")),
+                 "searcher.source_checkpoint_uuid", 5, 27, "");
+}
+
 }  // namespace
 }  // namespace det

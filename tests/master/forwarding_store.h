@@ -79,6 +79,10 @@ class ForwardingStore : public store::Store {
   absl::Status DeleteCheckpoint(const std::string& uuid) override {
     return inner_->DeleteCheckpoint(uuid);
   }
+  absl::StatusOr<v1::Checkpoint> GetCheckpoint(
+      const std::string& uuid) override {
+    return inner_->GetCheckpoint(uuid);
+  }
   absl::Status SetCheckpointState(const std::string& uuid,
                                   v1::CheckpointState state) override {
     return inner_->SetCheckpointState(uuid, state);

@@ -341,6 +341,29 @@ TEST_P(StoreTest, BadMetricReportsAreRefused) {
   EXPECT_EQ(bad_group.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(StoreTest, GetCheckpointFindsOneByUuidInAnyState) {
+  int64_t trial = AddTrial(AddExperiment("warm"));
+  v1::Checkpoint c;
+  c.set_trial_id(trial);
+  c.set_uuid("u-1");
+  c.set_steps_completed(40);
+  (*c.mutable_file_sha256())["model.pt"] = "abc";
+  ASSERT_TRUE(store_->AddCheckpoint(c).ok());
+  auto got = store_->GetCheckpoint("u-1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->trial_id(), trial);
+  EXPECT_EQ(got->steps_completed(), 40);
+  EXPECT_EQ(got->file_sha256().at("model.pt"), "abc");
+  EXPECT_EQ(got->state(), v1::CHECKPOINT_STATE_ACTIVE);
+  ASSERT_TRUE(
+      store_->SetCheckpointState("u-1", v1::CHECKPOINT_STATE_DELETING).ok());
+  EXPECT_EQ(store_->GetCheckpoint("u-1")->state(),
+            v1::CHECKPOINT_STATE_DELETING);
+  auto missing = store_->GetCheckpoint("nope");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("nope"));
+}
+
 TEST_P(StoreTest, CheckpointStatesGoForwardOnly) {
   int64_t trial = AddTrial(AddExperiment("gc"));
   for (const char* uuid : {"a", "b", "c"}) {

@@ -8,22 +8,53 @@
 
 namespace det::worker {
 
+namespace {
+
+// The files of checkpoint `c` under `root` against its SHA-256s.
+absl::Status CheckFiles(const std::string& root, const v1::Checkpoint& c) {
+  std::string dir = absl::StrCat(root, "/", c.uuid());
+  if (c.uuid().empty() || c.uuid().find('/') != std::string::npos ||
+      c.uuid().find("..") != std::string::npos) {
+    return absl::InvalidArgumentError("not a checkpoint name");
+  }
+  if (!std::filesystem::is_directory(dir)) {
+    return absl::NotFoundError(absl::StrCat(dir, " does not exist"));
+  }
+  std::map<std::string, std::string> expected(c.file_sha256().begin(),
+                                              c.file_sha256().end());
+  return VerifyFiles(dir, expected);
+}
+
+bool HasWarmStart(const v1::TrialSpec& spec) {
+  return spec.has_warm_start() && spec.restore_uuid().empty();
+}
+
+}  // namespace
+
+absl::Status CheckWarmStart(const v1::TrialSpec& spec) {
+  if (!HasWarmStart(spec)) return absl::OkStatus();
+  const v1::Checkpoint& c = spec.warm_start();
+  absl::Status st = c.file_sha256().empty()
+                        ? absl::NotFoundError(
+                              "the master has no record of its files (the "
+                              "checkpoint was deleted)")
+                        : CheckFiles(spec.warm_start_dir(), c);
+  if (st.ok()) return st;
+  return absl::FailedPreconditionError(
+      absl::StrCat("warm-start checkpoint ", c.uuid(), " (under ",
+                   spec.warm_start_dir(), ") is unusable: ", st.message()));
+}
+
+std::string WarmStartPath(const v1::TrialSpec& spec) {
+  if (!HasWarmStart(spec)) return "";
+  return absl::StrCat(spec.warm_start_dir(), "/", spec.warm_start().uuid());
+}
+
 std::string ChooseRestoreCheckpoint(const v1::TrialSpec& spec,
                                     std::vector<std::string>* notes) {
   if (spec.restore_candidates().empty()) return "";  // a fresh start
   for (const v1::Checkpoint& c : spec.restore_candidates()) {
-    std::string dir = absl::StrCat(spec.checkpoint_dir(), "/", c.uuid());
-    absl::Status st;
-    if (c.uuid().empty() || c.uuid().find('/') != std::string::npos ||
-        c.uuid().find("..") != std::string::npos) {
-      st = absl::InvalidArgumentError("not a checkpoint name");
-    } else if (!std::filesystem::is_directory(dir)) {
-      st = absl::NotFoundError(absl::StrCat(dir, " does not exist"));
-    } else {
-      std::map<std::string, std::string> expected(c.file_sha256().begin(),
-                                                  c.file_sha256().end());
-      st = VerifyFiles(dir, expected);
-    }
+    absl::Status st = CheckFiles(spec.checkpoint_dir(), c);
     if (st.ok()) return c.uuid();
     notes->push_back(
         absl::StrCat("checkpoint ", c.uuid(), " (step ", c.steps_completed(),

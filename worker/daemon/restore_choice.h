@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "det/v1/common.pb.h"
 
 namespace det::worker {
@@ -19,6 +20,17 @@ namespace det::worker {
 // checks their files.)
 std::string ChooseRestoreCheckpoint(const v1::TrialSpec& spec,
                                     std::vector<std::string>* notes);
+
+// A warm start (spec.warm_start, under spec.warm_start_dir) checked like a
+// restore candidate: OK when its files match their SHA-256s. A run with a
+// warm start it cannot use does not start (a fresh start would silently
+// train something else than asked): the error says which checkpoint, where,
+// and why. OK when the spec has no warm start or restores its own.
+absl::Status CheckWarmStart(const v1::TrialSpec& spec);
+
+// <warm_start_dir>/<uuid> of a usable warm start, "" for none (what the
+// trial process gets as DET_WARM_START_DIR).
+std::string WarmStartPath(const v1::TrialSpec& spec);
 
 }  // namespace det::worker
 

@@ -270,6 +270,9 @@ std::vector<std::string> WorkerDaemon::ChildEnvironment(
   if (!spec.checkpoint_dir().empty()) {
     set("DET_CHECKPOINT_DIR", spec.checkpoint_dir());
   }
+  if (std::string warm = WarmStartPath(spec); !warm.empty()) {
+    set("DET_WARM_START_DIR", warm);
+  }
   // The experiment's environment_variables, for this run's slot type.
   ApplyUserEnvironment(
       gpu ? spec.environment_variables_cuda() : spec.environment_variables(),
@@ -342,6 +345,12 @@ void WorkerDaemon::StartTrial(const v1::StartTrial& start) {
       }
       Emit(std::move(ev), /*force=*/true);
     }
+  }
+  if (!spec.restore_uuid().empty()) {
+    spec.clear_warm_start();  // its own checkpoint wins
+    spec.clear_warm_start_dir();
+  } else if (absl::Status warm = CheckWarmStart(spec); !warm.ok()) {
+    return ReportStartFailure(spec, std::string(warm.message()));
   }
   const std::string& dir = plan->dir;
   ec = MakeTrialDir(dir);

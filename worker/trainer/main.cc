@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -50,6 +51,7 @@ struct Flags {
   int64_t checkpoint_period = 0;
   std::string checkpoint_dir;
   std::string restore;
+  std::string warm_start;
   std::string rendezvous;
   uint64_t seed = 1;
 };
@@ -87,6 +89,11 @@ absl::StatusOr<v1::TrialSpec> StandaloneSpec(const Flags& f) {
   spec.set_checkpoint_period(f.checkpoint_period);
   spec.set_checkpoint_dir(f.checkpoint_dir);
   spec.set_restore_uuid(f.restore);
+  if (!f.warm_start.empty()) {
+    const std::filesystem::path p(f.warm_start);
+    spec.mutable_warm_start()->set_uuid(p.filename().string());
+    spec.set_warm_start_dir(p.parent_path().string());
+  }
   spec.set_world_size(1);  // DET_WORLD_SIZE overrides it
   spec.set_rendezvous(f.rendezvous);
   return spec;
@@ -170,6 +177,9 @@ int Main(int argc, char** argv) {
   app.add_option("--checkpoint-dir", f.checkpoint_dir, "where checkpoints go");
   app.add_option("--restore", f.restore,
                  "checkpoint UUID under --checkpoint-dir to resume");
+  app.add_option("--warm-start", f.warm_start,
+                 "a checkpoint folder (DIR/UUID) whose weights to start from, "
+                 "step count at 0 (ignored with --restore)");
   app.add_option("--seed", f.seed, "trial seed");
   app.add_option("--rendezvous", f.rendezvous,
                  "host:port of rank 0's store, for DET_WORLD_SIZE > 1 "
@@ -232,16 +242,22 @@ int Main(int argc, char** argv) {
     parallel = *std::move(dp);
   }
 
+  // The run's own checkpoint to restore, else a warm start's weights.
+  const StartingCheckpoint start = StartingCheckpointOf(spec);
   const std::string restoring =
-      spec.restore_uuid().empty() ? "" : ", restoring " + spec.restore_uuid();
+      start.uuid.empty()
+          ? ""
+          : absl::StrCat(
+                start.warm_start ? ", warm-starting from " : ", restoring ",
+                start.uuid);
   std::string loaded;  // what was read, for the first line of the log
   absl::StatusOr<Cifar10> data = Cifar10{};
   absl::StatusOr<records::RecordsData> records_data = records::RecordsData{};
   if (task == Task::kRecords) {
     std::optional<records::Schema> saved;
-    if (!spec.restore_uuid().empty()) {
-      absl::StatusOr<records::Schema> schema =
-          ReadCheckpointSchema(spec.checkpoint_dir(), spec.restore_uuid());
+    if (!start.uuid.empty()) {
+      absl::StatusOr<records::Schema> schema = ReadCheckpointSchema(
+          std::filesystem::path(start.path).parent_path().string(), start.uuid);
       if (!schema.ok()) return Fail(kExitError, schema.status());
       saved = *std::move(schema);
     }
@@ -275,6 +291,7 @@ int Main(int argc, char** argv) {
   options.checkpoint_period = spec.checkpoint_period();
   options.checkpoint_dir = spec.checkpoint_dir();
   options.restore_uuid = spec.restore_uuid();
+  if (start.warm_start) options.warm_start_path = start.path;
   options.device = device;
   options.parallel = parallel.get();
   absl::StatusOr<std::unique_ptr<Trainer>> trainer =

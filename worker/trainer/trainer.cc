@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -14,6 +15,8 @@
 
 namespace det::trainer {
 namespace {
+
+namespace fs = std::filesystem;
 
 constexpr char kModelFile[] = "model.pt";
 constexpr char kOptimizerFile[] = "optimizer.pt";
@@ -244,6 +247,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateFor(
   }
   if (!o.restore_uuid.empty()) {
     if (absl::Status s = t->Restore(o.restore_uuid); !s.ok()) return s;
+  } else if (!o.warm_start_path.empty()) {
+    if (absl::Status s = t->WarmStart(o.warm_start_path); !s.ok()) return s;
   }
   return t;
 }
@@ -545,6 +550,36 @@ absl::Status Trainer::Restore(const std::string& uuid) {
         augment_gen_.set_state(rng);
       },
       absl::StatusCode::kDataLoss);
+}
+
+absl::Status Trainer::WarmStart(const std::string& path) {
+  const fs::path p(path);
+  const std::string root = p.parent_path().string();
+  const std::string uuid = p.filename().string();
+  absl::StatusOr<std::string> dir = VerifyCheckpoint(root, uuid);
+  if (!dir.ok()) {
+    return absl::Status(dir.status().code(),
+                        absl::StrCat("warm start: ", dir.status().message()));
+  }
+  if (records_task_) {
+    absl::StatusOr<records::Schema> saved = ReadCheckpointSchema(root, uuid);
+    if (!saved.ok()) return saved.status();
+    if (saved->ToJson() != records_.schema.ToJson()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("warm-start checkpoint ", uuid,
+                       " was trained on other record "
+                       "columns (",
+                       kSchemaFile, " differs)"));
+    }
+  }
+  const std::string model = *dir + "/" + kModelFile;
+  // Weights only: a model of another shape (other n_filters, hidden_units)
+  // fails here, naming the file.
+  return Guard(
+      absl::StrCat("loading the warm-start weights from ", model,
+                   " (does the checkpoint's model have this trial's "
+                   "architecture?)"),
+      [&] { LoadModel(model, module()); }, absl::StatusCode::kDataLoss);
 }
 
 absl::StatusOr<RunOutcome> Trainer::Run(const TrainerCallbacks& cb) {

@@ -58,6 +58,12 @@ struct TrainerOptions {
   int64_t checkpoint_period = 0;  // 0: only when stopping or finishing
   std::string checkpoint_dir;     // empty: no checkpoints
   std::string restore_uuid;       // empty: start fresh
+  // A warm start (<dir>/<uuid> of another trial's checkpoint), used when
+  // there is no restore_uuid: the model's weights (and batch-norm
+  // statistics) are loaded; the optimizer, the schedule, the data order and
+  // the step count start fresh (at 0), as a new trial's would, so the
+  // experiment's own hyperparameters (learning rate, optimizer) apply.
+  std::string warm_start_path;
   torch::Device device = torch::kCPU;
   // Not owned; null for a single process. Must outlive the Trainer.
   DataParallel* parallel = nullptr;
@@ -140,6 +146,7 @@ class Trainer {
   // of this rank's share as a device tensor (no wait for a GPU).
   absl::Status TrainStepOnDevice(torch::Tensor* sums);
   absl::Status Restore(const std::string& uuid);
+  absl::Status WarmStart(const std::string& path);
   void SetLearningRate(double lr);
 
   TrainerOptions options_;

@@ -95,4 +95,20 @@ absl::StatusOr<std::unique_ptr<TrialContext>> TrialContext::FromEnvironment(
   return RemoteTrialContext::Connect(addr, token, *rank, *world);
 }
 
+StartingCheckpoint StartingCheckpointOf(const v1::TrialSpec& spec) {
+  StartingCheckpoint out;
+  if (!spec.restore_uuid().empty()) {
+    out.uuid = spec.restore_uuid();
+    out.path = absl::StrCat(spec.checkpoint_dir(), "/", out.uuid);
+    for (const v1::Checkpoint& c : spec.restore_candidates()) {
+      if (c.uuid() == out.uuid) out.steps_completed = c.steps_completed();
+    }
+  } else if (spec.has_warm_start() && !spec.warm_start().uuid().empty()) {
+    out.uuid = spec.warm_start().uuid();
+    out.path = absl::StrCat(spec.warm_start_dir(), "/", out.uuid);
+    out.warm_start = true;
+  }
+  return out;
+}
+
 }  // namespace det

@@ -56,6 +56,21 @@ class TrialContext {
   virtual bool ShouldStop() = 0;
 };
 
+// The checkpoint a run starts from, as Determined's
+// ClusterInfo.latest_checkpoint gives it: the trial's own checkpoint to
+// restore (spec.restore_uuid under checkpoint_dir; the step count
+// continues from it), else its warm start (spec.warm_start under
+// warm_start_dir: another trial's checkpoint, whose weights it loads while
+// its own step count starts at 0, as in Determined).
+struct StartingCheckpoint {
+  std::string uuid;
+  std::string path;             // <dir>/<uuid>
+  int64_t steps_completed = 0;  // where this run's step count starts
+  bool warm_start = false;      // not the trial's own
+};
+// Empty uuid: a fresh start.
+StartingCheckpoint StartingCheckpointOf(const v1::TrialSpec& spec);
+
 // True once SIGTERM or SIGINT was received by this process.
 bool StopRequestedBySignal();
 

@@ -7,8 +7,9 @@ manifest and metadata.json are added, the folder is renamed to `<uuid>`
 (so a half-written checkpoint never has a checkpoint's name) and, on a
 cluster, reported to the worker after every earlier metric report was
 acknowledged. restore_path() checks the files against the hashes the
-master stored for that checkpoint (TrialSpec.restore_candidates), or
-against the folder's SHA256SUMS when the master sent none.
+master stored for that checkpoint (TrialSpec.restore_candidates, or
+TrialSpec.warm_start for a warm start, which lies under warm_start_dir),
+or against the folder's SHA256SUMS when the master sent none.
 """
 
 import contextlib
@@ -170,12 +171,21 @@ class CheckpointContext:
             raise NotImplementedError("det restores whole checkpoints only")
         if not storage_id or "/" in storage_id or ".." in storage_id:
             raise CheckpointError(f"{storage_id!r} is not a checkpoint id")
-        path = os.path.join(self._dir, storage_id)
+        spec = _env.spec()
+        from det._info import warm_start_uuid
+        root = self._dir
+        expected = None
+        if storage_id == warm_start_uuid(spec) and spec.warm_start_dir:
+            # Another trial's checkpoint (a warm start): it lies under its
+            # own experiment's checkpoint storage.
+            root = spec.warm_start_dir
+            if spec.warm_start.file_sha256:
+                expected = dict(spec.warm_start.file_sha256)
+        path = os.path.join(root, storage_id)
         if not os.path.isdir(path):
             raise CheckpointError(f"checkpoint {storage_id} not found under "
-                                  f"{self._dir}")
-        expected = None
-        for c in _env.spec().restore_candidates:
+                                  f"{root}")
+        for c in spec.restore_candidates:
             if c.uuid == storage_id and c.file_sha256:
                 expected = dict(c.file_sha256)
         if expected is None:
