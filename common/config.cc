@@ -941,12 +941,31 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid,
   }
 }
 
+// pbt starts each round's trials from the latest checkpoint of a trial of
+// the round before: that checkpoint must outlive its trial.
+void CheckPbtCheckpoints(const YamlNode& root, Checker* c,
+                         const ExperimentConfig& cfg) {
+  if (cfg.checkpoint_storage.save_trial_latest >= 1) return;
+  const YamlNode* at = &root;
+  if (const YamlNode* cs = root.Find("checkpoint_storage")) {
+    at = cs->is_map() && cs->Find("save_trial_latest")
+             ? cs->Find("save_trial_latest")
+             : cs;
+  }
+  c->Error(*at, "checkpoint_storage.save_trial_latest",
+           "must be at least 1 with the pbt searcher: each round's trials "
+           "start from the latest checkpoint of a trial of the round before");
+}
+
 // Checks that need several fields; warnings for legal but odd settings.
 void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
                 Checker* c, ExperimentConfig* cfg) {
   const SearcherConfig& s = cfg->searcher;
   const YamlNode* searcher = root.Find("searcher");
   const YamlNode* hp = root.Find("hyperparameters");
+  if (searcher_known && s.name == SearcherName::kPbt) {
+    CheckPbtCheckpoints(root, c, *cfg);
+  }
   if (searcher_known && s.name == SearcherName::kGrid) {
     int64_t size = GridSize(cfg->hyperparameters);
     if (size > kMaxGridTrials) {

@@ -55,12 +55,14 @@ ValueMap PbtSearch::HParamsOf(RequestId id) const {
 }
 
 PbtSearch::Member PbtSearch::NewTrial(RequestId parent, bool explored,
-                                      Operations* ops) {
+                                      Operations* ops,
+                                      std::map<RequestId, ValueMap>* hparams) {
   RequestId id = next_id_++;
   lineage_[id] = Lineage{parent, explored};
   Create create;
   create.request_id = id;
   create.hparams = HParamsOf(id);
+  (*hparams)[id] = create.hparams;
   create.seed = TrialSeed(options_.experiment_seed, id);
   create.warm_start_from = parent;
   ValidateAfter validate;
@@ -77,10 +79,11 @@ Operations PbtSearch::InitialOperations() {
   Operations ops;
   if (started_) return ops;
   started_ = true;
+  std::map<RequestId, ValueMap> hparams;
   for (int64_t i = 0; i < options_.pbt.population_size; ++i) {
-    members_.push_back(NewTrial(0, false, &ops));
+    members_.push_back(NewTrial(0, false, &ops, &hparams));
   }
-  for (const Member& m : members_) hparams_[m.id] = HParamsOf(m.id);
+  hparams_ = std::move(hparams);
   MaybeEndRound(&ops);  // a population of 0 ends at once
   return ops;
 }
@@ -169,25 +172,23 @@ void PbtSearch::NextRound(Operations* ops) {
   const int64_t size = static_cast<int64_t>(ranked.size());
   const int64_t truncate = std::min(NumTruncate(), size / 2);
   std::vector<Member> next;
+  std::map<RequestId, ValueMap> hparams;
   Member dead;
   dead.done = true;
   dead.dead = true;
   // Copies of the best replace the worst (Determined creates them first).
   for (int64_t i = 0; i < truncate; ++i) {
     const Member& parent = ranked[static_cast<size_t>(i)];
-    next.push_back(parent.dead ? dead : NewTrial(parent.id, true, ops));
+    next.push_back(parent.dead ? dead
+                               : NewTrial(parent.id, true, ops, &hparams));
   }
   // The others continue: from their own checkpoint, as new trials.
   for (int64_t i = 0; i < size - truncate; ++i) {
     const Member& m = ranked[static_cast<size_t>(i)];
-    next.push_back(m.dead ? dead : NewTrial(m.id, false, ops));
+    next.push_back(m.dead ? dead : NewTrial(m.id, false, ops, &hparams));
   }
   ++round_;
   members_ = std::move(next);
-  std::map<RequestId, ValueMap> hparams;
-  for (const Member& m : members_) {
-    if (m.id != 0) hparams[m.id] = HParamsOf(m.id);
-  }
   hparams_ = std::move(hparams);
 }
 

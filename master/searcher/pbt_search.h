@@ -93,8 +93,9 @@ class PbtSearch : public SearchMethod {
 
   Member* FindMember(RequestId id);
   // Creates the trial of a member: sampled (parent 0), a continuation or an
-  // explored copy of `parent`.
-  Member NewTrial(RequestId parent, bool explored, Operations* ops);
+  // explored copy of `parent`; its hyperparameters go into `hparams`.
+  Member NewTrial(RequestId parent, bool explored, Operations* ops,
+                  std::map<RequestId, ValueMap>* hparams);
   ValueMap HParamsOf(RequestId id) const;
   // When every member is done: the next round, or the end of the search.
   void MaybeEndRound(Operations* ops);

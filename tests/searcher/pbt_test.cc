@@ -134,6 +134,15 @@ TEST(PbtConfigTest, BadFieldsNameTheirPath) {
                         "not apply to the random searcher"));
 }
 
+TEST(PbtConfigTest, ParentsCheckpointsMustBeKept) {
+  EXPECT_THAT(OnlyProblem(absl::StrCat(
+                  PbtYaml(4, 2, 0.5),
+                  "checkpoint_storage: {type: shared_fs, save_trial_latest: "
+                  "0}\n")),
+              HasSubstr("checkpoint_storage.save_trial_latest: must be at "
+                        "least 1 with the pbt searcher"));
+}
+
 TEST(PbtConfigTest, NothingReplacedIsAWarning) {
   EXPECT_THAT(OnlyProblem(PbtYaml(3, 2, 0.2), /*warning=*/true),
               HasSubstr("searcher.replace_function.truncate_fraction: "
