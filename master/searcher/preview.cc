@@ -185,18 +185,20 @@ std::string FormatPlan(const SearchPlan& plan) {
     absl::StrAppend(&out, FormatTable(rows));
   } else if (plan.searcher == "pbt") {
     const int64_t last = SaturatingMul(plan.num_rounds, plan.max_length);
-    absl::StrAppend(
-        &out, "Population: ", plan.population_size, " in ", plan.num_rounds,
-        " round", plan.num_rounds == 1 ? "" : "s", " of ", plan.max_length, " ",
-        unit, " (", last, " ", unit,
-        " for a member that survives every round); after each round the "
-        "worst ",
-        plan.replaced_per_round, " are replaced by copies of the best ",
-        plan.replaced_per_round,
-        " with explored hyperparameters. One trial per member per round: "
-        "every trial after round 1 starts from a checkpoint of the round "
-        "before, its steps counted from 0\n",
-        "Training: ", plan.total_length, " ", unit, " in total\n\n");
+    absl::StrAppend(&out, "Population: ", plan.population_size, " in ",
+                    plan.num_rounds, " round", plan.num_rounds == 1 ? "" : "s",
+                    " of ", plan.max_length, " ", unit, " (", last, " ", unit,
+                    " for a member that survives them all)\n");
+    if (plan.num_rounds > 1) {
+      absl::StrAppend(
+          &out, "After each round: the worst ", plan.replaced_per_round,
+          " are replaced by copies of the best ", plan.replaced_per_round,
+          " with explored hyperparameters, the others go on. One trial per "
+          "member per round; each after round 1 starts from a checkpoint of "
+          "the round before, its steps counted from 0\n");
+    }
+    absl::StrAppend(&out, "Training: ", plan.total_length, " ", unit,
+                    " in total\n\n");
     std::vector<std::vector<std::string>> rows = {
         {"Round", "Trials", "Continuing", "Copies",
          absl::StrCat("Trained by its end, in ", unit)}};
