@@ -34,11 +34,23 @@ double PbtSearch::Normalize(double metric) const {
 }
 
 PbtSearch::Member* PbtSearch::FindMember(RequestId id) {
-  if (id <= 0) return nullptr;
-  for (Member& m : members_) {
-    if (m.id == id) return &m;
+  auto it = member_index_.find(id);
+  return it == member_index_.end() ? nullptr : &members_[it->second];
+}
+
+int64_t PbtSearch::Units(const Member& m) const {
+  return m.done ? options_.length_per_round
+                : std::clamp<int64_t>(m.length, 0, options_.length_per_round);
+}
+
+void PbtSearch::SetMembers(std::vector<Member> members) {
+  members_ = std::move(members);
+  member_index_.clear();
+  progress_units_ = 0;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (members_[i].id != 0) member_index_[members_[i].id] = i;
+    progress_units_ += Units(members_[i]);
   }
-  return nullptr;
 }
 
 ValueMap PbtSearch::HParamsOf(RequestId id) const {
@@ -80,9 +92,11 @@ Operations PbtSearch::InitialOperations() {
   if (started_) return ops;
   started_ = true;
   std::map<RequestId, ValueMap> hparams;
+  std::vector<Member> members;
   for (int64_t i = 0; i < options_.pbt.population_size; ++i) {
-    members_.push_back(NewTrial(0, false, &ops, &hparams));
+    members.push_back(NewTrial(0, false, &ops, &hparams));
   }
+  SetMembers(std::move(members));
   hparams_ = std::move(hparams);
   MaybeEndRound(&ops);  // a population of 0 ends at once
   return ops;
@@ -99,7 +113,9 @@ Operations PbtSearch::ValidationCompleted(RequestId id, double metric,
     m->value = Normalize(metric);
     m->has_metric = true;
   }
+  progress_units_ -= Units(*m);
   m->length = std::max(m->length, length);
+  progress_units_ += Units(*m);
   return {};
 }
 
@@ -107,7 +123,9 @@ Operations PbtSearch::TrialClosed(RequestId id) {
   Operations ops;
   Member* m = FindMember(id);
   if (m == nullptr || m->done) return ops;
+  progress_units_ -= Units(*m);
   m->done = true;
+  progress_units_ += Units(*m);
   ++closed_;
   MaybeEndRound(&ops);
   return ops;
@@ -117,8 +135,10 @@ Operations PbtSearch::TrialExitedEarly(RequestId id, ExitedReason reason) {
   Operations ops;
   Member* m = FindMember(id);
   if (m == nullptr || m->done) return ops;
+  progress_units_ -= Units(*m);
   m->done = true;
   m->dead = true;
+  progress_units_ += Units(*m);
   if (reason == ExitedReason::kUserCanceled) {
     canceled_ = true;
   } else {
@@ -188,29 +208,21 @@ void PbtSearch::NextRound(Operations* ops) {
     next.push_back(m.dead ? dead : NewTrial(m.id, false, ops, &hparams));
   }
   ++round_;
-  members_ = std::move(next);
+  SetMembers(std::move(next));
   hparams_ = std::move(hparams);
 }
 
 double PbtSearch::Progress() const {
   if (shut_down_) return 1.0;
-  const double per_round =
-      static_cast<double>(std::max<int64_t>(options_.length_per_round, 1));
-  const double total =
-      static_cast<double>(options_.pbt.population_size) *
-      static_cast<double>(std::max<int64_t>(options_.pbt.num_rounds, 1));
+  const double total = static_cast<double>(options_.pbt.population_size) *
+                       static_cast<double>(options_.pbt.num_rounds) *
+                       static_cast<double>(options_.length_per_round);
   if (total <= 0) return 0;
-  double done = static_cast<double>(round_) *
-                static_cast<double>(options_.pbt.population_size);
-  for (const Member& m : members_) {
-    if (m.done) {
-      done += 1;
-    } else {
-      done +=
-          static_cast<double>(std::min(m.length, options_.length_per_round)) /
-          per_round;
-    }
-  }
+  // Rounds before this one were trained whole (every member's trial ended).
+  const double done = static_cast<double>(round_) *
+                          static_cast<double>(options_.pbt.population_size) *
+                          static_cast<double>(options_.length_per_round) +
+                      static_cast<double>(progress_units_);
   return std::clamp(done / total, 0.0, 1.0);
 }
 
@@ -324,7 +336,7 @@ absl::Status PbtSearch::Restore(const std::string& snapshot) {
     return bad("the population's size");
   }
   lineage_ = std::move(lineage);
-  members_ = std::move(members);
+  SetMembers(std::move(members));
   hparams_.clear();
   std::map<RequestId, ValueMap> hparams;
   for (const Member& m : members_) {

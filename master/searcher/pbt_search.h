@@ -92,6 +92,11 @@ class PbtSearch : public SearchMethod {
   };
 
   Member* FindMember(RequestId id);
+  // A member's share of Progress() in units: its round whole once ended,
+  // else its validated length (capped at the round's).
+  int64_t Units(const Member& m) const;
+  // Replaces the members, rebuilding what is derived from them.
+  void SetMembers(std::vector<Member> members);
   // Creates the trial of a member: sampled (parent 0), a continuation or an
   // explored copy of `parent`; its hyperparameters go into `hparams`.
   Member NewTrial(RequestId parent, bool explored, Operations* ops,
@@ -114,8 +119,11 @@ class PbtSearch : public SearchMethod {
   int64_t closed_ = 0;  // trials that ended with TrialClosed
   int64_t failed_ = 0;  // errored or invalid
   // Derived, not snapshotted: hyperparameters of the current members'
-  // trials (the parents of the next round).
+  // trials (the parents of the next round), where each member is, and the
+  // sum of Units() over the members.
   std::map<RequestId, ValueMap> hparams_;
+  std::map<RequestId, size_t> member_index_;
+  int64_t progress_units_ = 0;
 };
 
 }  // namespace det::searcher
