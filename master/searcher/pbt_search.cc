@@ -47,9 +47,11 @@ void PbtSearch::SetMembers(std::vector<Member> members) {
   members_ = std::move(members);
   member_index_.clear();
   progress_units_ = 0;
+  running_ = 0;
   for (size_t i = 0; i < members_.size(); ++i) {
     if (members_[i].id != 0) member_index_[members_[i].id] = i;
     progress_units_ += Units(members_[i]);
+    if (!members_[i].done) ++running_;
   }
 }
 
@@ -125,6 +127,7 @@ Operations PbtSearch::TrialClosed(RequestId id) {
   if (m == nullptr || m->done) return ops;
   progress_units_ -= Units(*m);
   m->done = true;
+  --running_;
   progress_units_ += Units(*m);
   ++closed_;
   MaybeEndRound(&ops);
@@ -137,6 +140,7 @@ Operations PbtSearch::TrialExitedEarly(RequestId id, ExitedReason reason) {
   if (m == nullptr || m->done) return ops;
   progress_units_ -= Units(*m);
   m->done = true;
+  --running_;
   m->dead = true;
   progress_units_ += Units(*m);
   if (reason == ExitedReason::kUserCanceled) {
@@ -156,10 +160,7 @@ void PbtSearch::ShutDown(bool failure, Operations* ops) {
 }
 
 void PbtSearch::MaybeEndRound(Operations* ops) {
-  if (shut_down_) return;
-  for (const Member& m : members_) {
-    if (!m.done) return;
-  }
+  if (shut_down_ || running_ > 0) return;
   if (canceled_) {
     ShutDown(closed_ == 0 && failed_ > 0, ops);
     return;

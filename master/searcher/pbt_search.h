@@ -119,11 +119,12 @@ class PbtSearch : public SearchMethod {
   int64_t closed_ = 0;  // trials that ended with TrialClosed
   int64_t failed_ = 0;  // errored or invalid
   // Derived, not snapshotted: hyperparameters of the current members'
-  // trials (the parents of the next round), where each member is, and the
-  // sum of Units() over the members.
+  // trials (the parents of the next round), where each member is, the sum
+  // of Units() over the members, and how many still run.
   std::map<RequestId, ValueMap> hparams_;
   std::map<RequestId, size_t> member_index_;
   int64_t progress_units_ = 0;
+  int64_t running_ = 0;  // members whose trial has not ended
 };
 
 }  // namespace det::searcher
