@@ -2,6 +2,7 @@
 // continues, warm starts from closed parents), explore, trials that fail,
 // cancel, Progress, snapshot/restore at any event, and reproducibility.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -285,6 +286,71 @@ TEST(PbtSearchTest, ReplacesTheWorstWithCopiesOfTheBest) {
   EXPECT_FALSE(failure);
   EXPECT_THAT(Creates(ops), IsEmpty());
   EXPECT_EQ(s->Progress(), 1.0);
+}
+
+// Determined's PBT tests count the rounds each Determined trial trains. A
+// Determined trial is, in det, a chain: a first-round trial or a copy, then
+// the continuations that go on from it (same hyperparameters). Plays a whole
+// search where every trial validates metric(its chain's number, in creation
+// order from 1) and returns each chain's rounds, sorted.
+std::vector<int> ChainRounds(const std::string& yaml,
+                             const std::function<double(int chain)>& metric) {
+  auto s = MustCreate(MustParse(yaml));
+  Operations ops = s->InitialOperations();
+  std::map<RequestId, int> chain_of;
+  std::map<RequestId, ValueMap> hparams;
+  std::vector<int> rounds;  // by chain - 1
+  while (!HasShutdown(ops)) {
+    std::vector<Create> creates = Creates(ops);
+    if (creates.empty()) {
+      ADD_FAILURE() << "a round ended without new trials or a Shutdown";
+      break;
+    }
+    for (const Create& c : creates) {
+      hparams[c.request_id] = c.hparams;
+      const bool continues =
+          c.warm_start_from != 0 && hparams[c.warm_start_from] == c.hparams;
+      if (continues) {
+        chain_of[c.request_id] = chain_of[c.warm_start_from];
+        ++rounds[static_cast<size_t>(chain_of[c.request_id] - 1)];
+      } else {
+        rounds.push_back(1);
+        chain_of[c.request_id] = static_cast<int>(rounds.size());
+      }
+    }
+    for (const Create& c : creates) {
+      s->ValidationCompleted(c.request_id, metric(chain_of[c.request_id]), 100);
+      ops = s->TrialClosed(c.request_id);
+    }
+  }
+  std::sort(rounds.begin(), rounds.end());
+  return rounds;
+}
+
+TEST(PbtSearchTest, TrialsTrainAsManyRoundsAsInDeterminedsTests) {
+  auto larger = [](int64_t pop, int64_t rounds, double truncate) {
+    return PbtYaml(pop, rounds, truncate, "", /*smaller_is_better=*/false);
+  };
+  auto id = [](int chain) { return static_cast<double>(chain); };
+  // Each round the two newest (the copies) are the best.
+  std::vector<int> want(14, 2);
+  want.insert(want.begin(), 4, 1);
+  EXPECT_EQ(ChainRounds(larger(4, 8, 0.5), id), want);
+  // Smaller is better: the two oldest survive every round.
+  want.assign(16, 1);
+  want.push_back(8);
+  want.push_back(8);
+  EXPECT_EQ(ChainRounds(PbtYaml(4, 8, 0.5), id), want);
+  // Nothing replaced: the first population trains every round.
+  EXPECT_EQ(ChainRounds(larger(3, 4, 0), id), (std::vector<int>{4, 4, 4}));
+  // Even chains lose, odd ones win.
+  EXPECT_EQ(ChainRounds(larger(2, 3, 0.5),
+                        [](int chain) {
+                          return chain % 2 == 0 ? -static_cast<double>(chain)
+                                                : static_cast<double>(chain);
+                        }),
+            (std::vector<int>{1, 1, 2, 2}));
+  EXPECT_EQ(ChainRounds(larger(2, 2, 0.5), id), (std::vector<int>{1, 1, 2}));
 }
 
 TEST(PbtSearchTest, LargerIsBetterAndTiesGoToTheOlderTrial) {
