@@ -280,6 +280,13 @@ absl::StatusOr<v1::Experiment> Client::ChangeExperiment(
   return absl::InvalidArgumentError("unknown experiment action");
 }
 
+// Continue (issue 15)
+absl::StatusOr<v1::ContinueExperimentResponse> Client::ContinueExperiment(
+    const v1::ContinueExperimentRequest& request) {
+  return Unary(&v1::Api::StubInterface::ContinueExperiment, request,
+               options_.call_timeout);
+}
+
 absl::StatusOr<v1::ListAgentsResponse> Client::ListAgents() {
   return Unary(&v1::Api::StubInterface::ListAgents, v1::ListAgentsRequest(),
                options_.call_timeout);

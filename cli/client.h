@@ -63,6 +63,9 @@ class Client {
   absl::StatusOr<v1::Experiment> ChangeExperiment(int64_t experiment_id,
                                                   ExperimentAction action);
   absl::StatusOr<v1::ListAgentsResponse> ListAgents();
+  // Continue (issue 15)
+  absl::StatusOr<v1::ContinueExperimentResponse> ContinueExperiment(
+      const v1::ContinueExperimentRequest& request);
   absl::StatusOr<v1::MasterInfo> GetMasterInfo();
 
   // Server streams. `on_message` is called for each message; returning

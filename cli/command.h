@@ -65,6 +65,8 @@ void AddTrialCommands(CLI::App& app, Action* action);
 void AddAgentCommands(CLI::App& app, Action* action);
 void AddMasterCommands(CLI::App& app, Action* action);
 void AddPreviewCommands(CLI::App& app, Action* action);
+// `det experiment continue` (continue_cmd.cc), under the experiment group.
+void AddContinueCommand(CLI::App* experiment_group, Action* action);
 
 }  // namespace det::cli
 

@@ -449,6 +449,7 @@ void AddExperimentCommands(CLI::App& app, Action* action) {
       };
     });
   }
+  AddContinueCommand(group, action);
 }
 
 }  // namespace det::cli

@@ -871,5 +871,31 @@ TEST(CliPreview, OverridesAndErrors) {
   EXPECT_THAT(missing.err, HasSubstr("none.yaml"));
 }
 
+TEST_F(CliTest, ContinueSendsTheIdAndOverrides) {
+  Result r =
+      Run({"experiment", "continue", "1", "--config",
+           "searcher.max_length.batches=2000", "--config", "max_restarts=1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "Continued experiment 1\n");
+  auto& api = master_.api();
+  ASSERT_EQ(api.continue_requests.size(), 1u);
+  EXPECT_EQ(api.continue_requests[0].experiment_id(), 1);
+  EXPECT_THAT(api.continue_requests[0].config_overrides(),
+              ::testing::ElementsAre("searcher.max_length.batches=2000",
+                                     "max_restarts=1"));
+}
+
+TEST_F(CliTest, ContinueErrorsAreClear) {
+  Result bad = Run({"experiment", "continue", "3", "--config", "oops"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("KEY=VALUE"));
+  EXPECT_TRUE(master_.api().continue_requests.empty()) << "nothing sent";
+  Result unknown = Run({"experiment", "continue", "99"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
+  Result no_id = Run({"experiment", "continue"});
+  EXPECT_NE(no_id.code, 0);
+}
+
 }  // namespace
 }  // namespace det::cli

@@ -149,6 +149,21 @@ grpc::Status FakeApi::StreamTrialLogs(
   return grpc::Status::OK;
 }
 
+grpc::Status FakeApi::ContinueExperiment(
+    grpc::ServerContext* context, const v1::ContinueExperimentRequest* request,
+    v1::ContinueExperimentResponse* response) {
+  Record(context);
+  std::lock_guard<std::mutex> lock(mu);
+  continue_requests.push_back(*request);
+  auto it = experiments.find(request->experiment_id());
+  if (it == experiments.end()) {
+    return NotFound("experiment", request->experiment_id());
+  }
+  it->second.set_state(v1::STATE_ACTIVE);
+  *response->mutable_experiment() = it->second;
+  return grpc::Status::OK;
+}
+
 grpc::Status FakeApi::PauseExperiment(grpc::ServerContext* context,
                                       const v1::ExperimentIdRequest* request,
                                       v1::Experiment* response) {

@@ -39,6 +39,7 @@ class FakeApi final : public v1::Api::Service {
   // What the CLI sent (read after it returned).
   std::mutex mu;
   std::vector<v1::CreateExperimentRequest> create_requests;
+  std::vector<v1::ContinueExperimentRequest> continue_requests;
   std::vector<std::string> authorizations;  // one per call, "" when none
   std::vector<int64_t> log_after_ids;       // after_id of each logs call
   int watch_calls = 0;
@@ -64,6 +65,12 @@ class FakeApi final : public v1::Api::Service {
   grpc::Status StreamTrialLogs(
       grpc::ServerContext* context, const v1::StreamTrialLogsRequest* request,
       grpc::ServerWriter<v1::TrialLogLine>* writer) override;
+  // Continue (issue 15): records the request; the experiment becomes
+  // ACTIVE (NOT_FOUND for an unknown id).
+  grpc::Status ContinueExperiment(
+      grpc::ServerContext* context,
+      const v1::ContinueExperimentRequest* request,
+      v1::ContinueExperimentResponse* response) override;
   grpc::Status PauseExperiment(grpc::ServerContext* context,
                                const v1::ExperimentIdRequest* request,
                                v1::Experiment* response) override;

@@ -199,6 +199,51 @@ TEST_F(TrainerTest, CheckpointOfAnotherArchitectureIsAClearError) {
   EXPECT_THAT(bad.status().message(), HasSubstr("fc1.weight"));
 }
 
+// A warm start: another run's weights (batch-norm statistics included),
+// with a fresh optimizer, schedule and step count; the experiment's own
+// hyperparameters apply.
+TEST_F(TrainerTest, WarmStartLoadsTheWeightsAndCountsStepsFromZero) {
+  TrainerOptions o = SmallOptions(data_);
+  o.target_batches = 6;
+  o.checkpoint_dir = checkpoints_.File("source");
+  auto source = Make(o);
+  Recorded r;
+  ASSERT_TRUE(source->Run(Record(&r)).ok());
+  ASSERT_EQ(r.checkpoints.size(), 1u);
+
+  TrainerOptions w = SmallOptions(data_);
+  w.seed = 77;  // another trial's seed: no seed check as for a restore
+  w.hparams.learning_rate = 0.001;
+  w.target_batches = 3;
+  w.checkpoint_dir = checkpoints_.File("own");
+  w.warm_start_path = r.checkpoints[0].path;
+  auto warm = Make(w);
+  ASSERT_NE(warm, nullptr);
+  EXPECT_EQ(warm->steps_completed(), 0);
+  ExpectSameState(*source, *warm);
+  EXPECT_EQ(warm->LearningRateAt(0), 0.001);
+  Recorded r2;
+  ASSERT_TRUE(warm->Run(Record(&r2)).ok());
+  EXPECT_THAT(r2.validation_steps, ElementsAre(3));
+  ASSERT_EQ(r2.checkpoints.size(), 1u);
+  EXPECT_EQ(r2.checkpoints[0].steps_completed, 3);
+
+  // Another architecture, or a damaged folder: a clear error.
+  TrainerOptions wider = w;
+  wider.hparams.hidden_units = 32;
+  absl::StatusOr<std::unique_ptr<Trainer>> bad =
+      Trainer::Create(wider, Load(wider));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("warm-start"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("fc1.weight"));
+  TrainerOptions missing = w;
+  missing.warm_start_path = checkpoints_.File("source/nope");
+  bad = Trainer::Create(missing, Load(missing));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("warm start"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("nope"));
+}
+
 TEST_F(TrainerTest, LearningRateSchedules) {
   TrainerOptions o = SmallOptions(data_);
   o.target_batches = 100;

@@ -309,5 +309,30 @@ TEST_F(TrialApiTest, SigtermSetsTheStopFlag) {
   EXPECT_TRUE((*ctx)->ShouldStop());
 }
 
+// What a run starts from, as Determined's latest_checkpoint: its own
+// checkpoint (the step count continues), else its warm start (steps at 0).
+TEST(StartingCheckpointTest, OwnCheckpointElseWarmStartElseNothing) {
+  v1::TrialSpec spec;
+  EXPECT_EQ(StartingCheckpointOf(spec).uuid, "");
+  spec.set_checkpoint_dir("/own");
+  spec.set_warm_start_dir("/source");
+  spec.mutable_warm_start()->set_uuid("w");
+  spec.mutable_warm_start()->set_steps_completed(500);
+  StartingCheckpoint warm = StartingCheckpointOf(spec);
+  EXPECT_EQ(warm.uuid, "w");
+  EXPECT_EQ(warm.path, "/source/w");
+  EXPECT_EQ(warm.steps_completed, 0);
+  EXPECT_TRUE(warm.warm_start);
+  v1::Checkpoint* own = spec.add_restore_candidates();
+  own->set_uuid("r");
+  own->set_steps_completed(30);
+  spec.set_restore_uuid("r");
+  StartingCheckpoint restored = StartingCheckpointOf(spec);
+  EXPECT_EQ(restored.uuid, "r");
+  EXPECT_EQ(restored.path, "/own/r");
+  EXPECT_EQ(restored.steps_completed, 30);
+  EXPECT_FALSE(restored.warm_start);
+}
+
 }  // namespace
 }  // namespace det

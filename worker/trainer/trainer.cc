@@ -576,9 +576,7 @@ absl::Status Trainer::WarmStart(const std::string& path) {
   // Weights only: a model of another shape (other n_filters, hidden_units)
   // fails here, naming the file.
   return Guard(
-      absl::StrCat("loading the warm-start weights from ", model,
-                   " (does the checkpoint's model have this trial's "
-                   "architecture?)"),
+      absl::StrCat("loading the warm-start weights from ", model),
       [&] { LoadModel(model, module()); }, absl::StatusCode::kDataLoss);
 }
 
