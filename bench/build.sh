@@ -3,6 +3,8 @@
 # else <repo>/build):
 #   det-master det-worker det-fake-trial det   (the project's own targets)
 #   det-trial                                  (with --trainer; needs libtorch)
+#   det-bench-replay                           (bench/search/replay.cc; only from
+#       the top-level build, it links the master's searchers)
 #   det-bench-sim                              (bench/sim/: in BUILD_DIR/bin when
 #       the top-level CMakeLists.txt adds bench/, else a standalone build of
 #       bench/ in BUILD_DIR/bench-tools)
@@ -25,7 +27,7 @@ if [ "$TRAINER" = 1 ]; then targets="$targets det-trial"; fi
 make -C "$B" -j"$JOBS" $targets
 
 if grep -q 'add_subdirectory(bench)' "$REPO/CMakeLists.txt"; then
-  make -C "$B" -j"$JOBS" det-bench-sim
+  make -C "$B" -j"$JOBS" det-bench-sim det-bench-replay
 else
   if [ ! -f "$B/bench-tools/CMakeCache.txt" ]; then
     cmake -S "$REPO/bench" -B "$B/bench-tools" -DCMAKE_BUILD_TYPE=Release

@@ -65,6 +65,8 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   AddAgentCommands(app, &action);
   AddMasterCommands(app, &action);
   AddPreviewCommands(app, &action);
+  AddCheckpointCommands(app, &action);
+  AddExperimentAdminCommands(app, &action);
 
   try {
     app.parse(argc, argv);

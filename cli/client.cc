@@ -297,6 +297,45 @@ absl::StatusOr<v1::MasterInfo> Client::GetMasterInfo() {
                v1::GetMasterInfoRequest(), options_.call_timeout);
 }
 
+// Experiment administration (issue 15).
+
+absl::StatusOr<v1::Experiment> Client::PatchExperiment(
+    const v1::PatchExperimentRequest& request) {
+  return Unary(&v1::Api::StubInterface::PatchExperiment, request,
+               options_.call_timeout);
+}
+
+absl::StatusOr<v1::Experiment> Client::SetExperimentArchived(
+    int64_t experiment_id, bool archived) {
+  v1::ExperimentIdRequest request;
+  request.set_experiment_id(experiment_id);
+  return Unary(archived ? &v1::Api::StubInterface::ArchiveExperiment
+                        : &v1::Api::StubInterface::UnarchiveExperiment,
+               request, options_.call_timeout);
+}
+
+absl::StatusOr<std::string> Client::GetExperimentConfig(int64_t experiment_id) {
+  v1::ExperimentIdRequest request;
+  request.set_experiment_id(experiment_id);
+  auto response = Unary(&v1::Api::StubInterface::GetExperimentConfig, request,
+                        options_.call_timeout);
+  if (!response.ok()) return response.status();
+  return std::move(*response->mutable_config_yaml());
+}
+
+absl::StatusOr<v1::CreateExperimentResponse> Client::ForkExperiment(
+    const v1::ForkExperimentRequest& request) {
+  return Unary(&v1::Api::StubInterface::ForkExperiment, request,
+               options_.create_timeout);
+}
+
+absl::StatusOr<v1::Trial> Client::KillTrial(int64_t trial_id) {
+  v1::KillTrialRequest request;
+  request.set_trial_id(trial_id);
+  return Unary(&v1::Api::StubInterface::KillTrial, request,
+               options_.call_timeout);
+}
+
 absl::Status Client::WatchExperiment(
     int64_t experiment_id, absl::Duration max_duration,
     const std::function<bool(const v1::Experiment&)>& on_message) {
@@ -311,6 +350,42 @@ absl::Status Client::StreamTrialLogs(
     const std::function<bool(const v1::TrialLogLine&)>& on_message) {
   return Stream(&v1::Api::StubInterface::StreamTrialLogs, request, max_duration,
                 on_message);
+}
+
+// ---- Checkpoints (issue 15) ----
+
+absl::StatusOr<v1::GetExperimentCheckpointsResponse>
+Client::GetExperimentCheckpoints(int64_t experiment_id, int best) {
+  v1::GetExperimentCheckpointsRequest request;
+  request.set_experiment_id(experiment_id);
+  request.set_best(best);
+  return Unary(&v1::Api::StubInterface::GetExperimentCheckpoints, request,
+               options_.call_timeout);
+}
+
+absl::StatusOr<v1::CheckpointDetail> Client::GetCheckpoint(
+    const std::string& uuid) {
+  v1::GetCheckpointRequest request;
+  request.set_uuid(uuid);
+  return Unary(&v1::Api::StubInterface::GetCheckpoint, request,
+               options_.call_timeout);
+}
+
+absl::StatusOr<v1::DeleteExperimentResponse> Client::DeleteExperiment(
+    int64_t experiment_id) {
+  v1::ExperimentIdRequest request;
+  request.set_experiment_id(experiment_id);
+  return Unary(&v1::Api::StubInterface::DeleteExperiment, request,
+               options_.call_timeout);
+}
+
+absl::Status Client::DownloadCheckpoint(
+    const std::string& uuid, absl::Duration max_duration,
+    const std::function<bool(const v1::CheckpointChunk&)>& on_message) {
+  v1::GetCheckpointRequest request;
+  request.set_uuid(uuid);
+  return Stream(&v1::Api::StubInterface::DownloadCheckpoint, request,
+                max_duration, on_message);
 }
 
 }  // namespace det::cli

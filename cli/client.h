@@ -68,6 +68,17 @@ class Client {
       const v1::ContinueExperimentRequest& request);
   absl::StatusOr<v1::MasterInfo> GetMasterInfo();
 
+  // Experiment administration (issue 15).
+  absl::StatusOr<v1::Experiment> PatchExperiment(
+      const v1::PatchExperimentRequest& request);
+  absl::StatusOr<v1::Experiment> SetExperimentArchived(int64_t experiment_id,
+                                                       bool archived);
+  // The config as it stands (the YAML with later changes written in).
+  absl::StatusOr<std::string> GetExperimentConfig(int64_t experiment_id);
+  absl::StatusOr<v1::CreateExperimentResponse> ForkExperiment(
+      const v1::ForkExperimentRequest& request);
+  absl::StatusOr<v1::Trial> KillTrial(int64_t trial_id);
+
   // Server streams. `on_message` is called for each message; returning
   // false ends the stream early (and the result is then OK). `max_duration`
   // bounds the whole stream: a stream that outlives it ends with
@@ -78,6 +89,16 @@ class Client {
   absl::Status StreamTrialLogs(
       const v1::StreamTrialLogsRequest& request, absl::Duration max_duration,
       const std::function<bool(const v1::TrialLogLine&)>& on_message);
+
+  // Checkpoints (issue 15).
+  absl::StatusOr<v1::GetExperimentCheckpointsResponse> GetExperimentCheckpoints(
+      int64_t experiment_id, int best);
+  absl::StatusOr<v1::CheckpointDetail> GetCheckpoint(const std::string& uuid);
+  absl::StatusOr<v1::DeleteExperimentResponse> DeleteExperiment(
+      int64_t experiment_id);
+  absl::Status DownloadCheckpoint(
+      const std::string& uuid, absl::Duration max_duration,
+      const std::function<bool(const v1::CheckpointChunk&)>& on_message);
 
   // A gRPC status as an absl::Status, with hints for the failures a user
   // can fix (unreachable master, missing token).

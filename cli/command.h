@@ -65,6 +65,13 @@ void AddTrialCommands(CLI::App& app, Action* action);
 void AddAgentCommands(CLI::App& app, Action* action);
 void AddMasterCommands(CLI::App& app, Action* action);
 void AddPreviewCommands(CLI::App& app, Action* action);
+// Also adds `experiment download` and `experiment delete`: call it after
+// AddExperimentCommands.
+void AddCheckpointCommands(CLI::App& app, Action* action);
+// Experiment administration (experiment_admin_cmd.cc): adds to the
+// experiment and trial groups, so it runs after AddExperimentCommands and
+// AddTrialCommands.
+void AddExperimentAdminCommands(CLI::App& app, Action* action);
 // `det experiment continue` (continue_cmd.cc), under the experiment group.
 void AddContinueCommand(CLI::App* experiment_group, Action* action);
 

@@ -1,5 +1,6 @@
 // det experiment create|list|describe|list-trials|pause|activate|cancel|
-// kill|wait.
+// kill|wait. The administration commands (logs, set, label, archive, config,
+// fork) are in experiment_admin_cmd.cc.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/command.h"
+#include "cli/experiment_admin_cmd.h"
 #include "cli/output.h"
 #include "cli/table.h"
 #include "common/archive/context_archive.h"
@@ -193,70 +195,78 @@ Table TrialTable() {
   return table;
 }
 
-int RunList(Env& env, bool json) {
+int RunList(Env& env, bool json, bool all) {
   absl::StatusOr<Client*> client = env.client();
   if (!client.ok()) return env.Fail(client.status());
   auto response = (*client)->ListExperiments();
   if (!response.ok()) return env.Fail(response.status());
+  // Archived experiments only with --all, as Determined.
+  *response = VisibleExperiments(*response, all);
   if (json) {
     auto text = MessageToJson(*response);
     if (!text.ok()) return env.Fail(text.status());
     PrintJson(env.out, *text);
     return kExitOk;
   }
-  Table table({"ID", "NAME", "STATE", "SEARCHER", "PROGRESS", "TRIALS",
-               "METRIC", "BEST", "STARTED", "DURATION"});
+  std::vector<std::string> headers = {
+      "ID",     "NAME",   "STATE", "SEARCHER", "PROGRESS",
+      "TRIALS", "METRIC", "BEST",  "STARTED",  "DURATION"};
+  if (all) headers.push_back("ARCHIVED");
+  Table table(headers);
   table.SetAlign(0, Table::Align::kRight);
   table.SetAlign(4, Table::Align::kRight);
   table.SetAlign(5, Table::Align::kRight);
   table.SetAlign(7, Table::Align::kRight);
   for (const v1::Experiment& e : response->experiments()) {
-    table.AddRow({absl::StrCat(e.id()), e.name(), StateName(e.state()),
-                  e.searcher(), FormatPercent(e.progress()),
-                  absl::StrCat(e.num_trials()), e.metric(), BestMetricCell(e),
-                  FormatTime(e.start_time_us()),
-                  FormatDuration(e.start_time_us(), e.end_time_us())});
+    std::vector<std::string> row = {
+        absl::StrCat(e.id()),
+        e.name(),
+        StateName(e.state()),
+        e.searcher(),
+        FormatPercent(e.progress()),
+        absl::StrCat(e.num_trials()),
+        e.metric(),
+        BestMetricCell(e),
+        FormatTime(e.start_time_us()),
+        FormatDuration(e.start_time_us(), e.end_time_us())};
+    if (all) row.push_back(e.archived() ? "yes" : "no");
+    table.AddRow(std::move(row));
   }
   table.Print(env.out);
   return kExitOk;
 }
 
-int RunDescribe(Env& env, int64_t id, bool json) {
-  absl::StatusOr<Client*> client = env.client();
-  if (!client.ok()) return env.Fail(client.status());
-  auto experiment = (*client)->GetExperiment(id);
-  if (!experiment.ok()) return env.Fail(experiment.status());
-  auto trials = (*client)->ListTrials(id);
-  if (!trials.ok()) return env.Fail(trials.status());
-
-  if (json) {
-    // The Experiment document, with its trials added under "trials": the
-    // top level keeps best_validation_metrics and best_trial_id for jq.
-    auto text = MessageToJson(*experiment);
-    if (!text.ok()) return env.Fail(text.status());
-    std::vector<std::string> trial_docs;
-    for (const v1::Trial& t : trials->trials()) {
-      auto doc = MessageToJson(t);
-      if (!doc.ok()) return env.Fail(doc.status());
-      trial_docs.push_back(*std::move(doc));
-    }
-    auto merged = AddJsonMember(*text, "trials", JsonArray(trial_docs));
-    if (!merged.ok()) return env.Fail(merged.status());
-    PrintJson(env.out, *merged);
-    return kExitOk;
+// The describe --json document of one experiment: the Experiment, with its
+// trials added under "trials" (the top level keeps best_validation_metrics
+// and best_trial_id for jq).
+absl::StatusOr<std::string> DescribeDocument(
+    const v1::Experiment& experiment, const v1::ListTrialsResponse& trials) {
+  auto text = MessageToJson(experiment);
+  if (!text.ok()) return text.status();
+  std::vector<std::string> trial_docs;
+  for (const v1::Trial& t : trials.trials()) {
+    auto doc = MessageToJson(t);
+    if (!doc.ok()) return doc.status();
+    trial_docs.push_back(*std::move(doc));
   }
+  return AddJsonMember(*text, "trials", JsonArray(trial_docs));
+}
 
-  const v1::Experiment& e = *experiment;
-  env.out << "Experiment " << e.id();
-  if (!e.name().empty()) env.out << ": " << e.name();
-  env.out << '\n';
+void PrintDescription(std::ostream& out, const v1::Experiment& e,
+                      const v1::ListTrialsResponse& trials) {
+  out << "Experiment " << e.id();
+  if (!e.name().empty()) out << ": " << e.name();
+  out << '\n';
   PrintFields(
-      env.out,
+      out,
       {
           {"State", StateName(e.state())},
           {"Message", e.message()},
           {"Description", e.description()},
           {"Labels", absl::StrJoin(e.labels(), ", ")},
+          {"Archived", e.archived() ? "yes" : ""},
+          {"Forked from",
+           e.parent_id() != 0 ? absl::StrCat(e.parent_id()) : ""},
           {"Searcher",
            absl::StrCat(e.searcher(), ", metric ", e.metric(), " (",
                         e.smaller_is_better() ? "smaller" : "larger",
@@ -268,21 +278,56 @@ int RunDescribe(Env& env, int64_t id, bool json) {
                         " completed, ", e.trials_errored(), " errored, ",
                         e.trials_canceled(), " canceled)")},
           {"Priority", absl::StrCat(e.priority())},
+          {"Max slots",
+           e.has_max_slots()
+               ? (e.max_slots() > 0 ? absl::StrCat(e.max_slots()) : "none")
+               : ""},
           {"Started", FormatTime(e.start_time_us())},
           {"Ended", FormatTime(e.end_time_us())},
           {"Duration", FormatDuration(e.start_time_us(), e.end_time_us())},
       });
   if (e.best_trial_id() != 0) {
-    env.out << "Best trial " << e.best_trial_id() << " (" << e.metric() << " "
-            << BestMetricCell(e) << "), validation metrics:\n";
-    PrintMetrics(env.out, e.best_validation_metrics(), 2);
+    out << "Best trial " << e.best_trial_id() << " (" << e.metric() << " "
+        << BestMetricCell(e) << "), validation metrics:\n";
+    PrintMetrics(out, e.best_validation_metrics(), 2);
   } else {
-    env.out << "No validation metrics yet.\n";
+    out << "No validation metrics yet.\n";
   }
-  env.out << '\n';
+  out << '\n';
   Table table = TrialTable();
-  AddTrialRows(table, *trials);
-  table.Print(env.out);
+  AddTrialRows(table, trials);
+  table.Print(out);
+}
+
+// det experiment describe ID[,ID...]: every experiment is read before
+// anything prints, so an unknown id prints nothing but the error.
+int RunDescribe(Env& env, const std::string& ids_text, bool json) {
+  absl::StatusOr<std::vector<int64_t>> ids = ParseIdList(ids_text);
+  if (!ids.ok()) return env.Fail(ids.status());
+  absl::StatusOr<Client*> client = env.client();
+  if (!client.ok()) return env.Fail(client.status());
+  std::vector<std::pair<v1::Experiment, v1::ListTrialsResponse>> found;
+  for (int64_t id : *ids) {
+    auto experiment = (*client)->GetExperiment(id);
+    if (!experiment.ok()) return env.Fail(experiment.status());
+    auto trials = (*client)->ListTrials(id);
+    if (!trials.ok()) return env.Fail(trials.status());
+    found.emplace_back(*std::move(experiment), *std::move(trials));
+  }
+  if (json) {
+    std::vector<std::string> docs;
+    for (const auto& [experiment, trials] : found) {
+      auto doc = DescribeDocument(experiment, trials);
+      if (!doc.ok()) return env.Fail(doc.status());
+      docs.push_back(*std::move(doc));
+    }
+    PrintJson(env.out, DescribeJson(docs));
+    return kExitOk;
+  }
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (i > 0) env.out << '\n';
+    PrintDescription(env.out, found[i].first, found[i].second);
+  }
   return kExitOk;
 }
 
@@ -370,29 +415,46 @@ void AddExperimentCommands(CLI::App& app, Action* action) {
     });
   }
   {
-    auto json = std::make_shared<bool>(false);
-    CLI::App* cmd = group->add_subcommand("list", "List experiments");
+    struct Args {
+      bool json = false;
+      bool all = false;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = group->add_subcommand(
+        "list", "List experiments (archived ones only with --all)");
     cmd->alias("ls");
-    cmd->add_flag("--json", *json, "Print JSON");
-    cmd->callback([action, json] {
-      *action = [json](Env& env) { return RunList(env, *json); };
+    cmd->add_flag("--json", args->json, "Print JSON");
+    cmd->add_flag("--all", args->all,
+                  "Show archived experiments too (and an ARCHIVED column)");
+    cmd->callback([action, args] {
+      *action = [args](Env& env) {
+        return RunList(env, args->json, args->all);
+      };
     });
   }
   {
     struct Args {
-      int64_t id = 0;
+      std::string ids;
       bool json = false;
     };
     auto args = std::make_shared<Args>();
     CLI::App* cmd = group->add_subcommand(
-        "describe", "Show an experiment, its best metrics and its trials");
-    AddId(cmd, &args->id);
+        "describe",
+        "Show experiments (ID or ID,ID,...), their best metrics and trials");
+    cmd->add_option("ids", args->ids, "Experiment id, or ids separated by ','")
+        ->required()
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+              auto ids = ParseIdList(text);
+              return ids.ok() ? "" : std::string(ids.status().message());
+            },
+            "ID[,ID...]"));
     cmd->add_flag("--json", args->json,
                   "Print JSON (the experiment, with its trials under "
-                  "\"trials\")");
+                  "\"trials\"; a list of them for several ids)");
     cmd->callback([action, args] {
       *action = [args](Env& env) {
-        return RunDescribe(env, args->id, args->json);
+        return RunDescribe(env, args->ids, args->json);
       };
     });
   }

@@ -245,4 +245,18 @@ void PrintMetrics(std::ostream& out,
   }
 }
 
+void PrintLogLine(std::ostream& out, const v1::TrialLogLine& line,
+                  absl::string_view prefix) {
+  absl::string_view text = line.line();
+  absl::ConsumeSuffix(&text, "\n");
+  out << prefix;
+  // The trial's own output reads as it printed it; lines from the worker or
+  // the master say where they came from.
+  if (line.source() != "stdout" && line.source() != "stderr" &&
+      !line.source().empty()) {
+    out << '[' << line.source() << "] ";
+  }
+  out << text << '\n';
+}
+
 }  // namespace det::cli

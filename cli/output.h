@@ -75,6 +75,12 @@ void PrintMetrics(std::ostream& out,
                   const google::protobuf::Map<std::string, double>& metrics,
                   int indent);
 
+// Writes one log line: `prefix` (e.g. "[Trial 3] "), then the line as the
+// trial printed it; lines from the worker or the master say so
+// ("[worker] ...").
+void PrintLogLine(std::ostream& out, const v1::TrialLogLine& line,
+                  absl::string_view prefix = "");
+
 }  // namespace det::cli
 
 #endif  // DET_CLI_OUTPUT_H_

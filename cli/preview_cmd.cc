@@ -68,6 +68,9 @@ absl::StatusOr<std::string> PlanToJson(const searcher::SearchPlan& plan) {
        JsonQuote(absl::StrCat(plan.max_concurrent_trials))},
       {"expected_length", JsonQuote(absl::StrCat(plan.expected_length))},
       {"notes", JsonArray(notes)},
+      // searcher.sampler; with tpe, the most trials that are random draws.
+      {"sampler", JsonQuote(plan.sampler)},
+      {"tpe_random_trials", JsonQuote(absl::StrCat(plan.tpe_random_trials))},
   };
   for (const auto& [key, value] : extra) {
     json = AddJsonMember(*json, key, value);

@@ -138,18 +138,6 @@ int RunDescribe(Env& env, int64_t id, bool json) {
   return kExitOk;
 }
 
-void PrintLogLine(std::ostream& out, const v1::TrialLogLine& line) {
-  absl::string_view text = line.line();
-  absl::ConsumeSuffix(&text, "\n");
-  // The trial's own output reads as it printed it; lines from the worker or
-  // the master say where they came from.
-  if (line.source() != "stdout" && line.source() != "stderr" &&
-      !line.source().empty()) {
-    out << '[' << line.source() << "] ";
-  }
-  out << text << '\n';
-}
-
 int RunLogs(Env& env, int64_t id, bool follow, bool json) {
   if (follow && json) {
     return env.Fail(absl::InvalidArgumentError(

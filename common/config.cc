@@ -21,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "common/config_checker.h"
 #include "common/config_hparams.h"
+#include "common/config_sampler.h"
 #include "common/config_yaml.h"
 #include "common/records_options.h"
 #include "common/trainer_hparams.h"
@@ -93,6 +94,8 @@ const std::vector<std::string> kSearcherPbt = {"name",
                                                "length_per_round",
                                                "replace_function",
                                                "explore_function"};
+// searcher.sampler (common/config_sampler.cc): random and adaptive_asha.
+const std::vector<std::string> kSearcherSampler = {"sampler", "tpe"};
 
 std::vector<std::string> SearcherFields(SearcherName name) {
   std::vector<std::string> f = kSearcherCommon;
@@ -105,11 +108,13 @@ std::vector<std::string> SearcherFields(SearcherName name) {
     case SearcherName::kRandom:
       f.push_back("max_trials");
       f.push_back("max_concurrent_trials");
+      f.insert(f.end(), kSearcherSampler.begin(), kSearcherSampler.end());
       break;
     case SearcherName::kAdaptiveAsha:
       f.push_back("max_trials");
       f.push_back("max_concurrent_trials");
       f.insert(f.end(), kSearcherAshaOnly.begin(), kSearcherAshaOnly.end());
+      f.insert(f.end(), kSearcherSampler.begin(), kSearcherSampler.end());
       break;
     case SearcherName::kPbt:
       return kSearcherPbt;
@@ -587,6 +592,7 @@ void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
   if (*name_known && out->name == SearcherName::kPbt) {
     ParsePbtSearcher(*node, c, out);
   }
+  config_internal::ParseSearcherSampler(*node, c, out);
 }
 
 void ParseResources(const YamlNode& node, Checker* c, ResourcesConfig* out) {
@@ -632,18 +638,37 @@ void ParseCheckpointStorage(const YamlNode& node, Checker* c,
   if (node.is_null() || !c->ExpectMap(node, path)) return;
   if (const YamlNode* t = node.Find("type")) {
     if (c->ReadString(*t, "checkpoint_storage.type", &out->type) &&
-        out->type != "shared_fs") {
+        out->type != "shared_fs" && out->type != "directory") {
       c->Error(*t, "checkpoint_storage.type",
                absl::StrCat("checkpoint storage ", Describe(*t),
-                            " is not supported by det; use shared_fs"));
+                            " is not supported by det; use shared_fs or "
+                            "directory"));
       return;
     }
   }
-  c->CheckKeys(
-      node, path,
-      {"type", "host_path", "storage_path", "save_trial_best",
-       "save_trial_latest", "save_experiment_best"},
-      {"propagation", "container_path", "checkpoint_path", "tensorboard_path"});
+  if (out->type == "directory") {
+    // Determined's directory storage: one path, container_path.
+    c->CheckKeys(node, path,
+                 {"type", "container_path", "save_trial_best",
+                  "save_trial_latest", "save_experiment_best"},
+                 {});
+    const YamlNode* n = node.Find("container_path");
+    if (n == nullptr || n->is_null()) {
+      c->Error(node, "checkpoint_storage.container_path",
+               "is required for checkpoint storage of type directory");
+    } else if (c->ReadString(*n, "checkpoint_storage.container_path",
+                             &out->container_path) &&
+               !absl::StartsWith(out->container_path, "/")) {
+      c->Error(*n, "checkpoint_storage.container_path",
+               absl::StrCat("must be an absolute path, found ", Describe(*n)));
+    }
+  } else {
+    c->CheckKeys(node, path,
+                 {"type", "host_path", "storage_path", "save_trial_best",
+                  "save_trial_latest", "save_experiment_best"},
+                 {"propagation", "container_path", "checkpoint_path",
+                  "tensorboard_path"});
+  }
   if (const YamlNode* n = node.Find("host_path"); n && !n->is_null()) {
     if (c->ReadString(*n, "checkpoint_storage.host_path", &out->host_path) &&
         !absl::StartsWith(out->host_path, "/")) {
@@ -976,6 +1001,7 @@ void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
                             "adaptive_asha)"));
     }
   }
+  if (searcher_known) config_internal::CheckSearcherSampler(root, *cfg, c);
   if (searcher_known && s.name == SearcherName::kSingle) {
     for (const HParamLeaf& leaf : FlattenHParams(cfg->hyperparameters)) {
       if (leaf.spec->type != HParamSpec::Type::kConst) {

@@ -58,6 +58,29 @@ struct PbtConfig {
   double perturb_factor = 0;        // explore_function, 0..1
 };
 
+// searcher.sampler: how random and adaptive_asha draw a new trial's
+// hyperparameters. kTpe: a Tree-structured Parzen Estimator fitted on the
+// results so far (master/searcher/tpe.h, docs/searchers.md).
+enum class SamplerName { kRandom, kTpe };
+// "random", "tpe".
+const char* SamplerNameString(SamplerName name);
+
+// searcher.tpe: the estimator's parameters, named and defaulted as Optuna's
+// TPESampler (univariate unless `multivariate`).
+struct TpeConfig {
+  int64_t n_startup_trials = 10;  // results at a rung before TPE is used
+  int64_t n_ei_candidates = 24;   // samples of l(x) scored by l(x)/g(x)
+  // The "good" group: min(ceil(gamma * n), gamma_max) of n results.
+  double gamma = 0.1;
+  int64_t gamma_max = 25;
+  double prior_weight = 1.0;
+  bool consider_magic_clip = true;
+  bool consider_endpoints = false;
+  bool multivariate = false;
+  // Running trials count among the "bad" group (Optuna's constant_liar).
+  bool constant_liar = false;
+};
+
 struct SearcherConfig {
   SearcherName name = SearcherName::kSingle;
   std::string metric;
@@ -88,7 +111,9 @@ struct SearcherConfig {
   int64_t max_rungs = 5;
   std::vector<int64_t> bracket_rungs;  // optional explicit rung counts
   bool stop_once = false;
-  PbtConfig pbt;  // pbt
+  PbtConfig pbt;                               // pbt
+  SamplerName sampler = SamplerName::kRandom;  // random, adaptive_asha
+  TpeConfig tpe;                               // sampler == kTpe
   // Determined's warm start: every trial of the experiment starts from a
   // checkpoint's weights, its step count at 0. source_trial_id names a
   // trial whose latest checkpoint that is (the master resolves it when it
@@ -114,6 +139,9 @@ struct CheckpointStorageConfig {
   std::string
       host_path;  // default: $HOME/.det/checkpoints (resolved by master)
   std::string storage_path;  // optional subdirectory of host_path
+  // type directory: the folder itself, the same path on every machine
+  // (Determined's container_path; det runs no containers).
+  std::string container_path;
   int64_t save_trial_best = 1;
   int64_t save_trial_latest = 1;
   int64_t save_experiment_best = 0;

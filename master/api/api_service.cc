@@ -1,7 +1,10 @@
 #include "master/api/api_service.h"
 
+#include <fstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/rpc/states.h"
 #include "common/rpc/status_convert.h"
 #include "master/api/auth.h"
@@ -174,6 +177,163 @@ grpc::Status ApiService::GetMasterInfo(grpc::ServerContext* ctx,
   DET_CHECK_AUTH(ctx);
   *resp = master_->GetMasterInfo();
   return grpc::Status::OK;
+}
+
+// ---- Checkpoints (issue 15) ----
+
+grpc::Status ApiService::GetExperimentCheckpoints(
+    grpc::ServerContext* ctx, const v1::GetExperimentCheckpointsRequest* req,
+    v1::GetExperimentCheckpointsResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  if (req->best() < 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("best must be >= 0, got ", req->best()));
+  }
+  auto list =
+      master_->ListExperimentCheckpoints(req->experiment_id(), req->best());
+  if (!list.ok()) return ToGrpcStatus(list.status());
+  for (auto& d : *list) *resp->add_checkpoints() = std::move(d);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::GetCheckpoint(grpc::ServerContext* ctx,
+                                       const v1::GetCheckpointRequest* req,
+                                       v1::CheckpointDetail* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->GetCheckpoint(req->uuid()), resp);
+}
+
+grpc::Status ApiService::DownloadCheckpoint(
+    grpc::ServerContext* ctx, const v1::GetCheckpointRequest* req,
+    grpc::ServerWriter<v1::CheckpointChunk>* writer) {
+  DET_CHECK_AUTH(ctx);
+  auto d = master_->GetCheckpoint(req->uuid());
+  if (!d.ok()) return ToGrpcStatus(d.status());
+  const v1::Checkpoint& c = d->checkpoint();
+  if (c.state() != v1::CHECKPOINT_STATE_ACTIVE) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("checkpoint ", c.uuid(), " is ",
+                     v1::CheckpointState_Name(c.state()),
+                     ": garbage collection removed (or is removing) its "
+                     "files"));
+  }
+  // Only the files the checkpoint lists (each has a SHA-256 to check),
+  // each a relative path inside the checkpoint's folder.
+  std::map<std::string, std::string> files(c.file_sha256().begin(),
+                                           c.file_sha256().end());
+  const std::string root = absl::StrCat(d->dir(), "/", c.uuid());
+  constexpr size_t kChunk = 1 << 20;
+  std::string buf(kChunk, '\0');
+  for (const auto& [path, sha] : files) {
+    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    bool bad = path.empty() || path.front() == '/';
+    for (absl::string_view part : absl::StrSplit(path, '/')) {
+      bad = bad || part == "..";
+    }
+    if (bad) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                          absl::StrCat("checkpoint ", c.uuid(),
+                                       " lists a file outside its "
+                                       "folder: '",
+                                       path, "'"));
+    }
+    const std::string full = absl::StrCat(root, "/", path);
+    std::ifstream in(full, std::ios::binary);
+    if (!in) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("checkpoint ", c.uuid(), ": cannot read ", full,
+                       " on the master's machine (is the checkpoint storage "
+                       "mounted there?)"));
+    }
+    in.seekg(0, std::ios::end);
+    const int64_t size = static_cast<int64_t>(in.tellg());
+    in.seekg(0);
+    int64_t offset = 0;
+    bool first = true;
+    while (first || offset < size) {
+      v1::CheckpointChunk chunk;
+      chunk.set_path(path);
+      chunk.set_offset(offset);
+      if (first) chunk.set_file_size(size);
+      first = false;
+      in.read(buf.data(), static_cast<std::streamsize>(kChunk));
+      const std::streamsize n = in.gcount();
+      if (n <= 0 && offset < size) {
+        return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                            absl::StrCat("checkpoint ", c.uuid(), ": ", full,
+                                         " ended early while reading it"));
+      }
+      chunk.set_data(buf.data(), static_cast<size_t>(n));
+      offset += n;
+      if (!writer->Write(chunk)) return grpc::Status::OK;
+      if (n == 0) break;
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::DeleteExperiment(grpc::ServerContext* ctx,
+                                          const v1::ExperimentIdRequest* req,
+                                          v1::DeleteExperimentResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->DeleteExperiment(req->experiment_id()), resp);
+}
+
+// Experiment administration (issue 15)
+
+grpc::Status ApiService::PatchExperiment(grpc::ServerContext* ctx,
+                                         const v1::PatchExperimentRequest* req,
+                                         v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->PatchExperiment(*req), resp);
+}
+
+grpc::Status ApiService::ArchiveExperiment(grpc::ServerContext* ctx,
+                                           const v1::ExperimentIdRequest* req,
+                                           v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->SetExperimentArchived(req->experiment_id(), true),
+               resp);
+}
+
+grpc::Status ApiService::UnarchiveExperiment(grpc::ServerContext* ctx,
+                                             const v1::ExperimentIdRequest* req,
+                                             v1::Experiment* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->SetExperimentArchived(req->experiment_id(), false),
+               resp);
+}
+
+grpc::Status ApiService::GetExperimentConfig(
+    grpc::ServerContext* ctx, const v1::ExperimentIdRequest* req,
+    v1::GetExperimentConfigResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  auto yaml = master_->GetExperimentConfig(req->experiment_id());
+  if (!yaml.ok()) return ToGrpcStatus(yaml.status());
+  resp->set_config_yaml(std::move(*yaml));
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::ForkExperiment(grpc::ServerContext* ctx,
+                                        const v1::ForkExperimentRequest* req,
+                                        v1::CreateExperimentResponse* resp) {
+  DET_CHECK_AUTH(ctx);
+  std::vector<std::string> warnings;
+  auto x = master_->ForkExperiment(req->experiment_id(), req->config_yaml(),
+                                   req->activate(), &warnings);
+  if (!x.ok()) return ToGrpcStatus(x.status());
+  *resp->mutable_experiment() = std::move(*x);
+  for (auto& w : warnings) resp->add_warnings(w);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::KillTrial(grpc::ServerContext* ctx,
+                                   const v1::KillTrialRequest* req,
+                                   v1::Trial* resp) {
+  DET_CHECK_AUTH(ctx);
+  return Reply(master_->KillTrial(req->trial_id()), resp);
 }
 
 // Continue (issue 15)

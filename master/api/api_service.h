@@ -65,6 +65,39 @@ class ApiService final : public v1::Api::Service {
       grpc::ServerContext* ctx, const v1::ContinueExperimentRequest* req,
       v1::ContinueExperimentResponse* resp) override;
 
+  // Checkpoints (issue 15)
+  grpc::Status GetExperimentCheckpoints(
+      grpc::ServerContext* ctx, const v1::GetExperimentCheckpointsRequest* req,
+      v1::GetExperimentCheckpointsResponse* resp) override;
+  grpc::Status GetCheckpoint(grpc::ServerContext* ctx,
+                             const v1::GetCheckpointRequest* req,
+                             v1::CheckpointDetail* resp) override;
+  grpc::Status DownloadCheckpoint(
+      grpc::ServerContext* ctx, const v1::GetCheckpointRequest* req,
+      grpc::ServerWriter<v1::CheckpointChunk>* writer) override;
+  grpc::Status DeleteExperiment(grpc::ServerContext* ctx,
+                                const v1::ExperimentIdRequest* req,
+                                v1::DeleteExperimentResponse* resp) override;
+  // Experiment administration (issue 15)
+  grpc::Status PatchExperiment(grpc::ServerContext* ctx,
+                               const v1::PatchExperimentRequest* req,
+                               v1::Experiment* resp) override;
+  grpc::Status ArchiveExperiment(grpc::ServerContext* ctx,
+                                 const v1::ExperimentIdRequest* req,
+                                 v1::Experiment* resp) override;
+  grpc::Status UnarchiveExperiment(grpc::ServerContext* ctx,
+                                   const v1::ExperimentIdRequest* req,
+                                   v1::Experiment* resp) override;
+  grpc::Status GetExperimentConfig(
+      grpc::ServerContext* ctx, const v1::ExperimentIdRequest* req,
+      v1::GetExperimentConfigResponse* resp) override;
+  grpc::Status ForkExperiment(grpc::ServerContext* ctx,
+                              const v1::ForkExperimentRequest* req,
+                              v1::CreateExperimentResponse* resp) override;
+  grpc::Status KillTrial(grpc::ServerContext* ctx,
+                         const v1::KillTrialRequest* req,
+                         v1::Trial* resp) override;
+
  private:
   Master* master_;
   const std::string token_;

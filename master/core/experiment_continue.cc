@@ -74,7 +74,12 @@ absl::StatusOr<v1::Experiment> Master::ContinueExperiment(
       warnings->push_back(w.ToString());
   }
   // What the master chose at creation survives: the experiment seed (the
-  // trial's hyperparameters came from it) and the resolved warm start.
+  // trial's hyperparameters came from it) and the resolved warm start,
+  // unless the overrides name another source.
+  const bool same_source =
+      cfg->searcher.source_trial_id == old_cfg->searcher.source_trial_id &&
+      cfg->searcher.source_checkpoint_uuid ==
+          old_cfg->searcher.source_checkpoint_uuid;
   if (!rec.searcher_snapshot.empty()) {
     DET_ASSIGN_OR_RETURN(SearcherSnapshot snap,
                          DecodeSearcherSnapshot(rec.searcher_snapshot));
@@ -82,8 +87,10 @@ absl::StatusOr<v1::Experiment> Master::ContinueExperiment(
       cfg->experiment_seed = snap.seed;
       cfg->has_experiment_seed = true;
     }
-    cfg->searcher.source_checkpoint_uuid = snap.warm_start_uuid;
+    if (same_source)
+      cfg->searcher.source_checkpoint_uuid = snap.warm_start_uuid;
   }
+  if (!same_source) DET_RETURN_IF_ERROR(ResolveWarmStart(&*cfg));
   DET_ASSIGN_OR_RETURN(std::vector<store::TrialRecord> trials,
                        store_->ListTrials(id));
 

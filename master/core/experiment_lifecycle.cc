@@ -225,6 +225,10 @@ absl::Status Master::MaybeFinish(ExperimentState* e) {
   } else if (e->searcher_done && !any_live) {
     final_state = any_completed || e->trials.empty() ? v1::STATE_COMPLETED
                                                      : v1::STATE_ERROR;
+    // None completed and none failed: the user killed every trial.
+    if (final_state == v1::STATE_ERROR && count(v1::STATE_ERROR) == 0) {
+      final_state = v1::STATE_CANCELED;
+    }
   } else {
     return absl::OkStatus();
   }
@@ -232,6 +236,8 @@ absl::Status Master::MaybeFinish(ExperimentState* e) {
   x.set_end_time_us(NowUs());
   if (final_state == v1::STATE_ERROR) x.set_message("every trial failed");
   DET_RETURN_IF_ERROR(SaveExperiment(e, /*force=*/true));
+  // No trial of it runs again: only what the retention rule keeps stays.
+  DET_RETURN_IF_ERROR(CollectCheckpoints(e, /*trial_id=*/0));
   Touch(e);
   return absl::OkStatus();
 }

@@ -117,9 +117,14 @@ Master::WorkerBatchResult Master::WorkerMessages(
         ack_seq = std::max(ack_seq, m.seq());
         continue;
       }
-      if (m.has_trial_event()) {
-        absl::Status s = store_->RunInTransaction(
-            [&] { return OnTrialEvent(worker_id, m.trial_event()); });
+      if (m.has_trial_event() || m.has_checkpoints_deleted()) {
+        absl::Status s = store_->RunInTransaction([&] {
+          if (m.has_checkpoints_deleted()) {
+            const auto& u = m.checkpoints_deleted().uuids();
+            return MarkCheckpointsDeleted({u.begin(), u.end()});
+          }
+          return OnTrialEvent(worker_id, m.trial_event());
+        });
         if (!s.ok() && IsPermanentMessageFailure(s)) {
           rejections.push_back({&m, s});
           NoteRejected(worker_id, m, s);
@@ -228,16 +233,24 @@ absl::Status Master::OnTrialEvent(const std::string& worker_id,
         DET_RETURN_IF_ERROR(SaveTrial(t));
       }
       Touch(e);
-      return absl::OkStatus();
+      return CollectCheckpoints(e, ev.trial_id());
     }
     case v1::TrialEvent::kLogs: {
       std::vector<v1::LogLine> lines(ev.logs().lines().begin(),
                                      ev.logs().lines().end());
       return store_->AddLogs(ev.trial_id(), lines);
     }
-    case v1::TrialEvent::kExited:
+    case v1::TrialEvent::kExited: {
       if (!current) return absl::OkStatus();  // a superseded run
-      return OnExit(e, t, ev.exited());
+      DET_RETURN_IF_ERROR(OnExit(e, t, ev.exited()));
+      // An ended trial is restored from no more: its spare checkpoints go.
+      auto after = FindLiveTrial(ev.trial_id());
+      if (after.ok() && IsTerminal(after->second->rec.trial.state()) &&
+          !IsTerminal(after->first->rec.experiment.state())) {
+        return CollectCheckpoints(after->first, ev.trial_id());
+      }
+      return absl::OkStatus();
+    }
     case v1::TrialEvent::kStarted:
       if (current) {
         t->rec.trial.set_started_run(ev.run_id());
@@ -280,6 +293,8 @@ absl::Status Master::OnMetrics(ExperimentState* e, TrialState* t,
   }
   const double v = mit->second;
   const bool sib = e->config.searcher.smaller_is_better;
+  // The checkpoint at these steps has its metric now: the best may change.
+  DET_RETURN_IF_ERROR(CollectCheckpoints(e, pt.id()));
   if (!pt.has_best_metric() || Better(v, pt.best_metric(), sib)) {
     pt.set_has_best_metric(true);
     pt.set_best_metric(v);

@@ -76,6 +76,7 @@ void Master::Tick() {
   }
   CheckWorkers();
   ScheduleLocked();
+  CheckpointGcTick();
   if (options_.worker_source != nullptr && store_health_.available) {
     ConsultWorkerSource();
   }

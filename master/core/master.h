@@ -16,6 +16,10 @@
 //   worker_sessions.cc      worker streams: hello, reconciliation, loss
 //   ingest.cc               batches of worker messages, metrics, best metric
 //   queries.cc              the read side of the client API
+//   checkpoint_gc.cc        checkpoint garbage collection, checkpoint
+//                           listing and download, experiment deletion
+//   experiment_admin.cc     name, description, labels, priority,
+//                           max_slots, archiving, forks, killing a trial
 //   warm_start.cc           warm starts: the source checkpoint, a new
 //                           trial's warm_start_uuid, the spec's warm_start
 //   experiment_continue.cc  `det experiment continue`
@@ -44,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -121,7 +126,8 @@ class Master {
   absl::StatusOr<v1::Trial> GetTrial(int64_t trial_id);
   absl::StatusOr<std::vector<v1::MetricReport>> GetTrialMetrics(
       int64_t trial_id, v1::MetricGroup group);
-  // Every stored checkpoint of the trial; NOT_FOUND for an unknown trial.
+  // Every stored checkpoint of the trial, in every GC state; NOT_FOUND for
+  // an unknown trial.
   absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(int64_t trial_id);
   absl::StatusOr<std::vector<v1::TrialLogLine>> GetTrialLogs(int64_t trial_id,
                                                              int64_t after_id,
@@ -131,6 +137,15 @@ class Master {
   absl::StatusOr<v1::Experiment> CancelExperiment(int64_t id);
   absl::StatusOr<v1::Experiment> KillExperiment(int64_t id);
   std::vector<v1::Agent> ListAgents();
+  // checkpoint_gc.cc: every checkpoint of the experiment (each state), or
+  // with best > 0 the best that many ACTIVE ones by the searcher metric.
+  absl::StatusOr<std::vector<v1::CheckpointDetail>> ListExperimentCheckpoints(
+      int64_t experiment_id, int best);
+  absl::StatusOr<v1::CheckpointDetail> GetCheckpoint(const std::string& uuid);
+  // FAILED_PRECONDITION unless the experiment is terminal. Marks it
+  // deleting and its checkpoints DELETING; it leaves the store once their
+  // files are gone.
+  absl::StatusOr<v1::DeleteExperimentResponse> DeleteExperiment(int64_t id);
   v1::MasterInfo GetMasterInfo();
   StoreHealth GetStoreHealth();
   // The addresses once the servers listen (for MasterInfo); an empty
@@ -144,6 +159,27 @@ class Master {
   // True while the trial is not terminal (for log following).
   bool TrialIsLive(int64_t trial_id);
 
+  // experiment_admin.cc
+  // Changes what the patch names (INVALID_ARGUMENT for a bad value; for an
+  // ended experiment only name, description and labels: FAILED_PRECONDITION
+  // otherwise). A new priority or max_slots applies to the queued trials at
+  // once; all of it is stored in the record, so a restart keeps it.
+  absl::StatusOr<v1::Experiment> PatchExperiment(
+      const v1::PatchExperimentRequest& patch);
+  // Archives (only an ended experiment) or unarchives; FAILED_PRECONDITION
+  // when it is not ended, or already is as asked.
+  absl::StatusOr<v1::Experiment> SetExperimentArchived(int64_t id,
+                                                       bool archived);
+  // The YAML with the record's changes written in (EffectiveConfigYaml).
+  absl::StatusOr<std::string> GetExperimentConfig(int64_t id);
+  // CreateExperiment with the context of experiment `parent_id`.
+  absl::StatusOr<v1::Experiment> ForkExperiment(
+      int64_t parent_id, const std::string& yaml, bool activate,
+      std::vector<std::string>* warnings);
+  // Kills the trial's process (or cancels it if it is not running); it
+  // ends CANCELED, the searcher is told it exited (kUserCanceled) and the
+  // experiment goes on. FAILED_PRECONDITION for an ended trial.
+  absl::StatusOr<v1::Trial> KillTrial(int64_t trial_id);
   // ---- Continue (issue 15; experiment_continue.cc) ----
   // `det experiment continue`: an ended (COMPLETED, CANCELED, ERROR)
   // experiment of the single searcher trains its trial further, in the
@@ -254,6 +290,14 @@ class Master {
     int64_t last_seq = 0;  // highest seq processed from this incarnation
     bool in_scheduler = false;
     bool lost = false;
+  };
+  // A checkpoint in DELETING whose files are not reported gone yet.
+  struct PendingDeletion {
+    int64_t experiment_id = 0;
+    CheckpointStorageConfig storage;
+    std::string agent_id;  // where its trial ran last: asked first
+    std::string sent_to;   // the worker asked, "" = nobody yet
+    absl::Time sent_at;
   };
 
   Master(std::unique_ptr<store::Store> store, MasterOptions options);
@@ -392,6 +436,44 @@ class Master {
                          const v1::MetricReport& r, bool current)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // checkpoint_gc.cc
+  // Runs the retention rule over the experiment's checkpoints after an
+  // event of trial `trial_id` (0: every trial, at the experiment's end),
+  // inside the event's transaction: the ones it gives up become DELETING
+  // and are sent to a worker once the transaction commits.
+  absl::Status CollectCheckpoints(ExperimentState* e, int64_t trial_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Warm-start checkpoints of live trials (never deleted).
+  absl::flat_hash_set<std::string> WarmStartsInUse() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A connected worker to delete files: `preferred` if connected, else any.
+  const std::string* PickGcWorker(const std::string& preferred) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends DeleteCheckpoints for pending deletions not in flight. With
+  // allow_local (outside any transaction) and no worker connected, the
+  // master removes the folders it can see itself.
+  void SendCheckpointDeletions(bool allow_local)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The files are gone: DELETED, in the caller's transaction; deleting
+  // experiments with nothing left pending leave the store.
+  absl::Status MarkCheckpointsDeleted(const std::vector<std::string>& uuids)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status FinishExperimentDeletions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Load: the DELETING checkpoints and the deleting experiments.
+  absl::Status LoadCheckpointDeletions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // From Tick: resends, local deletion, finished experiment deletions.
+  void CheckpointGcTick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An experiment's parsed config, from memory or the store.
+  absl::StatusOr<ExperimentConfig> ConfigOf(int64_t experiment_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // experiment_admin.cc
+  // Runs `edit` on the experiment's record (with its parsed config); when
+  // it returns OK stores the result, in memory and in the store, and
+  // requeues the queued trials. An error from `edit` changes nothing.
+  using EditFn =
+      std::function<absl::Status(const ExperimentConfig&, v1::Experiment*)>;
+  absl::StatusOr<v1::Experiment> EditExperiment(int64_t id, const EditFn& edit);
+
   // queries.cc
   v1::Experiment Describe(const ExperimentState& e) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -411,11 +493,13 @@ class Master {
   // Create's warm_start_from) the latest checkpoint of that request's trial
   // (what it started from when it has none), else the experiment's source
   // checkpoint ("" for none).
-  std::string WarmStartForCreate(ExperimentState* e, searcher::RequestId from)
+  absl::StatusOr<std::string> WarmStartForCreate(ExperimentState* e,
+                                                 searcher::RequestId from)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The checkpoint record (with its SHA-256s) and its experiment's config,
   // for a run's TrialSpec.warm_start; a uuid the store no longer has gives
-  // the uuid alone (the worker then fails the run, saying so).
+  // the uuid alone (the worker then fails the run, saying so). Errors only
+  // for a failing store.
   absl::StatusOr<WarmStartSource> LookUpWarmStart(ExperimentState* e,
                                                   const std::string& uuid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -444,6 +528,10 @@ class Master {
   int transaction_depth_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<std::string, v1::MasterMessage>> staged_
       ABSL_GUARDED_BY(mu_);
+
+  // checkpoint_gc.cc: by uuid.
+  std::map<std::string, PendingDeletion> gc_pending_ ABSL_GUARDED_BY(mu_);
+  std::set<int64_t> deleting_experiments_ ABSL_GUARDED_BY(mu_);
 
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread ticker_;

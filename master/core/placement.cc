@@ -19,8 +19,6 @@
 namespace det::master {
 namespace {
 
-constexpr size_t kRestoreCandidates = 5;
-
 int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
 }  // namespace
@@ -29,11 +27,11 @@ int RendezvousPort(int64_t trial_id, int32_t run_id) {
   return 20000 + static_cast<int>((trial_id * 7919 + run_id * 104729) % 20000);
 }
 
-std::string CheckpointDir(const ExperimentConfig& config,
+std::string CheckpointDir(const CheckpointStorageConfig& cs,
                           const std::string& default_root,
                           const std::string& worker_root) {
+  if (cs.type == "directory") return cs.container_path;
   if (!worker_root.empty()) return worker_root;
-  const CheckpointStorageConfig& cs = config.checkpoint_storage;
   std::string dir = cs.host_path.empty() ? default_root : cs.host_path;
   if (!cs.storage_path.empty()) {
     if (cs.storage_path.front() == '/') return cs.storage_path;

@@ -22,13 +22,23 @@ namespace det::master {
 // so that successive runs of one trial use different ports.
 int RendezvousPort(int64_t trial_id, int32_t run_id);
 
-// Where a run's checkpoints go: the worker's own checkpoint root when it
-// gave one (the shared storage mounted elsewhere on that machine), else
+// How many checkpoints a restarted run is offered to restore from (and
+// garbage collection keeps for every live trial).
+inline constexpr size_t kRestoreCandidates = 5;
+
+// Where a run's checkpoints go. type directory: container_path, the same
+// path on every machine. shared_fs: the worker's own checkpoint root when
+// it gave one (the shared storage mounted elsewhere on that machine), else
 // checkpoint_storage.host_path (or `default_root` when empty) joined with
 // storage_path.
-std::string CheckpointDir(const ExperimentConfig& config,
+std::string CheckpointDir(const CheckpointStorageConfig& storage,
                           const std::string& default_root,
                           const std::string& worker_root = "");
+inline std::string CheckpointDir(const ExperimentConfig& config,
+                                 const std::string& default_root,
+                                 const std::string& worker_root = "") {
+  return CheckpointDir(config.checkpoint_storage, default_root, worker_root);
+}
 
 // The checkpoints a restarted run may restore from: the newest few by
 // steps_completed, newest first (a few are enough to get past a corrupt

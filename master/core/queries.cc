@@ -111,7 +111,14 @@ absl::StatusOr<std::vector<v1::Checkpoint>> Master::ListCheckpoints(
     int64_t trial_id) {
   auto t = GetTrial(trial_id);
   if (!t.ok()) return t.status();
-  return store_->ListCheckpoints(trial_id);
+  // Every state (the web page shows which ones garbage collection took).
+  auto all = store_->ListExperimentCheckpoints(t->experiment_id());
+  if (!all.ok()) return all.status();
+  std::vector<v1::Checkpoint> out;
+  for (v1::Checkpoint& c : *all) {
+    if (c.trial_id() == trial_id) out.push_back(std::move(c));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::TrialLogLine>> Master::GetTrialLogs(

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/states.h"
 #include "common/status_macros.h"
+#include "master/core/experiment_admin.h"
 #include "master/core/master.h"
 #include "master/core/searcher_journal.h"
 #include "master/core/trial_lengths.h"
@@ -28,6 +29,8 @@ absl::Status Master::Load() {
           ": stored config no longer parses: ", cfg.status().message()));
     }
     e->config = std::move(*cfg);
+    // What det experiment set changed since (experiment_admin.cc).
+    ApplyRecordToConfig(rec.experiment, &e->config);
     std::optional<SearcherSnapshot> snap;
     if (!rec.searcher_snapshot.empty()) {
       auto decoded = DecodeSearcherSnapshot(rec.searcher_snapshot);
@@ -115,7 +118,7 @@ absl::Status Master::Load() {
       }
     }
   }
-  return absl::OkStatus();
+  return LoadCheckpointDeletions();
 }
 
 absl::Status Master::Reload() {

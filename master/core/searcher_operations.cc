@@ -97,7 +97,9 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops,
       pt.set_state(v1::STATE_QUEUED);
       ToProto(c->hparams, pt.mutable_hparams());
       pt.set_seed(c->seed);
-      pt.set_warm_start_uuid(WarmStartForCreate(e, c->warm_start_from));
+      DET_ASSIGN_OR_RETURN(std::string warm,
+                           WarmStartForCreate(e, c->warm_start_from));
+      pt.set_warm_start_uuid(std::move(warm));
       pt.set_rung(e->config.searcher.name == SearcherName::kAdaptiveAsha ? 0
                                                                          : -1);
       DET_ASSIGN_OR_RETURN(int64_t id, store_->AddTrial(t.rec));

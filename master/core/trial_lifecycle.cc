@@ -51,6 +51,12 @@ absl::Status Master::OnExit(ExperimentState* e, TrialState* t,
                x.reason() == v1::EXIT_REASON_KILLED))) {
     finish(v1::STATE_COMPLETED, x.reason());
     event = JournalEvent::Closed(t->rec.request_id);
+  } else if (pt.kill_requested()) {
+    // det trial kill: however the process ended, it is not restarted.
+    finish(v1::STATE_CANCELED, v1::EXIT_REASON_KILLED);
+    pt.set_message("killed by the user (det trial kill)");
+    event = JournalEvent::Exited(t->rec.request_id,
+                                 searcher::ExitedReason::kUserCanceled);
   } else if (x.reason() == v1::EXIT_REASON_STOPPED) {
     // Stopped for a pause, or by its worker shutting down: not a failure.
     if (es == v1::STATE_ACTIVE) {
@@ -95,6 +101,14 @@ absl::Status Master::OnTrialLost(ExperimentState* e, TrialState* t,
     SetTrialState(e, t, v1::STATE_COMPLETED);
     pt.set_end_time_us(NowUs());
     event = JournalEvent::Closed(t->rec.request_id);
+  } else if (pt.kill_requested()) {
+    // det trial kill, and the process is gone: not restarted.
+    SetTrialState(e, t, v1::STATE_CANCELED);
+    pt.set_exit_reason(v1::EXIT_REASON_KILLED);
+    pt.set_end_time_us(NowUs());
+    pt.set_message(absl::StrCat("killed by the user (det trial kill); ", why));
+    event = JournalEvent::Exited(t->rec.request_id,
+                                 searcher::ExitedReason::kUserCanceled);
   } else if (!counts || pt.restarts() < e->config.max_restarts) {
     if (counts) {
       pt.set_restarts(pt.restarts() + 1);

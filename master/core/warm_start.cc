@@ -56,14 +56,14 @@ absl::Status Master::ResolveWarmStart(ExperimentConfig* config) {
   return absl::OkStatus();
 }
 
-std::string Master::WarmStartForCreate(ExperimentState* e,
-                                       searcher::RequestId from) {
+absl::StatusOr<std::string> Master::WarmStartForCreate(
+    ExperimentState* e, searcher::RequestId from) {
   if (from != 0) {
     auto rit = e->trial_by_request.find(from);
     if (rit != e->trial_by_request.end()) {
-      absl::StatusOr<std::vector<v1::Checkpoint>> own =
-          store_->ListCheckpoints(rit->second);
-      if (own.ok() && !own->empty()) return own->back().uuid();
+      DET_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> own,
+                           store_->ListCheckpoints(rit->second));
+      if (!own.empty()) return own.back().uuid();
       // The parent has saved nothing yet: its weights are those it
       // started from.
       auto tit = e->trials.find(rit->second);
@@ -92,24 +92,32 @@ absl::StatusOr<Master::WarmStartSource> Master::LookUpWarmStart(
   w.checkpoint = std::move(*c);
   // The directory it lies under is its own experiment's checkpoint
   // storage, which may differ from this experiment's.
+  // Where a source that cannot be looked up any more (its trial or
+  // experiment gone, its config unreadable) is looked for: this
+  // experiment's storage. Only a store that fails (the master reloads and
+  // tries again) is an error here; anything else would fail every
+  // scheduling pass, while a run the worker refuses says why in its log.
   w.config = e->config;
-  DET_ASSIGN_OR_RETURN(store::TrialRecord trial,
-                       store_->GetTrial(w.checkpoint.trial_id()));
-  const int64_t source_id = trial.trial.experiment_id();
-  if (source_id != e->rec.experiment.id()) {
+  auto transient = [](const absl::Status& s) {
+    return !s.ok() && !absl::IsNotFound(s) && !absl::IsDataLoss(s) &&
+           !absl::IsInvalidArgument(s);
+  };
+  absl::StatusOr<store::TrialRecord> trial =
+      store_->GetTrial(w.checkpoint.trial_id());
+  if (transient(trial.status())) return trial.status();
+  const int64_t source_id = trial.ok() ? trial->trial.experiment_id() : 0;
+  if (source_id != 0 && source_id != e->rec.experiment.id()) {
     if (ExperimentState* src = FindExperiment(source_id)) {
       w.config = src->config;
     } else {
-      DET_ASSIGN_OR_RETURN(store::ExperimentRecord rec,
-                           store_->GetExperiment(source_id));
-      absl::StatusOr<ExperimentConfig> cfg =
-          ParseStoredExperimentConfig(rec.experiment.config_yaml());
-      if (!cfg.ok()) {
-        return absl::DataLossError(absl::StrCat(
-            "experiment ", source_id, " (of warm-start checkpoint ", uuid,
-            "): stored config no longer parses: ", cfg.status().message()));
+      absl::StatusOr<store::ExperimentRecord> rec =
+          store_->GetExperiment(source_id);
+      if (transient(rec.status())) return rec.status();
+      if (rec.ok()) {
+        absl::StatusOr<ExperimentConfig> cfg =
+            ParseStoredExperimentConfig(rec->experiment.config_yaml());
+        if (cfg.ok()) w.config = std::move(*cfg);
       }
-      w.config = std::move(*cfg);
     }
   }
   e->warm_start_sources[uuid] = w;

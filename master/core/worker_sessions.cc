@@ -117,10 +117,13 @@ absl::StatusOr<v1::Welcome> Master::WorkerConnected(
           t->awaiting_worker = false;
           if (!ours) t->workers.push_back(id);
           claimed.insert(r.trial_id());
-          if (!r.exited() && (t->rec.trial.closing() ||
-                              e->rec.experiment.state() != v1::STATE_ACTIVE)) {
+          if (!r.exited() &&
+              (t->rec.trial.closing() || t->rec.trial.kill_requested() ||
+               e->rec.experiment.state() != v1::STATE_ACTIVE)) {
             // A stop sent while the worker was away may have been lost.
-            bool kill = e->rec.experiment.state() == v1::STATE_STOPPING_KILLED;
+            bool kill =
+                e->rec.experiment.state() == v1::STATE_STOPPING_KILLED ||
+                t->rec.trial.kill_requested();
             StopTrialProcess(t, kill);
           }
         }
@@ -134,6 +137,11 @@ absl::StatusOr<v1::Welcome> Master::WorkerConnected(
         restarted
             ? absl::StrCat("worker ", id, " restarted")
             : absl::StrCat("worker ", id, " reconnected without this run")));
+    // Deletions asked of its previous stream may be lost: ask again.
+    for (auto& [uuid, p] : gc_pending_) {
+      if (p.sent_to == id) p.sent_to.clear();
+    }
+    SendCheckpointDeletions(/*allow_local=*/false);
     return store_->UpsertAgent(ag);
   }));
   ScheduleLocked();

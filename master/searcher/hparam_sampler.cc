@@ -30,54 +30,29 @@ uint64_t HashString(const std::string& s) {  // FNV-1a
   return h;
 }
 
-// SplitMix64: tiny, fast, and the same on every platform (unlike the
-// standard library's distributions).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    state_ += kGolden;
-    return Finalize(state_);
-  }
-  // Uniform in [0, 1).
-  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  // Uniform in [0, n), n >= 1, without modulo bias.
-  uint64_t Below(uint64_t n) {
-    uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                     std::numeric_limits<uint64_t>::max() % n;
-    uint64_t x;
-    do {
-      x = Next();
-    } while (x >= limit);
-    return x % n;
-  }
-
- private:
-  uint64_t state_;
-};
-
-Value Sample(const HParamSpec& spec, Rng& rng) {
+double SampleInternal(const HParamSpec& spec, SplitMix64& rng) {
   switch (spec.type) {
-    case HParamSpec::Type::kConst:
-      return spec.val;
     case HParamSpec::Type::kInt: {
       int64_t lo = static_cast<int64_t>(spec.minval);
       int64_t hi = static_cast<int64_t>(spec.maxval);
       uint64_t range = static_cast<uint64_t>(hi - lo) + 1;  // |lo|,|hi| <= 2^53
-      return Value(lo + static_cast<int64_t>(rng.Below(range)));
+      return static_cast<double>(lo + static_cast<int64_t>(rng.Below(range)));
     }
     case HParamSpec::Type::kDouble:
-      return Value(spec.minval + rng.Uniform() * (spec.maxval - spec.minval));
     case HParamSpec::Type::kLog:
-      return Value(
-          std::pow(spec.base,
-                   spec.minval + rng.Uniform() * (spec.maxval - spec.minval)));
+      return spec.minval + rng.Uniform() * (spec.maxval - spec.minval);
     case HParamSpec::Type::kCategorical:
-      return spec.vals[rng.Below(spec.vals.size())];
+      return static_cast<double>(rng.Below(spec.vals.size()));
+    case HParamSpec::Type::kConst:
     case HParamSpec::Type::kGroup:
       break;
   }
-  return Value();
+  return 0;
+}
+
+uint64_t TrialKey(uint64_t experiment_seed, int64_t request_id) {
+  return Mix(Mix(experiment_seed ^ 0x5851f42d4c957f2dULL) +
+             static_cast<uint64_t>(request_id));
 }
 
 // The value at `names` (a leaf's path) in a nested hyperparameter map, or
@@ -120,19 +95,63 @@ Value Perturb(const HParamSpec& spec, const Value& old, bool decrease,
 
 }  // namespace
 
+uint64_t SplitMix64::Next() {
+  state_ += kGolden;
+  return Finalize(state_);
+}
+
+uint64_t SplitMix64::Below(uint64_t n) {
+  uint64_t limit = std::numeric_limits<uint64_t>::max() -
+                   std::numeric_limits<uint64_t>::max() % n;
+  uint64_t x;
+  do {
+    x = Next();
+  } while (x >= limit);
+  return x % n;
+}
+
+uint64_t MixSeed(uint64_t a, uint64_t b) { return Mix(Mix(a) ^ b); }
+
+uint64_t HashPath(const std::string& path) { return HashString(path); }
+
+double SampleLeafInternal(const HParamSpec& spec, const std::string& path,
+                          uint64_t experiment_seed, int64_t request_id) {
+  SplitMix64 rng(TrialKey(experiment_seed, request_id) ^ HashString(path));
+  return SampleInternal(spec, rng);
+}
+
+Value LeafValue(const HParamSpec& spec, double internal) {
+  switch (spec.type) {
+    case HParamSpec::Type::kConst:
+      return spec.val;
+    case HParamSpec::Type::kInt:
+      return Value(static_cast<int64_t>(internal));
+    case HParamSpec::Type::kDouble:
+      return Value(internal);
+    case HParamSpec::Type::kLog:
+      return Value(std::pow(spec.base, internal));
+    case HParamSpec::Type::kCategorical: {
+      size_t i = static_cast<size_t>(internal);
+      return i < spec.vals.size() ? spec.vals[i] : Value();
+    }
+    case HParamSpec::Type::kGroup:
+      break;
+  }
+  return Value();
+}
+
 uint64_t TrialSeed(uint64_t experiment_seed, int64_t request_id) {
   return Mix(Mix(experiment_seed) ^ static_cast<uint64_t>(request_id)) >> 32;
 }
 
 ValueMap SampleHParams(const HParamSpecs& specs, uint64_t experiment_seed,
                        int64_t request_id) {
-  uint64_t trial_key = Mix(Mix(experiment_seed ^ 0x5851f42d4c957f2dULL) +
-                           static_cast<uint64_t>(request_id));
-  return BuildHParams(specs,
-                      [&](const std::string& path, const HParamSpec& spec) {
-                        Rng rng(trial_key ^ HashString(path));
-                        return Sample(spec, rng);
-                      });
+  return BuildHParams(
+      specs, [&](const std::string& path, const HParamSpec& spec) {
+        if (spec.type == HParamSpec::Type::kConst) return spec.val;
+        return LeafValue(
+            spec, SampleLeafInternal(spec, path, experiment_seed, request_id));
+      });
 }
 
 ValueMap ExploreHParams(const HParamSpecs& specs, const ValueMap& parent,
@@ -142,14 +161,17 @@ ValueMap ExploreHParams(const HParamSpecs& specs, const ValueMap& parent,
   uint64_t trial_key = Mix(Mix(experiment_seed ^ 0x2545f4914f6cdd1dULL) +
                            static_cast<uint64_t>(request_id));
   for (const HParamLeaf& leaf : FlattenHParams(specs)) {
-    Rng rng(trial_key ^ HashString(leaf.path));
+    SplitMix64 rng(trial_key ^ HashString(leaf.path));
     const Value* old = Find(parent, leaf.names);
     const bool numeric = leaf.spec->type == HParamSpec::Type::kInt ||
                          leaf.spec->type == HParamSpec::Type::kDouble ||
                          leaf.spec->type == HParamSpec::Type::kLog;
     if (rng.Uniform() < resample_probability || old == nullptr ||
         (numeric && !old->is_number())) {
-      chosen[leaf.path] = Sample(*leaf.spec, rng);
+      chosen[leaf.path] =
+          leaf.spec->type == HParamSpec::Type::kConst
+              ? leaf.spec->val
+              : LeafValue(*leaf.spec, SampleInternal(*leaf.spec, rng));
     } else {
       chosen[leaf.path] =
           Perturb(*leaf.spec, *old, rng.Uniform() < 0.5, perturb_factor);

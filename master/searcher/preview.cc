@@ -41,6 +41,37 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+// searcher.sampler: tpe. Trials are created at the start (up to the
+// concurrency) and then one per trial that ends, and a trial ends only
+// after a result (or a failure), so before the n-th result at most
+// n - 1 + concurrency trials exist.
+void PlanTpe(const SearcherConfig& s, SearchPlan* plan) {
+  if (s.sampler != SamplerName::kTpe ||
+      (s.name != SearcherName::kRandom &&
+       s.name != SearcherName::kAdaptiveAsha)) {
+    return;
+  }
+  plan->sampler = "tpe";
+  plan->tpe = s.tpe;
+  const int64_t startup = std::max<int64_t>(s.tpe.n_startup_trials, 1);
+  plan->tpe_random_trials = std::min(
+      plan->num_trials, s.tpe.n_startup_trials == 0
+                            ? 0
+                            : startup - 1 + plan->max_concurrent_trials);
+  for (const PlanBracket& b : plan->brackets) {
+    if (!b.rungs.empty() && (plan->tpe_first_rung == 0 ||
+                             b.rungs[0].length < plan->tpe_first_rung)) {
+      plan->tpe_first_rung = b.rungs[0].length;
+    }
+  }
+  if (s.tpe.n_startup_trials >= plan->num_trials) {
+    plan->notes.push_back(
+        absl::StrCat("searcher.tpe.n_startup_trials (", s.tpe.n_startup_trials,
+                     ") is not below the number of trials (", plan->num_trials,
+                     "): every trial is a random draw"));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<SearchPlan> PlanSearch(const ExperimentConfig& config) {
@@ -145,6 +176,7 @@ absl::StatusOr<SearchPlan> PlanSearch(const ExperimentConfig& config) {
       break;
     }
   }
+  PlanTpe(s, &plan);
   plan.total_length = SaturatingMul(plan.num_trials, plan.max_length);
   if (s.name != SearcherName::kAdaptiveAsha) {
     plan.expected_length = plan.total_length;
@@ -225,6 +257,25 @@ std::string FormatPlan(const SearchPlan& plan) {
       }
       absl::StrAppend(&out, "\n", FormatTable(rows));
     }
+  }
+  if (plan.sampler == "tpe") {
+    const TpeConfig& t = plan.tpe;
+    absl::StrAppend(
+        &out, plan.brackets.empty() ? "" : "\n", "Sampler: tpe (",
+        t.multivariate ? "multivariate" : "univariate", "; n_startup_trials ",
+        t.n_startup_trials, ", n_ei_candidates ", t.n_ei_candidates, ", gamma ",
+        t.gamma, " up to ", t.gamma_max,
+        t.constant_liar ? ", constant liar" : "", ")\n",
+        "  random draws until ", t.n_startup_trials, " trials have a result",
+        plan.tpe_first_rung > 0
+            ? absl::StrCat(" (the first at ", plan.tpe_first_rung, " ", unit,
+                           ")")
+            : "",
+        ": up to ", plan.tpe_random_trials, " of the ", plan.num_trials,
+        " trials;\n  the others (at least ",
+        plan.num_trials - plan.tpe_random_trials,
+        ") from the estimator, fitted on the longest rung with enough "
+        "results\n");
   }
   for (const std::string& note : plan.notes) {
     absl::StrAppend(&out, "Note: ", note, "\n");

@@ -67,6 +67,17 @@ struct SearchPlan {
   int64_t replaced_per_round = 0;
   std::vector<PlanRound> rounds;
   std::vector<std::string> notes;  // adjustments worth knowing
+  // searcher.sampler: "random" or "tpe" (random and adaptive_asha; the
+  // others show "random": single and grid do not sample by results).
+  std::string sampler = "random";
+  TpeConfig tpe;  // sampler "tpe"
+  // TPE: the most trials created before n_startup_trials have a result
+  // (random draws): min(num_trials, n_startup_trials +
+  // max_concurrent_trials - 1), each new trial waiting for one to end.
+  int64_t tpe_random_trials = 0;
+  // TPE inside ASHA: the first rung length (the shortest), where the first
+  // results come from.
+  int64_t tpe_first_rung = 0;
 };
 
 // The plan for a validated config. InvalidArgument when the config cannot

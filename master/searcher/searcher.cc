@@ -59,6 +59,13 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> NewSearchMethod(
   o.smaller_is_better = s.smaller_is_better;
   o.hparams = config.hyperparameters;
   o.experiment_seed = config.experiment_seed;
+  // searcher.sampler: random and adaptive_asha only (the config refuses it
+  // elsewhere; single and grid never sample by results).
+  if (s.name == SearcherName::kRandom ||
+      s.name == SearcherName::kAdaptiveAsha) {
+    o.sampler = s.sampler;
+    o.tpe = s.tpe;
+  }
   // Resampling can only help when some hyperparameter is not const.
   o.replace_invalid = false;
   for (const HParamLeaf& leaf : FlattenHParams(config.hyperparameters)) {

@@ -74,7 +74,8 @@ std::string ToString(const Operation& op);
 enum class ExitedReason {
   kErrored,       // failed after its restarts
   kInvalidHP,     // rejected its hyperparameters: replace it
-  kUserCanceled,  // experiment cancel/kill
+  kUserCanceled,  // the user killed it (det trial kill): not a failure,
+                  // the search goes on
 };
 
 class SearchMethod {

@@ -3,15 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "master/searcher/hparam_sampler.h"
-#include "master/searcher/snapshot_json.h"
 
 namespace det::searcher {
 namespace {
 
-constexpr int kSnapshotVersion = 1;
 // The value a failed trial takes in its rung, and what NaN metrics become.
 constexpr double kWorst = std::numeric_limits<double>::max();
 
@@ -25,6 +24,99 @@ TournamentSearch::TournamentSearch(TournamentOptions options)
   for (size_t i = 0; i < brackets_.size(); ++i) {
     brackets_[i].rungs.resize(options_.brackets[i].rung_lengths.size());
   }
+  if (tpe()) {
+    for (const HParamLeaf& leaf : FlattenHParams(options_.hparams)) {
+      const HParamSpec& spec = *leaf.spec;
+      tpe::Dimension d;
+      d.stream = HashPath(leaf.path);
+      switch (spec.type) {
+        case HParamSpec::Type::kInt:
+          d.kind = tpe::Dimension::Kind::kInteger;
+          break;
+        case HParamSpec::Type::kDouble:
+        case HParamSpec::Type::kLog:  // modelled in its exponent
+          d.kind = tpe::Dimension::Kind::kContinuous;
+          break;
+        case HParamSpec::Type::kCategorical:
+          d.kind = tpe::Dimension::Kind::kCategorical;
+          d.choices = static_cast<int64_t>(spec.vals.size());
+          break;
+        default:
+          continue;  // const: nothing to model
+      }
+      d.low = spec.minval;
+      d.high = spec.maxval;
+      tpe_leaves_.push_back(leaf);
+      tpe_dims_.push_back(d);
+    }
+  }
+}
+
+bool TournamentSearch::CollectObservations(
+    std::vector<tpe::Observation>* results,
+    std::vector<tpe::Observation>* running) const {
+  // Each trial's result: its value at the longest rung it reached (over
+  // every bracket; a trial in two rungs of the same length has the same
+  // value in both, one validation entered it in both).
+  std::map<RequestId, std::pair<int64_t, double>> reached;
+  for (size_t b = 0; b < brackets_.size(); ++b) {
+    const std::vector<int64_t>& lengths = options_.brackets[b].rung_lengths;
+    for (size_t r = 0; r < lengths.size(); ++r) {
+      for (const Entry& e : brackets_[b].rungs[r]) {
+        if (e.first >= kWorst) continue;  // failed: NaN, or errored
+        auto [it, fresh] =
+            reached.emplace(e.second, std::make_pair(lengths[r], e.first));
+        if (!fresh && it->second.first < lengths[r]) {
+          it->second = {lengths[r], e.first};
+        }
+      }
+    }
+  }
+  for (const auto& [id, t] : trials_) {
+    // Errored trials are left out whole, as Optuna leaves out failed ones.
+    if (t.state == TrialState::kErrored) reached.erase(id);
+  }
+  if (static_cast<int64_t>(reached.size()) < options_.tpe.n_startup_trials) {
+    return false;
+  }
+  for (const auto& [id, r] : reached) {
+    auto it = trials_.find(id);
+    if (it == trials_.end()) continue;
+    results->push_back(
+        tpe::Observation{it->second.point, r.second, id, r.first});
+  }
+  for (const auto& [id, t] : trials_) {
+    if (Active(t.state) && reached.count(id) == 0) {
+      running->push_back(tpe::Observation{t.point, 0, id, 0});
+    }
+  }
+  return true;
+}
+
+ValueMap TournamentSearch::SampleTpe(RequestId id,
+                                     std::vector<double>* point) const {
+  std::vector<tpe::Observation> results, running;
+  if (CollectObservations(&results, &running)) {
+    uint64_t seed = MixSeed(options_.experiment_seed ^ 0x3c6ef372fe94f82bULL,
+                            static_cast<uint64_t>(id));
+    *point = tpe::Suggest(tpe_dims_, results, running, options_.tpe, seed);
+  } else {
+    // The random sampler's own draw, leaf by leaf.
+    point->clear();
+    for (const HParamLeaf& leaf : tpe_leaves_) {
+      point->push_back(SampleLeafInternal(*leaf.spec, leaf.path,
+                                          options_.experiment_seed, id));
+    }
+  }
+  std::map<std::string, double> by_path;
+  for (size_t i = 0; i < tpe_leaves_.size(); ++i) {
+    by_path[tpe_leaves_[i].path] = (*point)[i];
+  }
+  return BuildHParams(
+      options_.hparams, [&](const std::string& path, const HParamSpec& spec) {
+        auto it = by_path.find(path);
+        return it == by_path.end() ? spec.val : LeafValue(spec, it->second);
+      });
 }
 
 void TournamentSearch::Account(const Trial& t, int sign) {
@@ -67,15 +159,20 @@ void TournamentSearch::CreateTrial(int b, Operations* ops) {
   Bracket& state = brackets_[b];
   Create create;
   create.request_id = id;
-  create.hparams = options_.grid ? GridHParams(options_.hparams, state.created)
-                                 : SampleHParams(options_.hparams,
-                                                 options_.experiment_seed, id);
+  Trial t;
+  t.bracket = b;
+  if (options_.grid) {
+    create.hparams = GridHParams(options_.hparams, state.created);
+  } else if (tpe()) {
+    create.hparams = SampleTpe(id, &t.point);
+  } else {
+    create.hparams =
+        SampleHParams(options_.hparams, options_.experiment_seed, id);
+  }
   create.seed = TrialSeed(options_.experiment_seed, id);
   ++state.created;
   ++state.active;
-  Trial t;
-  t.bracket = b;
-  trials_[id] = t;
+  trials_[id] = std::move(t);
 
   ValidateAfter validate;
   validate.request_id = id;
@@ -138,6 +235,10 @@ Operations TournamentSearch::ValidationCompleted(RequestId id, double metric,
   Bracket& bracket = brackets_[t.bracket];
   const double value = Normalize(metric);
   const int num_rungs = static_cast<int>(spec.rung_lengths.size());
+  if (tpe()) {
+    t.has_last = true;
+    t.last = value;
+  }
   // Validations need not land on rung lengths: one may cover several rungs.
   while (t.next_rung < num_rungs && spec.rung_lengths[t.next_rung] <= length) {
     int r = t.next_rung++;
@@ -169,7 +270,20 @@ Operations TournamentSearch::TrialClosed(RequestId id) {
   Operations ops;
   auto it = trials_.find(id);
   if (it == trials_.end() || !Active(it->second.state)) return ops;
-  End(&it->second, TrialState::kClosed);
+  Trial& t = it->second;
+  // TPE: a trial that decided its own length never reached the rung at
+  // max_length; its last validation is its result (a one-rung bracket ranks
+  // nothing, so the entry changes nothing else).
+  if (tpe() && t.state == TrialState::kRunning && t.has_last &&
+      t.next_rung == 0 && brackets_[t.bracket].rungs.size() == 1) {
+    std::vector<Entry>& rung = brackets_[t.bracket].rungs[0];
+    auto pos =
+        std::lower_bound(rung.begin(), rung.end(), t.last,
+                         [](const Entry& e, double v) { return e.first < v; });
+    rung.insert(pos, Entry{t.last, id});
+    t.next_rung = 1;
+  }
+  End(&t, TrialState::kClosed);
   ++closed_;
   Fill(&ops);
   return ops;
@@ -208,8 +322,13 @@ Operations TournamentSearch::TrialExitedEarly(RequestId id,
       ++failed_;
       break;
     case ExitedReason::kUserCanceled:
+      // det trial kill: ranked where it stopped as an errored trial is,
+      // but not a failure, and the search goes on (Determined's rule).
+      if (t.state == TrialState::kRunning &&
+          t.next_rung < static_cast<int>(bracket.rungs.size())) {
+        bracket.rungs[t.next_rung].push_back(Entry{kWorst, id});
+      }
       End(&t, TrialState::kCanceled);
-      canceled_ = true;
       break;
   }
   Fill(&ops);
@@ -230,166 +349,6 @@ double TournamentSearch::Progress() const {
       static_cast<double>(progress_units_) /
           static_cast<double>(std::max<int64_t>(options_.max_length, 1));
   return std::clamp(done / total, 0.0, 1.0);
-}
-
-std::string TournamentSearch::Snapshot() const {
-  // Written directly as JSON (numbers, strings and booleans only); Restore
-  // reads it back with det::ParseJson.
-  auto boolean = [](bool b) { return b ? "true" : "false"; };
-  std::string out = absl::StrCat(
-      "{\"method\":\"", options_.method, "\",\"version\":", kSnapshotVersion,
-      ",\"next_id\":", next_id_, ",\"started\":", boolean(started_),
-      ",\"shut_down\":", boolean(shut_down_),
-      ",\"canceled\":", boolean(canceled_), ",\"closed\":", closed_,
-      ",\"failed\":", failed_, ",\"brackets\":[");
-  for (size_t i = 0; i < brackets_.size(); ++i) {
-    const AshaBracket& spec = options_.brackets[i];
-    // The config-derived shape too, to refuse a snapshot of another search.
-    absl::StrAppend(&out, i > 0 ? "," : "", "{\"num_rungs\":", spec.num_rungs,
-                    ",\"max_trials\":", spec.max_trials,
-                    ",\"max_concurrent_trials\":", spec.max_concurrent_trials,
-                    ",\"created\":", brackets_[i].created,
-                    ",\"invalid\":", brackets_[i].invalid, ",\"rungs\":[");
-    for (size_t r = 0; r < brackets_[i].rungs.size(); ++r) {
-      absl::StrAppend(&out, r > 0 ? "," : "", "[");
-      const std::vector<Entry>& rung = brackets_[i].rungs[r];
-      for (size_t k = 0; k < rung.size(); ++k) {
-        absl::StrAppend(&out, k > 0 ? "," : "", "[", ExactDouble(rung[k].first),
-                        ",", rung[k].second, "]");
-      }
-      absl::StrAppend(&out, "]");
-    }
-    absl::StrAppend(&out, "]}");
-  }
-  absl::StrAppend(&out, "],\"trials\":[");
-  bool first = true;
-  for (const auto& [id, t] : trials_) {
-    absl::StrAppend(&out, first ? "" : ",", "[", id, ",", t.bracket, ",",
-                    t.next_rung, ",", static_cast<int>(t.state), ",", t.length,
-                    "]");
-    first = false;
-  }
-  absl::StrAppend(&out, "]}");
-  return out;
-}
-
-absl::Status TournamentSearch::Restore(const std::string& snapshot) {
-  auto parsed = ParseJson(snapshot);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("searcher snapshot: ", parsed.status().message()));
-  }
-  auto bad = [](const std::string& what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("searcher snapshot is malformed: ", what));
-  };
-  const Value& root = *parsed;
-  if (!root.is_map()) return bad("not a JSON object");
-  if (!root["method"].is_string() ||
-      root["method"].as_string() != options_.method) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "searcher snapshot is of a '",
-        root["method"].is_string() ? root["method"].as_string() : "?",
-        "' search, not '", options_.method, "'"));
-  }
-  int64_t version = 0;
-  if (!ReadInt(root["version"], &version) || version != kSnapshotVersion) {
-    return bad("unsupported version");
-  }
-  // Build the new state aside, so a bad snapshot leaves this one untouched.
-  std::vector<Bracket> brackets(brackets_.size());
-  std::map<RequestId, Trial> trials;
-  int64_t next_id = 0, closed = 0, failed = 0;
-  if (!ReadInt(root["next_id"], &next_id) || next_id < 1 ||
-      !ReadInt(root["closed"], &closed) || !ReadInt(root["failed"], &failed) ||
-      !root["started"].is_bool() || !root["shut_down"].is_bool() ||
-      !root["canceled"].is_bool()) {
-    return bad("missing counters");
-  }
-  const Value& bl = root["brackets"];
-  if (!bl.is_list() || bl.as_list().size() != brackets_.size()) {
-    return absl::InvalidArgumentError(
-        "searcher snapshot has a different number of brackets than this "
-        "config makes");
-  }
-  for (size_t i = 0; i < brackets.size(); ++i) {
-    const Value& b = bl.as_list()[i];
-    const AshaBracket& spec = options_.brackets[i];
-    int64_t num_rungs = 0, max_trials = 0, max_concurrent = 0;
-    if (!ReadInt(b["num_rungs"], &num_rungs) ||
-        !ReadInt(b["max_trials"], &max_trials) ||
-        !ReadInt(b["max_concurrent_trials"], &max_concurrent) ||
-        !ReadInt(b["created"], &brackets[i].created) ||
-        !ReadInt(b["invalid"], &brackets[i].invalid)) {
-      return bad(absl::StrCat("bracket ", i));
-    }
-    if (num_rungs != spec.num_rungs || max_trials != spec.max_trials ||
-        max_concurrent != spec.max_concurrent_trials) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "searcher snapshot's bracket ", i,
-          " does not match this config (rungs, trials or concurrency)"));
-    }
-    const Value& rungs = b["rungs"];
-    if (!rungs.is_list() ||
-        rungs.as_list().size() != static_cast<size_t>(num_rungs)) {
-      return bad(absl::StrCat("bracket ", i, " rungs"));
-    }
-    for (const Value& rung : rungs.as_list()) {
-      if (!rung.is_list()) return bad("rung");
-      std::vector<Entry> entries;
-      for (const Value& e : rung.as_list()) {
-        Entry entry;
-        if (!e.is_list() || e.as_list().size() != 2 ||
-            !ReadExactDouble(e.as_list()[0], &entry.first) ||
-            !ReadInt(e.as_list()[1], &entry.second)) {
-          return bad("rung entry");
-        }
-        entries.push_back(entry);
-      }
-      if (!std::is_sorted(entries.begin(), entries.end(),
-                          [](const Entry& a, const Entry& b) {
-                            return a.first < b.first;
-                          })) {
-        return bad("rung not sorted");
-      }
-      brackets[i].rungs.push_back(std::move(entries));
-    }
-  }
-  const Value& tl = root["trials"];
-  if (!tl.is_list()) return bad("trials");
-  for (const Value& tv : tl.as_list()) {
-    int64_t id = 0, bracket = 0, next_rung = 0, state = 0, length = 0;
-    if (!tv.is_list() || tv.as_list().size() != 5 ||
-        !ReadInt(tv.as_list()[0], &id) || !ReadInt(tv.as_list()[1], &bracket) ||
-        !ReadInt(tv.as_list()[2], &next_rung) ||
-        !ReadInt(tv.as_list()[3], &state) ||
-        !ReadInt(tv.as_list()[4], &length) || id < 1 || id >= next_id ||
-        bracket < 0 || bracket >= static_cast<int64_t>(brackets.size()) ||
-        next_rung < 0 ||
-        next_rung > options_.brackets[static_cast<size_t>(bracket)].num_rungs ||
-        state < 0 || state > static_cast<int64_t>(TrialState::kCanceled)) {
-      return bad("trial entry");
-    }
-    Trial t;
-    t.bracket = static_cast<int>(bracket);
-    t.next_rung = static_cast<int>(next_rung);
-    t.state = static_cast<TrialState>(state);
-    t.length = length;
-    if (Active(t.state)) ++brackets[static_cast<size_t>(bracket)].active;
-    trials[id] = t;
-  }
-  brackets_ = std::move(brackets);
-  trials_ = std::move(trials);
-  progress_whole_ = 0;
-  progress_units_ = 0;
-  for (const auto& [id, t] : trials_) Account(t, 1);
-  next_id_ = next_id;
-  closed_ = closed;
-  failed_ = failed;
-  started_ = root["started"].as_bool();
-  shut_down_ = root["shut_down"].as_bool();
-  canceled_ = root["canceled"].as_bool();
-  return absl::OkStatus();
 }
 
 }  // namespace det::searcher

@@ -34,6 +34,20 @@
 // interface (one ValidateAfter per trial, trials train continuously) it is
 // also what `stop_once: false` gets.
 //
+// Sampler (random and adaptive_asha): `random` draws each trial's
+// hyperparameters from its own stream (SampleHParams); `tpe` fits a
+// Tree-structured Parzen Estimator (tpe.h) on the results so far, once
+// n_startup_trials trials have one (before that: the random sampler's
+// draw). A trial's result is its value at the longest rung it reached, over
+// all brackets; results rank by that length, then value (Optuna's TPE with
+// a pruner: complete trials first, pruned ones by their last step), so the
+// good group comes from the highest rung with enough results (BOHB's idea)
+// and trials stopped lower count among the bad. The trials' points are
+// kept per trial and snapshotted. Errored trials and NaN metrics are left
+// out, as Optuna leaves out failed trials; a trial that closes without ever
+// reaching its only rung (the trial decides its length) enters it with its
+// last validation.
+//
 // Not thread-safe: one owner (the experiment's loop) feeds it events.
 #ifndef DET_MASTER_SEARCHER_TOURNAMENT_SEARCH_H_
 #define DET_MASTER_SEARCHER_TOURNAMENT_SEARCH_H_
@@ -43,8 +57,10 @@
 #include <string>
 #include <vector>
 
+#include "common/config_hparams.h"
 #include "master/searcher/asha_brackets.h"
 #include "master/searcher/searcher.h"
+#include "master/searcher/tpe.h"
 
 namespace det::searcher {
 
@@ -61,6 +77,8 @@ struct TournamentOptions {
   bool replace_invalid = true;
   HParamSpecs hparams;
   uint64_t experiment_seed = 0;
+  SamplerName sampler = SamplerName::kRandom;
+  TpeConfig tpe;  // sampler == kTpe
 };
 
 class TournamentSearch : public SearchMethod {
@@ -91,6 +109,11 @@ class TournamentSearch : public SearchMethod {
     int next_rung = 0;  // the first rung it has not entered
     TrialState state = TrialState::kRunning;
     int64_t length = 0;  // longest validated length so far
+    // TPE only: the trial's point (one internal value per modelled leaf),
+    // and its last validation's normalised metric.
+    std::vector<double> point;
+    bool has_last = false;
+    double last = 0;
   };
   // A rung entry: the metric in "smaller is better" form, and its trial.
   using Entry = std::pair<double, RequestId>;
@@ -116,8 +139,24 @@ class TournamentSearch : public SearchMethod {
   void CreateTrial(int bracket, Operations* ops);
   void MaybeShutdown(Operations* ops);
   double Normalize(double metric) const;
+  bool tpe() const { return options_.sampler == SamplerName::kTpe; }
+  // The hyperparameters of a new trial `id` under the TPE sampler, and its
+  // point.
+  ValueMap SampleTpe(RequestId id, std::vector<double>* point) const;
+  // The results TPE models (see above) in request-id order, and the running
+  // trials without one; false while there are fewer than n_startup_trials.
+  bool CollectObservations(std::vector<tpe::Observation>* results,
+                           std::vector<tpe::Observation>* running) const;
+  // The snapshot's "tpe" section, and reading it back into `trials`.
+  std::string SnapshotTpe() const;
+  absl::Status RestoreTpe(const Value& root,
+                          std::map<RequestId, Trial>* trials) const;
 
   TournamentOptions options_;
+  // TPE: the modelled leaves (not const), in sorted path order, and their
+  // dimensions.
+  std::vector<HParamLeaf> tpe_leaves_;
+  std::vector<tpe::Dimension> tpe_dims_;
   std::vector<Bracket> brackets_;
   std::map<RequestId, Trial> trials_;
   RequestId next_id_ = 1;

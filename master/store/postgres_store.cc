@@ -306,6 +306,23 @@ constexpr const char kSetCheckpointState[] =
     "UPDATE checkpoints SET state = $1 WHERE uuid = $2";
 constexpr const char kDeleteCheckpoint[] =
     "DELETE FROM checkpoints WHERE uuid = $1";
+constexpr const char kListExperimentCheckpoints[] =
+    "SELECT c.proto, c.state FROM checkpoints c JOIN trials t "
+    "ON c.trial_id = t.id WHERE t.experiment_id = $1 "
+    "ORDER BY c.trial_id, c.steps_completed, c.uuid";
+// Children first; each takes the experiment id once.
+constexpr const char* kDeleteExperiment[] = {
+    "DELETE FROM metrics WHERE trial_id IN "
+    "(SELECT id FROM trials WHERE experiment_id = $1)",
+    "DELETE FROM checkpoints WHERE trial_id IN "
+    "(SELECT id FROM trials WHERE experiment_id = $1)",
+    "DELETE FROM logs WHERE trial_id IN "
+    "(SELECT id FROM trials WHERE experiment_id = $1)",
+    "DELETE FROM trials WHERE experiment_id = $1",
+    "DELETE FROM searcher_events WHERE experiment_id = $1",
+    "DELETE FROM searcher_snapshots WHERE experiment_id = $1",
+    "DELETE FROM experiments WHERE id = $1",
+};
 
 constexpr const char kInsertLog[] =
     "INSERT INTO logs (trial_id, time_us, source, line) "
@@ -1210,6 +1227,43 @@ PostgresStore::ListCheckpointsInState(v1::CheckpointState state) {
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::StatusOr<std::vector<v1::Checkpoint>>
+PostgresStore::ListExperimentCheckpoints(int64_t experiment_id) {
+  std::vector<v1::Checkpoint> out;
+  absl::Status s = Read([&]() -> absl::Status {
+    absl::StatusOr<PgResult> r = Exec(
+        kListExperimentCheckpoints, PgParams().Int(experiment_id),
+        absl::StrCat("listing the checkpoints of experiment ", experiment_id));
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->Rows(); ++i) {
+      v1::Checkpoint& c = out.emplace_back();
+      DET_RETURN_IF_ERROR(ParseRecord(r->Bytes(i, 0), &c, "a checkpoint"));
+      c.set_state(static_cast<v1::CheckpointState>(r->Int(i, 1)));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status PostgresStore::DeleteExperiment(int64_t id) {
+  std::string what = absl::StrCat("deleting experiment ", id);
+  return RunInTransaction([&]() -> absl::Status {
+    return Write([&]() -> absl::Status {
+      absl::StatusOr<bool> exists = Exists(kExperimentExists, id, what);
+      if (!exists.ok()) return exists.status();
+      if (!*exists) {
+        return absl::NotFoundError(
+            absl::StrCat(what, ": experiment ", id, " not found"));
+      }
+      for (const char* sql : kDeleteExperiment) {
+        DET_RETURN_IF_ERROR(Exec(sql, PgParams().Int(id), what).status());
+      }
+      return absl::OkStatus();
+    });
+  });
 }
 
 absl::Status PostgresStore::DeleteCheckpoint(const std::string& uuid) {

@@ -113,6 +113,9 @@ class PostgresStore final : public Store {
                                   v1::CheckpointState state) override;
   absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpointsInState(
       v1::CheckpointState state) override;
+  absl::StatusOr<std::vector<v1::Checkpoint>> ListExperimentCheckpoints(
+      int64_t experiment_id) override;
+  absl::Status DeleteExperiment(int64_t id) override;
 
   absl::Status AddLogs(int64_t trial_id,
                        const std::vector<v1::LogLine>& lines) override;

@@ -103,6 +103,23 @@ constexpr const char kSetCheckpointState[] =
     "UPDATE checkpoints SET state = ? WHERE uuid = ?";
 constexpr const char kDeleteCheckpoint[] =
     "DELETE FROM checkpoints WHERE uuid = ?";
+constexpr const char kListExperimentCheckpoints[] =
+    "SELECT c.proto, c.state FROM checkpoints c JOIN trials t "
+    "ON c.trial_id = t.id WHERE t.experiment_id = ? "
+    "ORDER BY c.trial_id, c.steps_completed, c.uuid";
+// Children first; each takes the experiment id once.
+constexpr const char* kDeleteExperiment[] = {
+    "DELETE FROM metrics WHERE trial_id IN "
+    "(SELECT id FROM trials WHERE experiment_id = ?)",
+    "DELETE FROM checkpoints WHERE trial_id IN "
+    "(SELECT id FROM trials WHERE experiment_id = ?)",
+    "DELETE FROM logs WHERE trial_id IN "
+    "(SELECT id FROM trials WHERE experiment_id = ?)",
+    "DELETE FROM trials WHERE experiment_id = ?",
+    "DELETE FROM searcher_events WHERE experiment_id = ?",
+    "DELETE FROM searcher_snapshots WHERE experiment_id = ?",
+    "DELETE FROM experiments WHERE id = ?",
+};
 
 constexpr const char kInsertLog[] =
     "INSERT INTO logs (trial_id, time_us, source, line) VALUES (?, ?, ?, ?)";
@@ -819,6 +836,41 @@ absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpointsInState(
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::StatusOr<std::vector<v1::Checkpoint>>
+SqliteStore::ListExperimentCheckpoints(int64_t experiment_id) {
+  std::vector<v1::Checkpoint> out;
+  absl::Status s = Read([&]() -> absl::Status {
+    absl::StatusOr<Statement> st = statements_->Get(kListExperimentCheckpoints);
+    if (!st.ok()) return st.status();
+    st->BindInt(experiment_id);
+    std::string what =
+        absl::StrCat("listing the checkpoints of experiment ", experiment_id);
+    return ForEachRow(*st, what, [&] {
+      v1::Checkpoint& c = out.emplace_back();
+      DET_RETURN_IF_ERROR(ParseRecord(st->ColumnBlob(0), &c, "a checkpoint"));
+      c.set_state(static_cast<v1::CheckpointState>(st->ColumnInt(1)));
+      return absl::OkStatus();
+    });
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status SqliteStore::DeleteExperiment(int64_t id) {
+  DET_RETURN_IF_ERROR(GetExperiment(id).status());
+  return RunInTransaction([&]() -> absl::Status {
+    return Write([&]() -> absl::Status {
+      for (const char* sql : kDeleteExperiment) {
+        absl::StatusOr<Statement> st = statements_->Get(sql);
+        if (!st.ok()) return st.status();
+        st->BindInt(id);
+        DET_RETURN_IF_ERROR(st->Run(absl::StrCat("deleting experiment ", id)));
+      }
+      return absl::OkStatus();
+    });
+  });
 }
 
 absl::Status SqliteStore::DeleteCheckpoint(const std::string& uuid) {

@@ -76,6 +76,10 @@ class Store {
   virtual absl::StatusOr<ExperimentRecord> GetExperiment(int64_t id) = 0;
   // Without context blobs and snapshots, ordered by id.
   virtual absl::StatusOr<std::vector<v1::Experiment>> ListExperiments() = 0;
+  // Removes the experiment with everything of it: trials, metrics,
+  // checkpoint records, logs, searcher snapshot and journal; all or
+  // nothing. NOT_FOUND when absent.
+  virtual absl::Status DeleteExperiment(int64_t id) = 0;
   // Full records of experiments not in a terminal state (for restart).
   virtual absl::StatusOr<std::vector<ExperimentRecord>>
   ListNonTerminalExperiments() = 0;
@@ -109,8 +113,8 @@ class Store {
   virtual absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpoints(
       int64_t trial_id) = 0;
   virtual absl::Status DeleteCheckpoint(const std::string& uuid) = 0;
-  // One checkpoint by uuid, in whatever state (with its state set), for a
-  // warm start (searcher.source_checkpoint_uuid); NOT_FOUND when absent.
+  // One checkpoint by uuid with its state, whatever it is (a warm start's
+  // source, det checkpoint describe/download); NOT_FOUND when absent.
   virtual absl::StatusOr<v1::Checkpoint> GetCheckpoint(
       const std::string& uuid) = 0;
 
@@ -126,6 +130,10 @@ class Store {
                                           v1::CheckpointState state) = 0;
   virtual absl::StatusOr<std::vector<v1::Checkpoint>> ListCheckpointsInState(
       v1::CheckpointState state) = 0;
+  // Every checkpoint of an experiment's trials, in every state, ordered by
+  // trial, then steps_completed (empty for an unknown experiment).
+  virtual absl::StatusOr<std::vector<v1::Checkpoint>> ListExperimentCheckpoints(
+      int64_t experiment_id) = 0;
 
   // Logs: ids assigned in insertion order; a batch is stored whole or not at
   // all. Returns lines with id > after_id, at most `limit` (which must be

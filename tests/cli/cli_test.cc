@@ -842,6 +842,20 @@ TEST(CliPreview, OverridesAndErrors) {
   EXPECT_EQ(ParseJsonObject(more.out).fields().at("num_trials").number_value(),
             64);
 
+  // The TPE sampler: when the estimator takes over, in both forms.
+  Result tpe =
+      RunArgs({"preview-search", config, "--config", "searcher.sampler=tpe"});
+  ASSERT_EQ(tpe.code, 0) << tpe.err;
+  EXPECT_THAT(tpe.out, HasSubstr("Sampler: tpe (univariate; n_startup_trials "
+                                 "10, n_ei_candidates 24"));
+  Result tpe_json = RunArgs(
+      {"preview-search", config, "--json", "--config", "searcher.sampler=tpe"});
+  ASSERT_EQ(tpe_json.code, 0) << tpe_json.err;
+  google::protobuf::Struct tpe_doc = ParseJsonObject(tpe_json.out);
+  const auto& tf = tpe_doc.fields();
+  EXPECT_EQ(tf.at("sampler").string_value(), "tpe");
+  EXPECT_EQ(tf.at("tpe_random_trials").string_value(), "16");
+
   const std::string bad =
       dir.Write("bad.yaml", "searcher:\n  name: nonsense\n");
   Result invalid = RunArgs({"preview-search", bad});

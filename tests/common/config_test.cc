@@ -806,6 +806,38 @@ TEST(ConfigErrorsTest, CheckpointStorage) {
       "checkpoint_storage.storage_path", 7, 36, "'..' is not allowed");
 }
 
+// Determined's directory storage: container_path, required and absolute;
+// shared_fs's fields do not belong to it.
+TEST(ConfigTest, DirectoryCheckpointStorage) {
+  ExperimentConfig cfg = ParseOk(absl::StrCat(
+      kMinimal,
+      "checkpoint_storage:\n  type: directory\n  container_path: /mnt/ckpt\n"
+      "  save_trial_latest: 2\n"));
+  EXPECT_EQ(cfg.checkpoint_storage.type, "directory");
+  EXPECT_EQ(cfg.checkpoint_storage.container_path, "/mnt/ckpt");
+  EXPECT_EQ(cfg.checkpoint_storage.save_trial_latest, 2);
+}
+
+TEST(ConfigErrorsTest, DirectoryCheckpointStorage) {
+  ExpectOneError(
+      absl::StrCat(kMinimal, "checkpoint_storage: {type: directory}\n"),
+      "checkpoint_storage.container_path", 7, 21, "required");
+  ExpectOneError(
+      absl::StrCat(
+          kMinimal,
+          "checkpoint_storage: {type: directory, container_path: x}\n"),
+      "checkpoint_storage.container_path", 7, 55, "absolute path");
+  std::vector<ConfigError> errors = ParseErrors(
+      absl::StrCat(kMinimal,
+                   "checkpoint_storage: {type: directory, container_path: /a, "
+                   "host_path: /b}\n"));
+  ASSERT_THAT(errors, SizeIs(1));
+  EXPECT_THAT(errors[0].path, HasSubstr("host_path"));
+  ExpectOneError(absl::StrCat(kMinimal, "checkpoint_storage: {type: gcs}\n"),
+                 "checkpoint_storage.type", 7, 28,
+                 "use shared_fs or directory");
+}
+
 TEST(ConfigErrorsTest, GridTooLarge) {
   std::vector<ConfigError> errors = ParseErrors(R"(searcher:
   name: grid

@@ -239,6 +239,9 @@ TEST_F(HttpServerTest, TrialMetricsLogsCheckpointsAndAgents) {
             "ckpt-2");
   EXPECT_EQ(list.values(1).struct_value().fields().at("uuid").string_value(),
             "ckpt-1");
+  // With its garbage-collection state (the trial page shows it).
+  EXPECT_EQ(list.values(0).struct_value().fields().at("state").string_value(),
+            "CHECKPOINT_STATE_ACTIVE");
   auto missing = client_->Get("/api/v1/trials/999/checkpoints");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);

@@ -91,6 +91,13 @@ class ForwardingStore : public store::Store {
       v1::CheckpointState state) override {
     return inner_->ListCheckpointsInState(state);
   }
+  absl::StatusOr<std::vector<v1::Checkpoint>> ListExperimentCheckpoints(
+      int64_t experiment_id) override {
+    return inner_->ListExperimentCheckpoints(experiment_id);
+  }
+  absl::Status DeleteExperiment(int64_t id) override {
+    return inner_->DeleteExperiment(id);
+  }
   absl::Status AddLogs(int64_t id,
                        const std::vector<v1::LogLine>& lines) override {
     return inner_->AddLogs(id, lines);

@@ -1,7 +1,7 @@
 // A store that fails one commit, the k-th, for every k over a small random
-// and a small ASHA search: the master reloads from its store, refuses
-// writes until a probe succeeds, and carries on without a restart; each
-// search ends with exactly the trials, lengths and metrics of an
+// and small ASHA searches (one with the TPE sampler): the master reloads from
+// its store, refuses writes until a probe succeeds, and carries on without a
+// restart; each search ends with exactly the trials, lengths and metrics of an
 // uninterrupted run (nothing lost, nothing stored twice).
 //
 // The worker is simulated in process (SimWorker), with the real protocol's
@@ -311,6 +311,20 @@ constexpr char kAsha[] = R"(  name: adaptive_asha
   divisor: 2
   max_length: {batches: 32})";
 
+// ASHA with the TPE sampler, two trials at a time: after 3 results each
+// new trial's x comes from the estimator, so a reload that lost a result
+// or a trial's point would show as other trials.
+constexpr char kAshaTpe[] = R"(  name: adaptive_asha
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_trials: 10
+  max_rungs: 3
+  divisor: 2
+  max_length: {batches: 32}
+  max_concurrent_trials: 2
+  sampler: tpe
+  tpe: {n_startup_trials: 3})";
+
 // ASHA with rungs in a metric the trials report (Determined 0.38's
 // time_metric): 8 samples a batch, rungs at 32, 64, 128 samples.
 constexpr char kAshaMetric[] = R"(  name: adaptive_asha
@@ -437,11 +451,13 @@ TEST_P(StoreFailureTest, EveryFailedCommitEndsLikeAnUninterruptedSearch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Searchers, StoreFailureTest,
-                         ::testing::Values(kRandom, kAsha, kAshaMetric),
+                         ::testing::Values(kRandom, kAsha, kAshaMetric,
+                                           kAshaTpe),
                          [](const auto& info) {
                            return std::string(info.param) == kRandom ? "Random"
-                                  : std::string(info.param) == kAsha
-                                      ? "Asha"
+                                  : std::string(info.param) == kAsha ? "Asha"
+                                  : std::string(info.param) == kAshaTpe
+                                      ? "AshaWithTpe"
                                       : "AshaOnAReportedMetric";
                          });
 

@@ -66,7 +66,8 @@ class WarmStartTest : public ::testing::Test {
 
   // Opens the master (again: a restart) and connects w0, which still runs
   // `running`.
-  void Open(const std::vector<v1::StartTrial>& running = {}) {
+  void Open(const std::vector<v1::StartTrial>& running = {},
+            const std::string& worker_checkpoint_root = "") {
     master_.reset();
     auto sq = store::SqliteStore::Open(dir_.File("master.db"));
     ASSERT_TRUE(sq.ok()) << sq.status();
@@ -80,6 +81,7 @@ class WarmStartTest : public ::testing::Test {
     master_ = std::move(*m);
     out_ = std::make_shared<WorkerOutbox>();
     v1::Hello hello = MakeHello("w0", 8);
+    hello.set_checkpoint_root(worker_checkpoint_root);
     for (const v1::StartTrial& s : running) {
       v1::RunningTrial* r = hello.add_running();
       r->set_trial_id(s.spec().trial_id());
@@ -258,6 +260,34 @@ searcher:
   EXPECT_TRUE(started);
 }
 
+// A worker with its own mount of the checkpoint storage finds the warm
+// start there too; a checkpoint deleted from the store after the experiment
+// was created still goes out by uuid (the worker then refuses the run).
+TEST_F(WarmStartTest, WorkerRootAndACheckpointGoneSinceCreation) {
+  Open({}, "/mnt/shared");
+  const int64_t source = RunSource();
+  ASSERT_GT(source, 0);
+  const std::string yaml = absl::StrCat(R"(entrypoint: /bin/true
+searcher:
+  name: single
+  metric: loss
+  max_length: {batches: 10}
+  source_trial_id: )",
+                                        source, "\n");
+  auto x =
+      master_->CreateExperiment(yaml, "", /*activate=*/false, false, nullptr);
+  ASSERT_TRUE(x.ok()) << x.status();
+  ASSERT_TRUE(store_->DeleteCheckpoint("c10").ok());
+  ASSERT_TRUE(master_->ActivateExperiment(x->id()).ok());
+  std::vector<v1::StartTrial> starts = Starts();
+  ASSERT_EQ(starts.size(), 1u);
+  const v1::TrialSpec& spec = starts[0].spec();
+  EXPECT_EQ(spec.warm_start().uuid(), "c10");
+  EXPECT_TRUE(spec.warm_start().file_sha256().empty());
+  EXPECT_EQ(spec.warm_start_dir(), "/mnt/shared");
+  EXPECT_EQ(spec.checkpoint_dir(), "/mnt/shared");
+}
+
 TEST_F(WarmStartTest, BadSourcesAreRefusedAtCreateNamingTheField) {
   Open();
   // A trial with no checkpoint: the source experiment's only trial, still
@@ -375,6 +405,11 @@ TEST_F(WarmStartTest, ContinueRefusals) {
       1, {"searcher.name=random", "searcher.max_trials=2"}, nullptr);
   EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(other.status().message(), HasSubstr("single"));
+  auto no_source = master_->ContinueExperiment(
+      1, {"searcher.source_checkpoint_uuid=nope"}, nullptr);
+  EXPECT_EQ(no_source.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_source.status().message(),
+              HasSubstr("searcher.source_checkpoint_uuid"));
   // Nothing changed.
   auto x = master_->GetExperiment(1);
   ASSERT_TRUE(x.ok());

@@ -125,5 +125,55 @@ TEST(PreviewTest, RejectsConfigsThatCannotSearch) {
   EXPECT_FALSE(NewSearchMethod(cfg).ok());
 }
 
+TEST(PreviewTest, TpeShowsWhenTheEstimatorTakesOver) {
+  auto plan = PlanSearch(MustParse(R"(searcher:
+  name: adaptive_asha
+  metric: validation_accuracy
+  smaller_is_better: false
+  max_length: {batches: 937}
+  max_trials: 16
+  max_concurrent_trials: 4
+  sampler: tpe
+  tpe: {n_startup_trials: 6}
+)"));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->sampler, "tpe");
+  EXPECT_EQ(plan->num_trials, 16);
+  EXPECT_EQ(plan->max_concurrent_trials, 4);
+  EXPECT_EQ(plan->tpe_random_trials, 6 - 1 + 4);
+  EXPECT_EQ(plan->tpe_first_rung, 58);
+  std::string text = FormatPlan(*plan);
+  EXPECT_THAT(text, HasSubstr("Sampler: tpe (univariate; n_startup_trials 6, "
+                              "n_ei_candidates 24, gamma 0.1 up to 25)"));
+  EXPECT_THAT(text, HasSubstr("random draws until 6 trials have a result (the "
+                              "first at 58 batches): up to 9 of the 16 "
+                              "trials;\n  the others (at least 7)"));
+  // The same search with the random sampler says nothing of it.
+  auto random = PlanSearch(MustParse(R"(searcher:
+  name: random
+  metric: loss
+  max_length: {batches: 10}
+  max_trials: 8
+  sampler: random
+)"));
+  ASSERT_TRUE(random.ok());
+  EXPECT_EQ(random->sampler, "random");
+  EXPECT_THAT(FormatPlan(*random), ::testing::Not(HasSubstr("Sampler")));
+  // Too few trials for the estimator: a note says so.
+  auto few = PlanSearch(MustParse(R"(searcher:
+  name: random
+  metric: loss
+  max_length: {batches: 10}
+  max_trials: 8
+  sampler: tpe
+)"));
+  ASSERT_TRUE(few.ok());
+  EXPECT_EQ(few->tpe_random_trials, 8);
+  EXPECT_THAT(FormatPlan(*few),
+              HasSubstr("Note: searcher.tpe.n_startup_trials (10) is not "
+                        "below the number of trials (8): every trial is a "
+                        "random draw"));
+}
+
 }  // namespace
 }  // namespace det::searcher

@@ -8,7 +8,9 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/config_hparams.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -36,8 +38,12 @@ class Random {
   std::mt19937_64 rng_;
 };
 
-// A random valid config for `searcher`.
-std::string RandomConfig(const std::string& searcher, Random& r) {
+// A random valid config for `param`: a searcher name, "+tpe" for the TPE
+// sampler (with small n_startup_trials so that it is used, and every kind
+// of hyperparameter).
+std::string RandomConfig(const std::string& param, Random& r) {
+  const bool tpe = absl::EndsWith(param, "+tpe");
+  const std::string searcher = tpe ? param.substr(0, param.size() - 4) : param;
   std::string yaml = absl::StrCat(
       "searcher:\n  name: ", searcher, "\n  metric: validation_loss\n",
       "  smaller_is_better: ", r.Chance(0.5) ? "true" : "false", "\n",
@@ -54,6 +60,12 @@ std::string RandomConfig(const std::string& searcher, Random& r) {
                     "\n  mode: ", modes[r.Int(0, 2)],
                     "\n  max_rungs: ", r.Int(1, 5), "\n");
   }
+  if (tpe) {
+    absl::StrAppend(
+        &yaml, "  sampler: tpe\n  tpe: {n_startup_trials: ", r.Int(0, 4),
+        ", multivariate: ", r.Chance(0.5) ? "true" : "false",
+        ", constant_liar: ", r.Chance(0.5) ? "true" : "false", "}\n");
+  }
   absl::StrAppend(&yaml, "reproducibility: {experiment_seed: ", r.Int(0, 1000),
                   "}\nhyperparameters:\n");
   if (searcher == "grid") {
@@ -65,6 +77,12 @@ std::string RandomConfig(const std::string& searcher, Random& r) {
     absl::StrAppend(&yaml,
                     "  lr: {type: log, minval: -4, maxval: -1}\n"
                     "  opt: {type: categorical, vals: [sgd, adam]}\n");
+    if (tpe) {
+      absl::StrAppend(&yaml,
+                      "  layers: {type: int, minval: 1, maxval: 5}\n"
+                      "  aug: {crop: {type: double, minval: 0, maxval: 1}, "
+                      "size: 32}\n");
+    }
   }
   return yaml;
 }
@@ -275,7 +293,13 @@ TEST_P(SearcherPropertyTest, SameSeedSameSearch) {
 
 INSTANTIATE_TEST_SUITE_P(AllSearchers, SearcherPropertyTest,
                          ::testing::Values("single", "grid", "random",
-                                           "adaptive_asha"));
+                                           "adaptive_asha", "random+tpe",
+                                           "adaptive_asha+tpe"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           absl::StrReplaceAll({{"+", "_"}}, &name);
+                           return name;
+                         });
 
 TEST(SnapshotTest, RestoreRejectsBadSnapshots) {
   ExperimentConfig asha = MustParse(R"(searcher:

@@ -306,17 +306,21 @@ TEST(RandomSearchTest, AlwaysInvalidSpaceGivesUpInsteadOfLoopingForever) {
   EXPECT_EQ(d.created(), 10 * 2 + 10 + 1);  // the cap, plus the last live one
 }
 
-TEST(RandomSearchTest, UserCancelStopsCreatingAndShutsDown) {
+// det trial kill: the killed trial counts as one of max_trials, is no
+// failure, and the search goes on (as Determined's random search).
+TEST(RandomSearchTest, UserCanceledTrialEndsAndTheSearchGoesOn) {
   ExperimentConfig cfg = MustParse(
-      Searcher("  name: random\n  max_length: {batches: 10}\n  max_trials: 10\n"
+      Searcher("  name: random\n  max_length: {batches: 10}\n  max_trials: 3\n"
                "  max_concurrent_trials: 2\n"));
   Driver d(MustCreate(cfg), 2);
   d.Start();
-  EXPECT_THAT(CreatedIds(d.Exited(1, ExitedReason::kUserCanceled)), IsEmpty());
+  EXPECT_THAT(CreatedIds(d.Exited(1, ExitedReason::kUserCanceled)),
+              ElementsAre(3));
+  EXPECT_THAT(CreatedIds(d.Exited(2, ExitedReason::kUserCanceled)), IsEmpty());
   bool failure = true;
-  EXPECT_TRUE(HasShutdown(d.Exited(2, ExitedReason::kUserCanceled), &failure));
+  EXPECT_TRUE(HasShutdown(d.Exited(3, ExitedReason::kUserCanceled), &failure));
   EXPECT_FALSE(failure);
-  EXPECT_EQ(d.created(), 2);
+  EXPECT_EQ(d.created(), 3);
 }
 
 TEST(RandomSearchTest, DuplicateAndLateEventsAreIgnored) {

@@ -31,10 +31,10 @@ TEST(ShippedConfigsTest, EveryConfigParsesAndPlans) {
     }
   }
   std::sort(names.begin(), names.end());
-  EXPECT_THAT(names,
-              ::testing::IsSupersetOf(
-                  {"adaptive.yaml", "const.yaml", "distributed.yaml",
-                   "grid.yaml", "pbt.yaml", "quick.yaml", "random.yaml"}));
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"adaptive.yaml", "const.yaml",
+                                              "distributed.yaml", "grid.yaml",
+                                              "pbt.yaml", "quick.yaml",
+                                              "random.yaml", "tpe.yaml"}));
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     ExperimentConfig cfg = Load(name);
@@ -62,6 +62,8 @@ TEST(ShippedConfigsTest, ConventionsOfEachConfig) {
   EXPECT_EQ(Load("grid.yaml").searcher.name, SearcherName::kGrid);
   EXPECT_EQ(Load("random.yaml").searcher.name, SearcherName::kRandom);
   EXPECT_EQ(Load("adaptive.yaml").searcher.name, SearcherName::kAdaptiveAsha);
+  EXPECT_EQ(Load("tpe.yaml").searcher.name, SearcherName::kAdaptiveAsha);
+  EXPECT_EQ(Load("tpe.yaml").searcher.sampler, SamplerName::kTpe);
   EXPECT_EQ(Load("distributed.yaml").resources.slots_per_trial, 2);
   ExperimentConfig pbt = Load("pbt.yaml");
   EXPECT_EQ(pbt.searcher.name, SearcherName::kPbt);

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "tests/store/store_backend.h"
 
@@ -714,6 +715,85 @@ TEST_P(StoreTest, WriteObserverSeesWritesAndTransactions) {
   backend_->SetWriteObserver(store_.get(), nullptr);
   AddExperiment("b");
   EXPECT_EQ(calls, 2);
+}
+
+// An experiment's checkpoints in every state, one by uuid; nothing of
+// another experiment.
+TEST_P(StoreTest, CheckpointsOfAnExperimentInEveryState) {
+  int64_t e = AddExperiment("gc");
+  int64_t t1 = AddTrial(e, 1), t2 = AddTrial(e, 2);
+  int64_t other = AddTrial(AddExperiment("other"));
+  auto add = [&](int64_t trial, const std::string& uuid, int64_t steps) {
+    v1::Checkpoint c;
+    c.set_trial_id(trial);
+    c.set_uuid(uuid);
+    c.set_steps_completed(steps);
+    (*c.mutable_file_sha256())["state.json"] = "ab";
+    ASSERT_TRUE(store_->AddCheckpoint(c).ok());
+  };
+  add(t2, "t2-a", 5);
+  add(t1, "t1-b", 20);
+  add(t1, "t1-a", 10);
+  add(other, "o", 1);
+  ASSERT_TRUE(
+      store_->SetCheckpointState("t1-a", v1::CHECKPOINT_STATE_DELETING).ok());
+  ASSERT_TRUE(
+      store_->SetCheckpointState("t1-a", v1::CHECKPOINT_STATE_DELETED).ok());
+  auto list = store_->ListExperimentCheckpoints(e);
+  ASSERT_TRUE(list.ok()) << list.status();
+  std::vector<std::string> uuids;
+  for (const auto& c : *list) uuids.push_back(c.uuid());
+  EXPECT_THAT(uuids, ::testing::ElementsAre("t1-a", "t1-b", "t2-a"));
+  EXPECT_EQ((*list)[0].state(), v1::CHECKPOINT_STATE_DELETED);
+  EXPECT_EQ((*list)[1].state(), v1::CHECKPOINT_STATE_ACTIVE);
+  EXPECT_TRUE(store_->ListExperimentCheckpoints(9999)->empty());
+
+  auto one = store_->GetCheckpoint("t1-a");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->trial_id(), t1);
+  EXPECT_EQ(one->steps_completed(), 10);
+  EXPECT_EQ(one->state(), v1::CHECKPOINT_STATE_DELETED);
+  EXPECT_EQ(one->file_sha256().at("state.json"), "ab");
+  EXPECT_EQ(store_->GetCheckpoint("nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// DeleteExperiment takes everything of the experiment and nothing else.
+TEST_P(StoreTest, DeleteExperimentRemovesAllOfIt) {
+  int64_t e = AddExperiment("doomed", v1::STATE_COMPLETED);
+  int64_t keep = AddExperiment("kept", v1::STATE_COMPLETED);
+  int64_t t = AddTrial(e), kt = AddTrial(keep);
+  for (int64_t trial : {t, kt}) {
+    ASSERT_TRUE(store_
+                    ->AddMetricReport(
+                        Report(trial, v1::METRIC_GROUP_VALIDATION, 10, 0.5))
+                    .ok());
+    v1::Checkpoint c;
+    c.set_trial_id(trial);
+    c.set_uuid(absl::StrCat("c", trial));
+    ASSERT_TRUE(store_->AddCheckpoint(c).ok());
+    v1::LogLine line;
+    line.set_line("hello");
+    ASSERT_TRUE(store_->AddLogs(trial, {line}).ok());
+  }
+  ASSERT_TRUE(store_->AppendSearcherEvent(e, "ev").ok());
+  ASSERT_TRUE(store_->SaveSearcherSnapshot(e, "snap").ok());
+  ASSERT_TRUE(store_->DeleteExperiment(e).ok());
+  EXPECT_EQ(store_->GetExperiment(e).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetTrial(t).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetCheckpoint(absl::StrCat("c", t)).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListTrials(e)->empty());
+  EXPECT_TRUE(store_->ListSearcherEvents(e)->empty());
+  EXPECT_EQ(store_->ListExperiments()->size(), 1u);
+  // The other experiment is whole.
+  EXPECT_TRUE(store_->GetTrial(kt).ok());
+  EXPECT_TRUE(store_->GetCheckpoint(absl::StrCat("c", kt)).ok());
+  EXPECT_EQ(store_->GetMetricReports(kt, v1::METRIC_GROUP_VALIDATION)->size(),
+            1u);
+  EXPECT_EQ(store_->GetLogs(kt, 0, 10)->size(), 1u);
+  EXPECT_EQ(store_->DeleteExperiment(e).code(), absl::StatusCode::kNotFound);
 }
 
 INSTANTIATE_TEST_SUITE_P(Store, StoreTest,

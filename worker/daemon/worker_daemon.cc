@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -547,6 +548,47 @@ void WorkerDaemon::StopTrialsIfMasterLost() {
   StopAll(/*kill=*/false);
 }
 
+void WorkerDaemon::DeleteCheckpoints(const v1::DeleteCheckpoints& d) {
+  // For the crash tests only: after the first removal, name a file and
+  // wait while another exists, so a test can kill the worker mid-way.
+  const char* stall = std::getenv("DET_WORKER_TEST_GC_STALL");
+  v1::WorkerMessage m;
+  v1::CheckpointsDeleted* done = m.mutable_checkpoints_deleted();
+  for (const std::string& uuid : d.uuids()) {
+    if (uuid.empty() || uuid == "." || uuid == ".." ||
+        uuid.find('/') != std::string::npos || d.dir().empty()) {
+      WorkerLog(
+          "not deleting checkpoint '%s' under '%s': not a checkpoint "
+          "folder name",
+          uuid, d.dir());
+      continue;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::path(d.dir()) / uuid, ec);
+    if (ec) {
+      WorkerLog("deleting checkpoint %s under %s: %s (the master asks again)",
+                uuid, d.dir(), ec.message());
+      continue;
+    }
+    done->add_uuids(uuid);
+    if (stall != nullptr && *stall != '\0') {
+      std::string reached = absl::StrCat(stall, ".reached");
+      std::FILE* f = std::fopen(reached.c_str(), "w");
+      if (f != nullptr) std::fclose(f);
+      while (std::filesystem::exists(stall, ec)) {
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+    }
+  }
+  if (done->uuids_size() == 0) return;
+  WorkerLog("deleted %d checkpoint(s) under %s", done->uuids_size(), d.dir());
+  absl::StatusOr<int64_t> seq = outbox_.Add(std::move(m), /*force=*/true);
+  if (!seq.ok()) {
+    WorkerLog("reporting deleted checkpoints: %s (the master asks again)",
+              seq.status().ToString());
+  }
+}
+
 absl::Status WorkerDaemon::Run() {
   last_with_master_ = absl::Now();
   MasterLink::Options lo;
@@ -566,7 +608,11 @@ absl::Status WorkerDaemon::Run() {
   cb.on_message = [this](const v1::MasterMessage& m) {
     Command c;
     c.kind = m.has_start_trial() ? Command::Kind::kStart : Command::Kind::kStop;
-    if (!m.has_start_trial() && !m.has_stop_trial()) return;
+    if (m.has_delete_checkpoints()) c.kind = Command::Kind::kDeleteCheckpoints;
+    if (!m.has_start_trial() && !m.has_stop_trial() &&
+        !m.has_delete_checkpoints()) {
+      return;
+    }
     c.message = m;
     Post(std::move(c));
   };
@@ -617,6 +663,9 @@ absl::Status WorkerDaemon::Run() {
           for (int64_t id : c.welcome.stop_trial_ids()) {
             StopTrial(id, /*run_id=*/0, /*kill=*/false, options_.stop_timeout);
           }
+          break;
+        case Command::Kind::kDeleteCheckpoints:
+          DeleteCheckpoints(c.message.delete_checkpoints());
           break;
         case Command::Kind::kShutdown:
           WorkerLog("shutting down: stopping every trial");

@@ -81,7 +81,14 @@ class WorkerDaemon {
 
  private:
   struct Command {
-    enum class Kind { kStart, kStop, kWelcome, kShutdown, kRefused } kind;
+    enum class Kind {
+      kStart,
+      kStop,
+      kWelcome,
+      kShutdown,
+      kRefused,
+      kDeleteCheckpoints
+    } kind;
     v1::MasterMessage message;
     v1::Welcome welcome;
     absl::Status status;
@@ -98,6 +105,9 @@ class WorkerDaemon {
   void Post(Command c);
   v1::Hello MakeHello();
   void StartTrial(const v1::StartTrial& start);
+  // Garbage collection: removes dir/<uuid> for each uuid (a missing one
+  // is removed already) and reports those removed.
+  void DeleteCheckpoints(const v1::DeleteCheckpoints& d);
   // run_id 0: whichever run of the trial runs here.
   void StopTrial(int64_t trial_id, int32_t run_id, bool kill,
                  absl::Duration timeout);

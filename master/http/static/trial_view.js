@@ -64,12 +64,14 @@ export function trialView(id) {
           h('td', { class: 'num' }, fmtNum(t.best_validation_metrics[n])), h('td', { class: 'num' }, fmtNum(t.latest_validation_metrics[n])))))));
     fill(el.checkpoint, checkpoints.length === 0 ? h('p', { class: 'muted' }, 'No checkpoint yet.')
       : h('table', { class: 'data compact', id: 'checkpoints' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'UUID'), h('th', { class: 'num' }, 'Batches'), h('th', {}, 'Taken'), h('th', { class: 'num' }, 'Size'))),
+        h('thead', {}, h('tr', {}, h('th', {}, 'UUID'), h('th', { class: 'num' }, 'Batches'), h('th', {}, 'Taken'), h('th', { class: 'num' }, 'Size'), h('th', {}, 'State'))),
         h('tbody', {}, checkpoints.map((c) => h('tr', {},
           h('td', {}, h('code', { title: c.uuid }, c.uuid.slice(0, 8))),
           h('td', { class: 'num' }, String(c.steps_completed)),
           h('td', {}, fmtTime(c.time_us)),
-          h('td', { class: 'num' }, fmtBytes(c.size_bytes)))))));
+          h('td', { class: 'num' }, fmtBytes(c.size_bytes)),
+          h('td', { class: c.state === 'CHECKPOINT_STATE_ACTIVE' ? '' : 'muted' },
+            String(c.state || '').replace('CHECKPOINT_STATE_', '').toLowerCase()))))));
     fill(el.run, kv([
       ['Experiment', h('a', { href: `#/experiments/${t.experiment_id}` }, t.experiment_id)],
       ['Seed', String(t.seed)],
