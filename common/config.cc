@@ -83,6 +83,17 @@ const std::vector<std::string> kSearcherCommon = {
     "time_metric", "max_time"};
 const std::vector<std::string> kSearcherAshaOnly = {
     "mode", "divisor", "max_rungs", "bracket_rungs", "stop_once"};
+// Determined's PBT has no max_length: each round's length is its own field.
+const std::vector<std::string> kSearcherPbt = {"name",
+                                               "metric",
+                                               "smaller_is_better",
+                                               "source_trial_id",
+                                               "source_checkpoint_uuid",
+                                               "population_size",
+                                               "num_rounds",
+                                               "length_per_round",
+                                               "replace_function",
+                                               "explore_function"};
 // searcher.sampler (common/config_sampler.cc): random and adaptive_asha.
 const std::vector<std::string> kSearcherSampler = {"sampler", "tpe"};
 
@@ -105,12 +116,18 @@ std::vector<std::string> SearcherFields(SearcherName name) {
       f.insert(f.end(), kSearcherAshaOnly.begin(), kSearcherAshaOnly.end());
       f.insert(f.end(), kSearcherSampler.begin(), kSearcherSampler.end());
       break;
+    case SearcherName::kPbt:
+      return kSearcherPbt;
   }
   return f;
 }
 
 std::vector<std::string> AllSearcherFields() {
-  return SearcherFields(SearcherName::kAdaptiveAsha);
+  std::vector<std::string> f = SearcherFields(SearcherName::kAdaptiveAsha);
+  for (const std::string& name : kSearcherPbt) {
+    if (std::find(f.begin(), f.end(), name) == f.end()) f.push_back(name);
+  }
+  return f;
 }
 
 YamlNode KeyNode(const YamlNode::Entry& e) {
@@ -185,10 +202,10 @@ void ParseSearcherName(const YamlNode& node, const std::string& path,
       {"single", SearcherName::kSingle},
       {"grid", SearcherName::kGrid},
       {"random", SearcherName::kRandom},
-      {"adaptive_asha", SearcherName::kAdaptiveAsha}};
+      {"adaptive_asha", SearcherName::kAdaptiveAsha},
+      {"pbt", SearcherName::kPbt}};
   static const std::vector<std::string> kUnsupported = {
-      "adaptive", "adaptive_simple", "async_halving", "sync_halving",
-      "pbt",      "custom"};
+      "adaptive", "adaptive_simple", "async_halving", "sync_halving", "custom"};
   std::string name;
   *known = false;
   if (!c->ReadString(node, path, &name)) return;
@@ -204,14 +221,14 @@ void ParseSearcherName(const YamlNode& node, const std::string& path,
     c->Error(node, path,
              absl::StrCat("the '", name,
                           "' searcher of Determined is not supported by det; "
-                          "use single, grid, random or adaptive_asha"));
+                          "use single, grid, random, adaptive_asha or pbt"));
     return;
   }
   std::vector<std::string> names;
   for (const auto& [n, v] : kNames) names.push_back(n);
   std::string message =
       absl::StrCat("unknown searcher ", Describe(node),
-                   "; expected single, grid, random or adaptive_asha");
+                   "; expected single, grid, random, adaptive_asha or pbt");
   std::string closest = config_internal::ClosestName(name, names);
   if (!closest.empty())
     absl::StrAppend(&message, "; did you mean '", closest, "'?");
@@ -285,6 +302,7 @@ void ResolveMissingLength(const YamlNode& root, bool searcher_known, Checker* c,
                           ExperimentConfig* cfg) {
   const YamlNode* node = root.Find("searcher");
   if (node == nullptr || !node->is_map() || !searcher_known) return;
+  if (cfg->searcher.name == SearcherName::kPbt) return;  // length_per_round
   if (node->Find("max_length") || node->Find("time_metric") ||
       node->Find("max_time")) {
     return;
@@ -304,6 +322,116 @@ void ResolveMissingLength(const YamlNode& root, bool searcher_known, Checker* c,
                    ": 'time_metric: batches' with 'max_time: 1000' (Determined "
                    "0.38), or 'max_length: {batches: 1000}' (also epochs or "
                    "records)"));
+}
+
+// A number in [lo, hi] (lo_open: in (lo, hi]), read into *out.
+bool ReadFraction(const YamlNode& node, const std::string& path, double lo,
+                  bool lo_open, double hi, Checker* c, double* out) {
+  double v;
+  if (!c->ReadNumber(node, path, &v)) return false;
+  if (v < lo || (lo_open && v == lo) || v > hi) {
+    c->Error(node, path,
+             absl::StrCat("must be in ", lo_open ? "(" : "[", lo, ", ", hi,
+                          "], found ", v));
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+// searcher.name: pbt's own fields, all required as in Determined:
+// population_size, num_rounds, length_per_round (the length of one round,
+// which becomes max_length: each det trial trains one round),
+// replace_function.truncate_fraction, explore_function.{resample_probability,
+// perturb_factor}.
+void ParsePbtSearcher(const YamlNode& node, Checker* c, SearcherConfig* out) {
+  PbtConfig& pbt = out->pbt;
+  auto missing = [&](const std::string& path, const std::string& example) {
+    c->Error(
+        node, path,
+        absl::StrCat("missing: the pbt searcher needs it, e.g. ", example));
+  };
+  if (const YamlNode* n = node.Find("population_size")) {
+    c->ReadIntInRange(*n, "searcher.population_size", 1, kMaxTrials,
+                      &pbt.population_size);
+  } else {
+    missing("searcher.population_size", "'population_size: 8'");
+  }
+  if (const YamlNode* n = node.Find("num_rounds")) {
+    c->ReadIntInRange(*n, "searcher.num_rounds", 1, kMaxTrials,
+                      &pbt.num_rounds);
+  } else {
+    missing("searcher.num_rounds", "'num_rounds: 4'");
+  }
+  if (pbt.population_size > 0 && pbt.num_rounds > 0 &&
+      pbt.population_size > kMaxTrials / pbt.num_rounds) {
+    c->Error(*node.Find("num_rounds"), "searcher.num_rounds",
+             absl::StrCat("population_size x num_rounds is the number of "
+                          "trials det creates (one per member and round); ",
+                          pbt.population_size, " x ", pbt.num_rounds,
+                          " exceeds the limit of ", kMaxTrials));
+  }
+  if (const YamlNode* n = node.Find("length_per_round")) {
+    if (n->is_scalar()) {  // Determined's unitless form: batches
+      int64_t v;
+      if (c->ReadIntInRange(*n, "searcher.length_per_round", 1, kMaxLength,
+                            &v)) {
+        out->max_length = Length{Unit::kBatches, v};
+      }
+    } else {
+      ParseLength(*n, "searcher.length_per_round", 1, c, &out->max_length);
+    }
+  } else {
+    missing("searcher.length_per_round", "'length_per_round: {batches: 500}'");
+  }
+  const YamlNode* replace = node.Find("replace_function");
+  if (replace == nullptr) {
+    missing("searcher.replace_function",
+            "'replace_function: {truncate_fraction: 0.2}'");
+  } else if (c->ExpectMap(*replace, "searcher.replace_function")) {
+    c->CheckKeys(*replace, "searcher.replace_function", {"truncate_fraction"});
+    if (const YamlNode* n = replace->Find("truncate_fraction")) {
+      // Determined's range: at most half, so the replaced trials and the
+      // trials they copy never overlap.
+      if (ReadFraction(*n, "searcher.replace_function.truncate_fraction", 0,
+                       false, 0.5, c, &pbt.truncate_fraction) &&
+          pbt.population_size > 0 &&
+          static_cast<int64_t>(pbt.truncate_fraction *
+                               static_cast<double>(pbt.population_size)) == 0) {
+        c->Warn(*n, "searcher.replace_function.truncate_fraction",
+                absl::StrCat("truncate_fraction x population_size (",
+                             pbt.truncate_fraction, " x ", pbt.population_size,
+                             ") rounds down to 0: no trial is ever replaced, "
+                             "PBT trains its first population for every "
+                             "round"));
+      }
+    } else {
+      c->Error(*replace, "searcher.replace_function.truncate_fraction",
+               "missing: the fraction of the population replaced each round, "
+               "e.g. 0.2 (at most 0.5)");
+    }
+  }
+  const YamlNode* explore = node.Find("explore_function");
+  if (explore == nullptr) {
+    missing("searcher.explore_function",
+            "'explore_function: {resample_probability: 0.2, perturb_factor: "
+            "0.2}'");
+  } else if (c->ExpectMap(*explore, "searcher.explore_function")) {
+    c->CheckKeys(*explore, "searcher.explore_function",
+                 {"resample_probability", "perturb_factor"});
+    for (auto [key, field] :
+         {std::pair<const char*, double*>{"resample_probability",
+                                          &pbt.resample_probability},
+          std::pair<const char*, double*>{"perturb_factor",
+                                          &pbt.perturb_factor}}) {
+      const std::string path = JoinPath("searcher.explore_function", key);
+      if (const YamlNode* n = explore->Find(key)) {
+        ReadFraction(*n, path, 0, false, 1, c, field);
+      } else {
+        c->Error(*explore, path, "missing: a number from 0 to 1, e.g. 0.2");
+      }
+    }
+  }
 }
 
 // Determined's warm start: searcher.source_trial_id (that trial's latest
@@ -356,7 +484,7 @@ void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
   const YamlNode* name = node->Find("name");
   if (name == nullptr) {
     c->Error(*node, "searcher.name",
-             "missing: choose single, grid, random or adaptive_asha");
+             "missing: choose single, grid, random, adaptive_asha or pbt");
   } else {
     ParseSearcherName(*name, "searcher.name", c, name_known, &out->name);
   }
@@ -460,6 +588,9 @@ void ParseSearcher(const YamlNode* node, const YamlNode& root, Checker* c,
   }
   if (const YamlNode* n = node->Find("stop_once")) {
     c->ReadBool(*n, "searcher.stop_once", &out->stop_once);
+  }
+  if (*name_known && out->name == SearcherName::kPbt) {
+    ParsePbtSearcher(*node, c, out);
   }
   config_internal::ParseSearcherSampler(*node, c, out);
 }
@@ -835,12 +966,31 @@ void CheckBuiltinTrainerHParams(const YamlNode& hp, bool grid,
   }
 }
 
+// pbt starts each round's trials from the latest checkpoint of a trial of
+// the round before: that checkpoint must outlive its trial.
+void CheckPbtCheckpoints(const YamlNode& root, Checker* c,
+                         const ExperimentConfig& cfg) {
+  if (cfg.checkpoint_storage.save_trial_latest >= 1) return;
+  const YamlNode* at = &root;
+  if (const YamlNode* cs = root.Find("checkpoint_storage")) {
+    at = cs->is_map() && cs->Find("save_trial_latest")
+             ? cs->Find("save_trial_latest")
+             : cs;
+  }
+  c->Error(*at, "checkpoint_storage.save_trial_latest",
+           "must be at least 1 with the pbt searcher: each round's trials "
+           "start from the latest checkpoint of a trial of the round before");
+}
+
 // Checks that need several fields; warnings for legal but odd settings.
 void CrossCheck(const YamlNode& root, bool searcher_known, bool new_experiment,
                 Checker* c, ExperimentConfig* cfg) {
   const SearcherConfig& s = cfg->searcher;
   const YamlNode* searcher = root.Find("searcher");
   const YamlNode* hp = root.Find("hyperparameters");
+  if (searcher_known && s.name == SearcherName::kPbt) {
+    CheckPbtCheckpoints(root, c, *cfg);
+  }
   if (searcher_known && s.name == SearcherName::kGrid) {
     int64_t size = GridSize(cfg->hyperparameters);
     if (size > kMaxGridTrials) {
@@ -949,6 +1099,8 @@ const char* SearcherNameString(SearcherName name) {
       return "random";
     case SearcherName::kAdaptiveAsha:
       return "adaptive_asha";
+    case SearcherName::kPbt:
+      return "pbt";
   }
   return "single";
 }

@@ -30,10 +30,10 @@ struct HParamSpec {
 };
 using HParamSpecs = std::map<std::string, HParamSpec>;
 
-enum class SearcherName { kSingle, kGrid, kRandom, kAdaptiveAsha };
+enum class SearcherName { kSingle, kGrid, kRandom, kAdaptiveAsha, kPbt };
 enum class AshaMode { kStandard, kAggressive, kConservative };
 
-// "single", "grid", "random", "adaptive_asha" (as written in configs).
+// "single", "grid", "random", "adaptive_asha", "pbt" (as written in configs).
 const char* SearcherNameString(SearcherName name);
 // "standard", "aggressive", "conservative".
 const char* AshaModeString(AshaMode mode);
@@ -45,6 +45,17 @@ struct ConfigError {
   int column = 0;    // 1-based
   std::string message;
   std::string ToString() const;  // "line 4, column 3: searcher.metric: ..."
+};
+
+// Population-based training (searcher.name: pbt), Determined's fields. Its
+// length_per_round is SearcherConfig::max_length: each det trial trains one
+// round (see master/searcher/pbt_search.h).
+struct PbtConfig {
+  int64_t population_size = 0;
+  int64_t num_rounds = 0;
+  double truncate_fraction = 0;     // replace_function, 0..0.5
+  double resample_probability = 0;  // explore_function, 0..1
+  double perturb_factor = 0;        // explore_function, 0..1
 };
 
 // searcher.sampler: how random and adaptive_asha draw a new trial's
@@ -100,6 +111,7 @@ struct SearcherConfig {
   int64_t max_rungs = 5;
   std::vector<int64_t> bracket_rungs;  // optional explicit rung counts
   bool stop_once = false;
+  PbtConfig pbt;                               // pbt
   SamplerName sampler = SamplerName::kRandom;  // random, adaptive_asha
   TpeConfig tpe;                               // sampler == kTpe
   // Determined's warm start: every trial of the experiment starts from a

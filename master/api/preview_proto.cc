@@ -30,6 +30,17 @@ absl::StatusOr<v1::PreviewSearchResponse> PreviewSearchProto(
       pr->set_trials(static_cast<int32_t>(rung.trials));
     }
   }
+  r.set_population_size(static_cast<int32_t>(plan->population_size));
+  r.set_num_rounds(static_cast<int32_t>(plan->num_rounds));
+  r.set_replaced_per_round(static_cast<int32_t>(plan->replaced_per_round));
+  for (const searcher::PlanRound& round : plan->rounds) {
+    v1::PreviewRound* pr = r.add_rounds();
+    pr->set_round(static_cast<int32_t>(round.round));
+    pr->set_trials(static_cast<int32_t>(round.trials));
+    pr->set_continuing(static_cast<int32_t>(round.continuing));
+    pr->set_copies(static_cast<int32_t>(round.copies));
+    pr->set_trained_length(round.trained_length);
+  }
   for (const auto& [name, n] : plan->grid_axes) {
     (*r.mutable_grid_axes())[name] = static_cast<int32_t>(n);
   }

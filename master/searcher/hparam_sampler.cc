@@ -1,5 +1,6 @@
 #include "master/searcher/hparam_sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -52,6 +53,44 @@ double SampleInternal(const HParamSpec& spec, SplitMix64& rng) {
 uint64_t TrialKey(uint64_t experiment_seed, int64_t request_id) {
   return Mix(Mix(experiment_seed ^ 0x5851f42d4c957f2dULL) +
              static_cast<uint64_t>(request_id));
+}
+
+// The value at `names` (a leaf's path) in a nested hyperparameter map, or
+// null.
+const Value* Find(const ValueMap& hparams,
+                  const std::vector<std::string>& names) {
+  const ValueMap* map = &hparams;
+  const Value* v = nullptr;
+  for (const std::string& name : names) {
+    if (map == nullptr) return nullptr;
+    auto it = map->find(name);
+    if (it == map->end()) return nullptr;
+    v = &it->second;
+    map = v->is_map() ? &v->as_map() : nullptr;
+  }
+  return v;
+}
+
+Value Perturb(const HParamSpec& spec, const Value& old, bool decrease,
+              double factor) {
+  const double multiplier = decrease ? 1 - factor : 1 + factor;
+  switch (spec.type) {
+    case HParamSpec::Type::kInt: {
+      double scaled = old.as_number() * multiplier;
+      scaled = decrease ? std::floor(scaled) : std::ceil(scaled);
+      return Value(
+          static_cast<int64_t>(std::clamp(scaled, spec.minval, spec.maxval)));
+    }
+    case HParamSpec::Type::kDouble:
+      return Value(
+          std::clamp(old.as_number() * multiplier, spec.minval, spec.maxval));
+    case HParamSpec::Type::kLog:
+      return Value(std::clamp(old.as_number() * multiplier,
+                              std::pow(spec.base, spec.minval),
+                              std::pow(spec.base, spec.maxval)));
+    default:
+      return old;  // categorical, const: unchanged
+  }
 }
 
 }  // namespace
@@ -113,6 +152,34 @@ ValueMap SampleHParams(const HParamSpecs& specs, uint64_t experiment_seed,
         return LeafValue(
             spec, SampleLeafInternal(spec, path, experiment_seed, request_id));
       });
+}
+
+ValueMap ExploreHParams(const HParamSpecs& specs, const ValueMap& parent,
+                        double resample_probability, double perturb_factor,
+                        uint64_t experiment_seed, int64_t request_id) {
+  std::map<std::string, Value> chosen;
+  uint64_t trial_key = Mix(Mix(experiment_seed ^ 0x2545f4914f6cdd1dULL) +
+                           static_cast<uint64_t>(request_id));
+  for (const HParamLeaf& leaf : FlattenHParams(specs)) {
+    SplitMix64 rng(trial_key ^ HashString(leaf.path));
+    const Value* old = Find(parent, leaf.names);
+    const bool numeric = leaf.spec->type == HParamSpec::Type::kInt ||
+                         leaf.spec->type == HParamSpec::Type::kDouble ||
+                         leaf.spec->type == HParamSpec::Type::kLog;
+    if (rng.Uniform() < resample_probability || old == nullptr ||
+        (numeric && !old->is_number())) {
+      chosen[leaf.path] =
+          leaf.spec->type == HParamSpec::Type::kConst
+              ? leaf.spec->val
+              : LeafValue(*leaf.spec, SampleInternal(*leaf.spec, rng));
+    } else {
+      chosen[leaf.path] =
+          Perturb(*leaf.spec, *old, rng.Uniform() < 0.5, perturb_factor);
+    }
+  }
+  return BuildHParams(specs, [&](const std::string& path, const HParamSpec&) {
+    return chosen[path];
+  });
 }
 
 ValueMap GridHParams(const HParamSpecs& specs, int64_t index) {

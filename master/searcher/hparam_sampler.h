@@ -44,6 +44,19 @@ uint64_t TrialSeed(uint64_t experiment_seed, int64_t request_id);
 ValueMap SampleHParams(const HParamSpecs& specs, uint64_t experiment_seed,
                        int64_t request_id);
 
+// PBT's explore step for trial `request_id`, copying `parent` (a sample of
+// `specs`), as Determined's PBT does it: each leaf, with probability
+// resample_probability, takes a fresh random sample (as SampleHParams);
+// otherwise it is perturbed: multiplied by 1 - perturb_factor or
+// 1 + perturb_factor (even odds) and clamped to its range (int: rounded down
+// when decreased, up when increased; log: within base^minval..base^maxval),
+// while categorical and const leaves keep the parent's value. A leaf missing
+// from `parent` is resampled. Each leaf draws from its own stream keyed by
+// the seed, the request id and its path.
+ValueMap ExploreHParams(const HParamSpecs& specs, const ValueMap& parent,
+                        double resample_probability, double perturb_factor,
+                        uint64_t experiment_seed, int64_t request_id);
+
 // A sampled leaf (int, double, log, categorical) in the form the TPE
 // models: int and double their value, log its exponent, categorical the
 // index into vals. SampleHParams's draw for that leaf, exactly.

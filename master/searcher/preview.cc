@@ -144,6 +144,37 @@ absl::StatusOr<SearchPlan> PlanSearch(const ExperimentConfig& config) {
       plan.expected_length = expected;
       break;
     }
+    case SearcherName::kPbt: {
+      const PbtConfig& pbt = s.pbt;
+      if (pbt.population_size <= 0 || pbt.num_rounds <= 0) {
+        return absl::InvalidArgumentError(
+            "pbt needs population_size > 0 and num_rounds > 0");
+      }
+      plan.population_size = pbt.population_size;
+      plan.num_rounds = pbt.num_rounds;
+      // As the searcher computes it (PbtSearch::NumTruncate).
+      plan.replaced_per_round = std::min(
+          static_cast<int64_t>(pbt.truncate_fraction *
+                               static_cast<double>(pbt.population_size)),
+          pbt.population_size / 2);
+      plan.num_trials = SaturatingMul(pbt.population_size, pbt.num_rounds);
+      plan.max_concurrent_trials = pbt.population_size;
+      // Rounds 2.. are all alike: round 1 and round 2 stand for them all.
+      plan.rounds.push_back(
+          PlanRound{1, pbt.population_size, 0, 0, s.max_length.value});
+      if (pbt.num_rounds > 1) {
+        plan.rounds.push_back(PlanRound{
+            2, pbt.population_size,
+            pbt.population_size - plan.replaced_per_round,
+            plan.replaced_per_round, SaturatingMul(2, s.max_length.value)});
+      }
+      if (plan.replaced_per_round == 0) {
+        plan.notes.push_back(
+            "truncate_fraction x population_size rounds down to 0: no member "
+            "is ever replaced, each only continues from its own checkpoint");
+      }
+      break;
+    }
   }
   PlanTpe(s, &plan);
   plan.total_length = SaturatingMul(plan.num_trials, plan.max_length);
@@ -182,6 +213,35 @@ std::string FormatPlan(const SearchPlan& plan) {
                       absl::StrCat(b.trials),
                       absl::StrCat(b.max_concurrent_trials),
                       absl::StrJoin(rungs, ", ")});
+    }
+    absl::StrAppend(&out, FormatTable(rows));
+  } else if (plan.searcher == "pbt") {
+    const int64_t last = SaturatingMul(plan.num_rounds, plan.max_length);
+    absl::StrAppend(&out, "Population: ", plan.population_size, " in ",
+                    plan.num_rounds, " round", plan.num_rounds == 1 ? "" : "s",
+                    " of ", plan.max_length, " ", unit, " (", last, " ", unit,
+                    " for a member that survives them all)\n");
+    if (plan.num_rounds > 1) {
+      absl::StrAppend(
+          &out, "After each round: the worst ", plan.replaced_per_round,
+          " are replaced by copies of the best ", plan.replaced_per_round,
+          " with explored hyperparameters, the others go on. One trial per "
+          "member per round; each after round 1 starts from a checkpoint of "
+          "the round before, its steps counted from 0\n");
+    }
+    absl::StrAppend(&out, "Training: ", plan.total_length, " ", unit,
+                    " in total\n\n");
+    std::vector<std::vector<std::string>> rows = {
+        {"Round", "Trials", "Continuing", "Copies",
+         absl::StrCat("Trained by its end, in ", unit)}};
+    for (const PlanRound& r : plan.rounds) {
+      const bool many = r.round == 2 && plan.num_rounds > 2;
+      rows.push_back(
+          {many ? absl::StrCat("2..", plan.num_rounds) : absl::StrCat(r.round),
+           absl::StrCat(r.trials, many ? " each" : ""),
+           absl::StrCat(r.continuing), absl::StrCat(r.copies),
+           many ? absl::StrCat(r.trained_length, "..", last)
+                : absl::StrCat(r.trained_length)});
     }
     absl::StrAppend(&out, FormatTable(rows));
   } else {

@@ -29,8 +29,18 @@ struct PlanBracket {
   std::vector<PlanRung> rungs;
 };
 
+// pbt: one round of the population.
+struct PlanRound {
+  int64_t round = 0;       // 1-based
+  int64_t trials = 0;      // created for it: one per member
+  int64_t continuing = 0;  // members going on with their hyperparameters
+  int64_t copies = 0;      // copies of the best, replacing the worst
+  // Units a member whose line survives every round has trained by its end.
+  int64_t trained_length = 0;
+};
+
 struct SearchPlan {
-  std::string searcher;  // "single", "grid", "random", "adaptive_asha"
+  std::string searcher;  // "single", "grid", "random", "adaptive_asha", "pbt"
   std::string metric;
   bool smaller_is_better = true;
   Unit unit = Unit::kBatches;
@@ -51,7 +61,12 @@ struct SearchPlan {
   int64_t expected_length = 0;
   std::vector<PlanBracket> brackets;         // adaptive_asha
   std::map<std::string, int64_t> grid_axes;  // grid: leaf path -> values
-  std::vector<std::string> notes;            // adjustments worth knowing
+  // pbt: max_length is length_per_round; each trial trains one round.
+  int64_t population_size = 0;
+  int64_t num_rounds = 0;
+  int64_t replaced_per_round = 0;
+  std::vector<PlanRound> rounds;
+  std::vector<std::string> notes;  // adjustments worth knowing
   // searcher.sampler: "random" or "tpe" (random and adaptive_asha; the
   // others show "random": single and grid do not sample by results).
   std::string sampler = "random";

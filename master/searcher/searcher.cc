@@ -1,11 +1,13 @@
 // NewSearchMethod: each searcher of the config as a TournamentSearch (see
-// tournament_search.h for why one engine serves them all).
+// tournament_search.h for why one engine serves them all), except pbt, whose
+// rounds are a search of their own (pbt_search.h).
 #include "master/searcher/searcher.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/config_hparams.h"
 #include "master/searcher/asha_brackets.h"
+#include "master/searcher/pbt_search.h"
 #include "master/searcher/tournament_search.h"
 
 namespace det::searcher {
@@ -13,6 +15,9 @@ namespace det::searcher {
 std::string ToString(const Operation& op) {
   if (const auto* c = std::get_if<Create>(&op)) {
     return absl::StrCat("Create{id=", c->request_id, ", seed=", c->seed,
+                        c->warm_start_from != 0
+                            ? absl::StrCat(", from=", c->warm_start_from)
+                            : "",
                         ", hparams=", Value(c->hparams).ToJson(), "}");
   }
   if (const auto* v = std::get_if<ValidateAfter>(&op)) {
@@ -33,6 +38,19 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> NewSearchMethod(
   if (s.max_length.value <= 0) {
     return absl::InvalidArgumentError(
         "searcher.max_length must be positive (was the config validated?)");
+  }
+  if (s.name == SearcherName::kPbt) {
+    if (s.pbt.population_size <= 0 || s.pbt.num_rounds <= 0) {
+      return absl::InvalidArgumentError(
+          "pbt needs population_size > 0 and num_rounds > 0");
+    }
+    PbtOptions p;
+    p.pbt = s.pbt;
+    p.length_per_round = s.max_length.value;
+    p.smaller_is_better = s.smaller_is_better;
+    p.hparams = config.hyperparameters;
+    p.experiment_seed = config.experiment_seed;
+    return std::unique_ptr<SearchMethod>(new PbtSearch(std::move(p)));
   }
   TournamentOptions o;
   o.method = SearcherNameString(s.name);
@@ -94,6 +112,8 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> NewSearchMethod(
       }
       o.brackets = PlanAshaBrackets(s);
       break;
+    case SearcherName::kPbt:
+      break;  // above
   }
   return std::unique_ptr<SearchMethod>(new TournamentSearch(std::move(o)));
 }

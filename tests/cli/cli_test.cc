@@ -800,6 +800,39 @@ TEST(CliPreview, PlanWithoutAMaster) {
       4);
 }
 
+// configs/cifar10/pbt.yaml: the population and its rounds, in the table and
+// in the JSON (PreviewSearchResponse's pbt fields).
+TEST(CliPreview, PbtRoundsAndTrials) {
+  const std::string config =
+      std::string(DET_SOURCE_DIR) + "/configs/cifar10/pbt.yaml";
+  Result human = RunArgs({"preview-search", config});
+  ASSERT_EQ(human.code, 0) << human.err;
+  EXPECT_THAT(human.out, HasSubstr("Searcher: pbt"));
+  EXPECT_THAT(human.out, HasSubstr("Trials: 32, at most 8 at a time"));
+  EXPECT_THAT(human.out, HasSubstr("Population: 8 in 4 rounds of 1560 "
+                                   "batches"));
+  EXPECT_THAT(human.out, HasSubstr("2..4   8 each  6           2       "
+                                   "3120..6240"));
+
+  Result json = RunArgs({"preview-search", config, "--json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  google::protobuf::Struct doc = ParseJsonObject(json.out);
+  const auto& f = doc.fields();
+  EXPECT_EQ(f.at("searcher").string_value(), "pbt");
+  EXPECT_EQ(f.at("num_trials").number_value(), 32);
+  EXPECT_EQ(f.at("max_length").string_value(), "1560");
+  EXPECT_EQ(f.at("population_size").number_value(), 8);
+  EXPECT_EQ(f.at("num_rounds").number_value(), 4);
+  EXPECT_EQ(f.at("replaced_per_round").number_value(), 2);
+  const auto& rounds = f.at("rounds").list_value();
+  ASSERT_EQ(rounds.values_size(), 2);
+  const auto& second = rounds.values(1).struct_value().fields();
+  EXPECT_EQ(second.at("round").number_value(), 2);
+  EXPECT_EQ(second.at("continuing").number_value(), 6);
+  EXPECT_EQ(second.at("copies").number_value(), 2);
+  EXPECT_EQ(second.at("trained_length").string_value(), "3120");
+}
+
 TEST(CliPreview, OverridesAndErrors) {
   TempDir dir;
   const std::string config = dir.Write("asha.yaml", kAshaConfig);

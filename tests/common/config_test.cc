@@ -547,7 +547,7 @@ TEST(ConfigErrorsTest, UnknownSearcherName) {
   ExpectOneError(WithSearcher("  name: gird\n  metric: m\n"
                               "  max_length: {batches: 1}\n"),
                  "searcher.name", 2, 9, "did you mean 'grid'?");
-  ExpectOneError(WithSearcher("  name: pbt\n  metric: m\n"
+  ExpectOneError(WithSearcher("  name: sync_halving\n  metric: m\n"
                               "  max_length: {batches: 1}\n"),
                  "searcher.name", 2, 9, "not supported by det");
 }

@@ -31,10 +31,10 @@ TEST(ShippedConfigsTest, EveryConfigParsesAndPlans) {
     }
   }
   std::sort(names.begin(), names.end());
-  EXPECT_THAT(names,
-              ::testing::IsSupersetOf(
-                  {"adaptive.yaml", "const.yaml", "distributed.yaml",
-                   "grid.yaml", "quick.yaml", "random.yaml", "tpe.yaml"}));
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"adaptive.yaml", "const.yaml",
+                                              "distributed.yaml", "grid.yaml",
+                                              "pbt.yaml", "quick.yaml",
+                                              "random.yaml", "tpe.yaml"}));
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     ExperimentConfig cfg = Load(name);
@@ -65,6 +65,15 @@ TEST(ShippedConfigsTest, ConventionsOfEachConfig) {
   EXPECT_EQ(Load("tpe.yaml").searcher.name, SearcherName::kAdaptiveAsha);
   EXPECT_EQ(Load("tpe.yaml").searcher.sampler, SamplerName::kTpe);
   EXPECT_EQ(Load("distributed.yaml").resources.slots_per_trial, 2);
+  ExperimentConfig pbt = Load("pbt.yaml");
+  EXPECT_EQ(pbt.searcher.name, SearcherName::kPbt);
+  // A copy loads its parent's weights: the network's shape must not vary.
+  for (const char* shape :
+       {"hidden_units", "n_filters1", "n_filters2", "conv_layers",
+        "kernel_size", "batch_norm", "optimizer"}) {
+    EXPECT_EQ(pbt.hyperparameters.at(shape).type, HParamSpec::Type::kConst)
+        << shape;
+  }
 }
 
 TEST(ShippedConfigsTest, QuickFitsItsBudget) {

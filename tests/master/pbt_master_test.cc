@@ -1,0 +1,244 @@
+// Population-based training through the master, in process: the master, a
+// SQLite store and a worker played by the test. Each round's trials report
+// a validation and a checkpoint and complete; the test checks that every
+// trial of a later round is started from the latest checkpoint of the right
+// parent (the best of the round before), with its hyperparameters, and that
+// a master restart in the middle of a round changes nothing. These would
+// fail if the master dropped Create.warm_start_from, if a child were
+// created before its parent's checkpoint existed, or if the searcher's
+// journal replay made other trials.
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/value.h"
+#include "common/version.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "master/core/master.h"
+#include "master/store/sqlite_store.h"
+#include "tests/master/forwarding_store.h"
+#include "tests/testing/temp_dir.h"
+
+namespace det::master {
+namespace {
+
+v1::Hello MakeHello(const std::string& id, int slots) {
+  v1::Hello hello;
+  hello.set_worker_id(id);
+  hello.set_protocol_version(kProtocolVersion);
+  hello.set_version(kVersion);
+  hello.set_host("127.0.0.1");
+  hello.set_incarnation(id + "-1");
+  for (int i = 0; i < slots; ++i) {
+    v1::Slot* s = hello.add_slots();
+    s->set_id(i);
+    s->set_type("cpu");
+    s->set_device("cpu");
+  }
+  return hello;
+}
+
+class PbtMasterTest : public ::testing::Test {
+ protected:
+  void TearDown() override { master_.reset(); }
+
+  // Opens the master (again: a restart) and connects w0, which still runs
+  // `running`.
+  void Open(const std::vector<v1::StartTrial>& running = {}) {
+    master_.reset();
+    auto sq = store::SqliteStore::Open(dir_.File("master.db"));
+    ASSERT_TRUE(sq.ok()) << sq.status();
+    auto fs = std::make_unique<testing::ForwardingStore>(std::move(*sq));
+    MasterOptions opts;
+    opts.checkpoint_root = dir_.File("default-root");
+    opts.tick_interval = absl::ZeroDuration();
+    auto m = Master::Create(std::move(fs), opts);
+    ASSERT_TRUE(m.ok()) << m.status();
+    master_ = std::move(*m);
+    out_ = std::make_shared<WorkerOutbox>();
+    v1::Hello hello = MakeHello("w0", 8);
+    for (const v1::StartTrial& s : running) {
+      v1::RunningTrial* r = hello.add_running();
+      r->set_trial_id(s.spec().trial_id());
+      r->set_run_id(s.spec().run_id());
+      for (int32_t slot : s.slot_ids()) r->add_slot_ids(slot);
+    }
+    ASSERT_TRUE(master_->WorkerConnected(hello, "ipv4:1", out_).ok());
+  }
+
+  std::vector<v1::StartTrial> Starts() {
+    std::vector<v1::StartTrial> out;
+    while (auto m = out_->Pop(absl::ZeroDuration())) {
+      if (m->has_start_trial()) out.push_back(m->start_trial());
+    }
+    return out;
+  }
+
+  void Send(int64_t trial, int32_t run,
+            const std::function<void(v1::TrialEvent*)>& fill) {
+    v1::WorkerMessage m;
+    m.set_seq(++seq_);
+    v1::TrialEvent* ev = m.mutable_trial_event();
+    ev->set_trial_id(trial);
+    ev->set_run_id(run);
+    fill(ev);
+    auto r = master_->WorkerMessages("w0", {m});
+    ASSERT_TRUE(r.status.ok()) << r.status;
+    ASSERT_EQ(r.rejected, 0);
+  }
+
+  // What a trial does in a round: validates at its length, checkpoints
+  // ("ck-<trial id>") and completes.
+  void PlayTrial(const v1::StartTrial& start, double loss) {
+    const v1::TrialSpec& spec = start.spec();
+    const int64_t t = spec.trial_id();
+    Send(t, spec.run_id(), [&](v1::TrialEvent* ev) {
+      v1::MetricReport* r = ev->mutable_metrics();
+      r->set_trial_id(t);
+      r->set_group(v1::METRIC_GROUP_VALIDATION);
+      r->set_steps_completed(10);
+      (*r->mutable_metrics())["loss"] = loss;
+    });
+    Send(t, spec.run_id(), [&](v1::TrialEvent* ev) {
+      v1::Checkpoint* c = ev->mutable_checkpoint();
+      c->set_trial_id(t);
+      c->set_uuid(absl::StrCat("ck-", t));
+      c->set_steps_completed(10);
+      (*c->mutable_file_sha256())["model.pt"] = absl::StrCat("sha-", t);
+    });
+    Send(t, spec.run_id(), [&](v1::TrialEvent* ev) {
+      ev->mutable_exited()->set_reason(v1::EXIT_REASON_COMPLETED);
+      ev->mutable_exited()->set_steps_completed(10);
+    });
+  }
+
+  std::map<int64_t, v1::Trial> TrialsById(int64_t experiment) {
+    std::map<int64_t, v1::Trial> out;
+    auto trials = master_->ListTrials(experiment);
+    EXPECT_TRUE(trials.ok()) << trials.status();
+    if (trials.ok()) {
+      for (const v1::Trial& t : *trials) out[t.id()] = t;
+    }
+    return out;
+  }
+
+  det::test::TempDir dir_{"det-pbt-master"};
+  std::unique_ptr<Master> master_;
+  std::shared_ptr<WorkerOutbox> out_;
+  int64_t seq_ = 0;
+};
+
+constexpr char kPbtYaml[] = R"(name: pbt
+entrypoint: /bin/true
+hyperparameters:
+  lr: {type: log, minval: -4, maxval: -1}
+  width: 16
+reproducibility: {experiment_seed: 21}
+searcher:
+  name: pbt
+  metric: loss
+  population_size: 4
+  num_rounds: 3
+  length_per_round: {batches: 10}
+  replace_function: {truncate_fraction: 0.5}
+  explore_function: {resample_probability: 0.0, perturb_factor: 0.5}
+max_restarts: 0
+)";
+
+TEST_F(PbtMasterTest, LaterRoundsStartFromTheBestParentsCheckpoints) {
+  Open();
+  auto x = master_->CreateExperiment(kPbtYaml, "", true, false, nullptr);
+  ASSERT_TRUE(x.ok()) << x.status();
+  const int64_t exp = x->id();
+
+  // Round 1: four sampled trials, none warm-started, 10 batches each.
+  std::vector<v1::StartTrial> round1 = Starts();
+  ASSERT_EQ(round1.size(), 4u);
+  std::vector<int64_t> ids;
+  for (const v1::StartTrial& s : round1) {
+    EXPECT_FALSE(s.spec().has_warm_start());
+    EXPECT_EQ(s.spec().target_batches(), 10);
+    ids.push_back(s.spec().trial_id());
+  }
+  std::sort(ids.begin(), ids.end());
+  // Smaller loss is better: ids[1] is the best, then ids[3].
+  const std::map<int64_t, double> loss = {
+      {ids[0], 0.4}, {ids[1], 0.1}, {ids[2], 0.3}, {ids[3], 0.2}};
+  for (size_t i = 0; i < round1.size(); ++i) {
+    // Nothing new until the whole round has ended.
+    EXPECT_THAT(Starts(), ::testing::IsEmpty());
+    PlayTrial(round1[i], loss.at(round1[i].spec().trial_id()));
+  }
+
+  // Round 2: copies of the best two (explored lr), then the best two
+  // going on with their own lr; each from its parent's checkpoint.
+  std::vector<v1::StartTrial> round2 = Starts();
+  ASSERT_EQ(round2.size(), 4u);
+  std::map<int64_t, v1::Trial> trials = TrialsById(exp);
+  ASSERT_EQ(trials.size(), 8u);
+  const std::vector<int64_t> parents = {ids[1], ids[3], ids[1], ids[3]};
+  std::sort(round2.begin(), round2.end(),
+            [](const v1::StartTrial& a, const v1::StartTrial& b) {
+              return a.spec().trial_id() < b.spec().trial_id();
+            });
+  for (size_t i = 0; i < round2.size(); ++i) {
+    const v1::TrialSpec& spec = round2[i].spec();
+    SCOPED_TRACE(absl::StrCat("round 2 trial ", spec.trial_id()));
+    const std::string parent_ck = absl::StrCat("ck-", parents[i]);
+    EXPECT_EQ(trials[spec.trial_id()].warm_start_uuid(), parent_ck);
+    ASSERT_TRUE(spec.has_warm_start());
+    EXPECT_EQ(spec.warm_start().uuid(), parent_ck);
+    EXPECT_EQ(spec.warm_start().file_sha256().at("model.pt"),
+              absl::StrCat("sha-", parents[i]));
+    EXPECT_TRUE(spec.restore_candidates().empty());
+    // Trained 10 batches from step 0.
+    EXPECT_EQ(spec.target_batches(), 10);
+    const Value lr = FromProto(trials[spec.trial_id()].hparams())["lr"];
+    const Value parent_lr = FromProto(trials[parents[i]].hparams())["lr"];
+    EXPECT_EQ(FromProto(trials[spec.trial_id()].hparams())["width"],
+              Value(int64_t{16}));
+    if (i < 2) {
+      // Perturbed by half, up or down (within 1e-4..1e-1).
+      EXPECT_NE(lr, parent_lr) << "a copy explores";
+    } else {
+      EXPECT_EQ(lr, parent_lr) << "a continuation keeps its hyperparameters";
+    }
+  }
+
+  // A restart in the middle of round 2: the same trials, nothing new.
+  PlayTrial(round2[0], 0.05);
+  Open({round2[1], round2[2], round2[3]});
+  EXPECT_THAT(Starts(), ::testing::IsEmpty());
+  EXPECT_EQ(TrialsById(exp).size(), 8u);
+  // Round 2 ranks: round2[0] (0.05), [3] (0.15), [2], [1].
+  PlayTrial(round2[1], 0.9);
+  PlayTrial(round2[2], 0.5);
+  PlayTrial(round2[3], 0.15);
+  std::vector<v1::StartTrial> round3 = Starts();
+  ASSERT_EQ(round3.size(), 4u);
+  std::multiset<std::string> from;
+  for (const v1::StartTrial& s : round3)
+    from.insert(s.spec().warm_start().uuid());
+  const std::string best = absl::StrCat("ck-", round2[0].spec().trial_id());
+  const std::string second = absl::StrCat("ck-", round2[3].spec().trial_id());
+  EXPECT_EQ(from, (std::multiset<std::string>{best, best, second, second}));
+  for (const v1::StartTrial& s : round3) PlayTrial(s, 0.1);
+
+  // The last round ends the search: 4 x 3 trials, all completed.
+  auto done = master_->GetExperiment(exp);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::STATE_COMPLETED) << done->message();
+  trials = TrialsById(exp);
+  EXPECT_EQ(trials.size(), 12u);
+  for (const auto& [id, t] : trials) {
+    EXPECT_EQ(t.state(), v1::STATE_COMPLETED) << id;
+  }
+}
+
+}  // namespace
+}  // namespace det::master
