@@ -79,6 +79,11 @@ struct TpeConfig {
   bool multivariate = false;
   // Running trials count among the "bad" group (Optuna's constant_liar).
   bool constant_liar = false;
+  // det's own: a suggestion that equals a trial already created (running or
+  // done) is replaced by the best-scoring new candidate, then by more
+  // candidates, then by a random new point; a repeat only once every point
+  // of an all-discrete space has been tried. Optuna has no such option.
+  bool avoid_duplicates = true;
 };
 
 struct SearcherConfig {

@@ -28,7 +28,7 @@ void ParseTpe(const YamlNode& node, Checker* c, TpeConfig* out) {
   c->CheckKeys(node, path,
                {"n_startup_trials", "n_ei_candidates", "gamma", "gamma_max",
                 "prior_weight", "consider_magic_clip", "consider_endpoints",
-                "multivariate", "constant_liar"});
+                "multivariate", "constant_liar", "avoid_duplicates"});
   if (const YamlNode* n = node.Find("n_startup_trials")) {
     c->ReadIntInRange(*n, JoinPath(path, "n_startup_trials"), 0,
                       kMaxStartupTrials, &out->n_startup_trials);
@@ -69,7 +69,8 @@ void ParseTpe(const YamlNode& node, Checker* c, TpeConfig* out) {
            {"consider_magic_clip", &out->consider_magic_clip},
            {"consider_endpoints", &out->consider_endpoints},
            {"multivariate", &out->multivariate},
-           {"constant_liar", &out->constant_liar}}) {
+           {"constant_liar", &out->constant_liar},
+           {"avoid_duplicates", &out->avoid_duplicates}}) {
     if (const YamlNode* n = node.Find(name)) {
       c->ReadBool(*n, JoinPath(path, name), field);
     }

@@ -102,6 +102,8 @@ def det_config(method, meta, args):
               f"  max_rungs: {args.max_rungs}"]
         if method == "det-asha-tpe":
             s.append("  sampler: tpe")
+            if args.tpe_options:
+                s.append(f"  tpe: {args.tpe_options}")
     return "\n".join([f"name: replay-{method}"] + hp + s + extra) + "\n"
 
 
@@ -365,6 +367,9 @@ def main():
     ap.add_argument("--random-period", type=int, default=32)
     ap.add_argument("--methods", default="det-random,det-asha,det-asha-tpe,"
                     "optuna-tpe-sh,optuna-random-sh")
+    ap.add_argument("--tpe-options", default="",
+                    help="det-asha-tpe's searcher.tpe, a YAML flow map, e.g. "
+                    "'{random_fraction: 0.333}' (default: none, det's defaults)")
     ap.add_argument("--label", default="replay")
     args = ap.parse_args()
     args.table = os.path.abspath(args.table)

@@ -95,17 +95,29 @@ bool TournamentSearch::CollectObservations(
 
 ValueMap TournamentSearch::SampleTpe(RequestId id,
                                      std::vector<double>* point) const {
+  // Every trial created so far (in the snapshot with its point), running or
+  // not, errored or not: a repeat of any of them adds nothing new.
+  std::vector<std::vector<double>> tried;
+  if (options_.tpe.avoid_duplicates) {
+    for (const auto& [other, t] : trials_) tried.push_back(t.point);
+  }
   std::vector<tpe::Observation> results, running;
+  const uint64_t seed =
+      MixSeed(options_.experiment_seed ^ 0x3c6ef372fe94f82bULL,
+              static_cast<uint64_t>(id));
   if (CollectObservations(&results, &running)) {
-    uint64_t seed = MixSeed(options_.experiment_seed ^ 0x3c6ef372fe94f82bULL,
-                            static_cast<uint64_t>(id));
-    *point = tpe::Suggest(tpe_dims_, results, running, options_.tpe, seed);
+    *point =
+        tpe::Suggest(tpe_dims_, results, running, tried, options_.tpe, seed);
   } else {
-    // The random sampler's own draw, leaf by leaf.
+    // The random sampler's own draw, leaf by leaf; a repeat is replaced by
+    // a random new point.
     point->clear();
     for (const HParamLeaf& leaf : tpe_leaves_) {
       point->push_back(SampleLeafInternal(*leaf.spec, leaf.path,
                                           options_.experiment_seed, id));
+    }
+    if (std::find(tried.begin(), tried.end(), *point) != tried.end()) {
+      tpe::RandomNew(tpe_dims_, tried, seed, point);
     }
   }
   std::map<std::string, double> by_path;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <queue>
+#include <set>
 
 #include "master/searcher/hparam_sampler.h"
 
@@ -16,6 +18,13 @@ const double kSqrt2 = std::sqrt(2.0);
 const double kLogSqrt2Pi = 0.5 * std::log(2 * M_PI);
 // The stream of the joint (multivariate) suggestion.
 constexpr uint64_t kJointStream = 0x6a09e667f3bcc909ULL;
+// The stream of the random fallback when every candidate is tried.
+constexpr uint64_t kFallbackStream = 0xbb67ae8584caa73bULL;
+// Rounds of n_ei_candidates draws before the random fallback.
+constexpr int kCandidateRounds = 10;
+// Rejection-sampling attempts, and the largest space enumerated after them.
+constexpr int kRandomAttempts = 64;
+constexpr double kMaxEnumerated = 1 << 20;
 
 // The standard normal's CDF, accurate in both tails.
 double Ndtr(double a) {
@@ -326,6 +335,72 @@ std::vector<double> Suggest(const std::vector<Dimension>& dims,
                             const std::vector<Observation>& observations,
                             const std::vector<Observation>& running,
                             const TpeConfig& config, uint64_t seed) {
+  return Suggest(dims, observations, running, {}, config, seed);
+}
+
+bool RandomNew(const std::vector<Dimension>& dims,
+               const std::vector<std::vector<double>>& tried, uint64_t seed,
+               std::vector<double>* point) {
+  const std::set<std::vector<double>> tried_set(tried.begin(), tried.end());
+  SplitMix64 rng(seed);
+  auto values = [](const Dimension& d) -> double {
+    if (Degenerate(d)) return 1;
+    if (d.kind == Dimension::Kind::kCategorical) {
+      return static_cast<double>(d.choices);
+    }
+    if (d.kind == Dimension::Kind::kInteger) return d.high - d.low + 1;
+    return kInf;
+  };
+  auto nth = [](const Dimension& d, double k) {
+    if (Degenerate(d))
+      return d.kind == Dimension::Kind::kCategorical ? 0 : d.low;
+    return d.kind == Dimension::Kind::kCategorical ? k : d.low + k;
+  };
+  for (int attempt = 0; attempt < kRandomAttempts; ++attempt) {
+    std::vector<double> p;
+    for (const Dimension& d : dims) {
+      const double n = values(d);
+      const double u = rng.Uniform();
+      if (std::isinf(n)) {
+        p.push_back(d.low + u * (d.high - d.low));
+      } else {
+        p.push_back(nth(d, std::min(std::floor(u * n), n - 1)));
+      }
+    }
+    if (tried_set.count(p) == 0) {
+      *point = std::move(p);
+      return true;
+    }
+  }
+  // Nearly exhausted (or unlucky): enumerate a small discrete space.
+  double size = 1;
+  for (const Dimension& d : dims) size *= values(d);
+  if (!(size <= kMaxEnumerated)) return false;
+  std::vector<std::vector<double>> untried;
+  std::vector<double> counter(dims.size(), 0);
+  for (int64_t i = 0; i < static_cast<int64_t>(size); ++i) {
+    std::vector<double> p;
+    for (size_t d = 0; d < dims.size(); ++d)
+      p.push_back(nth(dims[d], counter[d]));
+    if (tried_set.count(p) == 0) untried.push_back(std::move(p));
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (++counter[d] < values(dims[d])) break;
+      counter[d] = 0;
+    }
+  }
+  if (untried.empty()) return false;
+  size_t pick = std::min(
+      static_cast<size_t>(rng.Uniform() * static_cast<double>(untried.size())),
+      untried.size() - 1);
+  *point = std::move(untried[pick]);
+  return true;
+}
+
+std::vector<double> Suggest(const std::vector<Dimension>& dims,
+                            const std::vector<Observation>& observations,
+                            const std::vector<Observation>& running,
+                            const std::vector<std::vector<double>>& tried,
+                            const TpeConfig& config, uint64_t seed) {
   std::vector<double> point(dims.size(), 0);
   std::vector<size_t> modelled;
   for (size_t d = 0; d < dims.size(); ++d) {
@@ -363,34 +438,111 @@ std::vector<double> Suggest(const std::vector<Dimension>& dims,
   std::stable_sort(below.begin(), below.end(), by_order);
   std::stable_sort(above.begin(), above.end(), by_order);
 
-  auto suggest = [&](const std::vector<size_t>& which, SplitMix64& rng) {
-    Estimator l = BuildEstimator(dims, which, below, config);
-    Estimator g = BuildEstimator(dims, which, above, config);
-    std::vector<double> candidate = point, best = point;
-    double best_score = -kInf;
-    bool any = false;
-    for (int64_t i = 0; i < config.n_ei_candidates; ++i) {
-      SampleOne(l, rng, &candidate);
-      double score = LogPdf(l, candidate) - LogPdf(g, candidate);
-      // The first maximum wins, as numpy's argmax; NaN never does.
-      if (!any || score > best_score) {
-        best = candidate;
-        best_score = std::isnan(score) ? -kInf : score;
-        any = true;
-      }
-    }
-    for (size_t d : which) point[d] = best[d];
+  // One group of dimensions scored together: each dimension alone
+  // (univariate) or all of them (multivariate). Its distinct candidates
+  // (values on the group's dimensions) best first; ties keep the draw order,
+  // so the first is numpy's argmax of the classic suggestion.
+  struct Group {
+    std::vector<size_t> which;
+    Estimator l, g;
+    SplitMix64 rng{0};
+    std::vector<std::pair<std::vector<double>, double>> ranked;
+    std::set<std::vector<double>> seen;
+  };
+  std::vector<Group> groups;
+  auto add_group = [&](std::vector<size_t> which, uint64_t stream) {
+    Group gr;
+    gr.l = BuildEstimator(dims, which, below, config);
+    gr.g = BuildEstimator(dims, which, above, config);
+    gr.which = std::move(which);
+    gr.rng = SplitMix64(MixSeed(seed, stream));
+    groups.push_back(std::move(gr));
   };
   if (config.multivariate) {
-    SplitMix64 rng(MixSeed(seed, kJointStream));
-    suggest(modelled, rng);
+    add_group(modelled, kJointStream);
   } else {
-    for (size_t d : modelled) {
-      SplitMix64 rng(MixSeed(seed, dims[d].stream));
-      suggest({d}, rng);
-    }
+    for (size_t d : modelled) add_group({d}, dims[d].stream);
   }
-  return point;
+  auto draw = [&](Group& gr) {
+    std::vector<double> candidate = point;
+    std::vector<std::pair<std::vector<double>, double>> fresh;
+    for (int64_t i = 0; i < config.n_ei_candidates; ++i) {
+      SampleOne(gr.l, gr.rng, &candidate);
+      std::vector<double> key;
+      for (size_t d : gr.which) key.push_back(candidate[d]);
+      if (!gr.seen.insert(key).second) continue;
+      double score = LogPdf(gr.l, candidate) - LogPdf(gr.g, candidate);
+      // NaN never wins (as the classic first-maximum rule).
+      fresh.emplace_back(std::move(key), std::isnan(score) ? -kInf : score);
+    }
+    gr.ranked.insert(gr.ranked.end(), fresh.begin(), fresh.end());
+    std::stable_sort(
+        gr.ranked.begin(), gr.ranked.end(),
+        [](const auto& a, const auto& b) { return a.second > b.second; });
+  };
+  for (Group& gr : groups) draw(gr);
+  auto assemble = [&](const std::vector<size_t>& idx) {
+    std::vector<double> p = point;
+    for (size_t i = 0; i < groups.size(); ++i) {
+      const std::vector<double>& key = groups[i].ranked[idx[i]].first;
+      for (size_t j = 0; j < key.size(); ++j) p[groups[i].which[j]] = key[j];
+    }
+    return p;
+  };
+  const std::vector<size_t> top(groups.size(), 0);
+  if (tried.empty()) return assemble(top);
+
+  const std::set<std::vector<double>> tried_set(tried.begin(), tried.end());
+  // Best first over the combinations of the groups' candidates, by the sum
+  // of their scores (ties: the smaller indices first). It stops at the
+  // first untried point or once every combination is popped; each popped
+  // tried combination is one of `tried`, so at most |tried| + 1 pops.
+  auto best_new = [&](std::vector<double>* out) {
+    using Item = std::pair<double, std::vector<size_t>>;
+    auto worse = [](const Item& a, const Item& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return a.second > b.second;
+    };
+    std::priority_queue<Item, std::vector<Item>, decltype(worse)> queue(worse);
+    std::set<std::vector<size_t>> queued;
+    auto push = [&](const std::vector<size_t>& idx) {
+      if (!queued.insert(idx).second) return;
+      double sum = 0;
+      for (size_t i = 0; i < groups.size(); ++i) {
+        sum += groups[i].ranked[idx[i]].second;
+      }
+      queue.emplace(std::isnan(sum) ? -kInf : sum, idx);
+    };
+    push(top);
+    while (!queue.empty()) {
+      std::vector<size_t> idx = queue.top().second;
+      queue.pop();
+      std::vector<double> p = assemble(idx);
+      if (tried_set.count(p) == 0) {
+        *out = std::move(p);
+        return true;
+      }
+      for (size_t i = 0; i < groups.size(); ++i) {
+        if (idx[i] + 1 < groups[i].ranked.size()) {
+          std::vector<size_t> next = idx;
+          ++next[i];
+          push(next);
+        }
+      }
+    }
+    return false;
+  };
+  std::vector<double> chosen;
+  for (int round = 0; round < kCandidateRounds; ++round) {
+    if (round > 0) {
+      for (Group& gr : groups) draw(gr);
+    }
+    if (best_new(&chosen)) return chosen;
+  }
+  if (RandomNew(dims, tried, MixSeed(seed, kFallbackStream), &chosen)) {
+    return chosen;
+  }
+  return assemble(top);  // every point is tried: the classic suggestion
 }
 
 }  // namespace det::searcher::tpe

@@ -59,6 +59,29 @@ std::vector<double> Suggest(const std::vector<Dimension>& dims,
                             const std::vector<Observation>& running,
                             const TpeConfig& config, uint64_t seed);
 
+// As above, avoiding the points in `tried` (every trial created so far, in
+// any order; the result does not depend on their order): when the best
+// candidate is one of them, the best new combination of candidates wins
+// (univariate: by the sum of the dimensions' scores, best first); when every
+// combination is tried, up to 9 more rounds of n_ei_candidates are drawn,
+// then a uniformly random new point (RandomNew). Only when none is left
+// (an all-discrete space every point of which is tried) does it repeat one.
+// With `tried` empty it is the classic suggestion above, draw for draw.
+std::vector<double> Suggest(const std::vector<Dimension>& dims,
+                            const std::vector<Observation>& observations,
+                            const std::vector<Observation>& running,
+                            const std::vector<std::vector<double>>& tried,
+                            const TpeConfig& config, uint64_t seed);
+
+// A uniformly random point (categorical indices, integers, continuous values
+// in [low, high]) not in `tried`, or false when there is none: rejection
+// sampling, then, for an all-discrete space of up to 2^20 points, the
+// untried points enumerated and one drawn. Degenerate dimensions take low
+// (index 0). Deterministic in the seed and the set `tried`.
+bool RandomNew(const std::vector<Dimension>& dims,
+               const std::vector<std::vector<double>>& tried, uint64_t seed,
+               std::vector<double>* point);
+
 // The size of the good group among n results: min(ceil(gamma * n),
 // gamma_max), as Optuna's default_gamma (the same floating-point product).
 int64_t NumBelow(const TpeConfig& config, int64_t n);

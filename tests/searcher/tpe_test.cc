@@ -297,6 +297,104 @@ TEST(TpeSuggestTest, DegenerateDimensionsTakeTheirOnlyValue) {
             (std::vector<double>{2, 5, 0}));
 }
 
+// ---- duplicate avoidance -------------------------------------------------
+
+// 3 x 3 x 2 = 18 points: two categorical dimensions and an integer one.
+std::vector<Dimension> DiscreteDims() {
+  return {{Dimension::Kind::kCategorical, 0, 0, 3, 11},
+          {Dimension::Kind::kCategorical, 0, 0, 3, 12},
+          {Dimension::Kind::kInteger, 1, 2, 0, 13}};
+}
+
+double DiscreteObjective(const std::vector<double>& x) {
+  return (x[0] == 1 ? 0 : 1) + 0.5 * (x[1] == 2 ? 0 : 1) + 0.1 * x[2];
+}
+
+// Suggests `n` points in a row, each joining the tried points and the
+// results (its objective), as a search would; the first 4 are given.
+std::vector<std::vector<double>> SuggestInARow(const TpeConfig& c, int n,
+                                               uint64_t seed) {
+  std::vector<std::vector<double>> tried = {
+      {0, 0, 1}, {1, 1, 2}, {2, 2, 1}, {0, 2, 2}};
+  std::vector<Observation> obs;
+  for (size_t i = 0; i < tried.size(); ++i) {
+    obs.push_back(
+        {tried[i], DiscreteObjective(tried[i]), static_cast<int64_t>(i + 1)});
+  }
+  for (int i = 0; i < n; ++i) {
+    std::vector<double> p =
+        tpe::Suggest(DiscreteDims(), obs, {}, tried, c, seed + i);
+    obs.push_back({p, DiscreteObjective(p), static_cast<int64_t>(obs.size())});
+    tried.push_back(p);
+  }
+  return tried;
+}
+
+TEST(TpeDuplicatesTest, NoRepeatUntilTheSpaceIsExhausted) {
+  for (bool multivariate : {false, true}) {
+    TpeConfig c;
+    c.multivariate = multivariate;
+    for (uint64_t seed : {1, 2, 3}) {
+      std::vector<std::vector<double>> tried = SuggestInARow(c, 14, seed);
+      std::set<std::vector<double>> distinct(tried.begin(), tried.end());
+      EXPECT_EQ(distinct.size(), 18u) << multivariate << " " << seed;
+      // Exhausted: the next one repeats, but is still a valid point.
+      std::vector<double> p = tpe::Suggest(DiscreteDims(), {}, {}, tried, c, 9);
+      EXPECT_EQ(distinct.count(p), 1u);
+      // Deterministic: the same inputs, the same points.
+      EXPECT_EQ(tried, SuggestInARow(c, 14, seed));
+    }
+  }
+}
+
+TEST(TpeDuplicatesTest, TheClassicSuggestionWhenItIsNew) {
+  std::vector<Dimension> dims = DiscreteDims();
+  std::vector<std::vector<double>> tried = {{0, 0, 1}, {1, 1, 2}, {2, 2, 1},
+                                            {0, 2, 2}, {1, 0, 1}, {2, 1, 2}};
+  std::vector<Observation> obs;
+  for (size_t i = 0; i < tried.size(); ++i) {
+    obs.push_back(
+        {tried[i], DiscreteObjective(tried[i]), static_cast<int64_t>(i + 1)});
+  }
+  TpeConfig c;
+  int replaced = 0;
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    std::vector<double> classic = tpe::Suggest(dims, obs, {}, c, seed);
+    std::vector<double> p = tpe::Suggest(dims, obs, {}, tried, c, seed);
+    EXPECT_EQ(std::count(tried.begin(), tried.end(), p), 0) << seed;
+    if (std::count(tried.begin(), tried.end(), classic) == 0) {
+      EXPECT_EQ(p, classic) << seed;
+    } else {
+      ++replaced;
+    }
+    // Only the set of tried points matters, not its order.
+    std::vector<std::vector<double>> reversed(tried.rbegin(), tried.rend());
+    EXPECT_EQ(p, tpe::Suggest(dims, obs, {}, reversed, c, seed));
+  }
+  EXPECT_GT(replaced, 0);  // the estimator does pick tried points
+}
+
+TEST(TpeDuplicatesTest, RandomNewFindsTheLastPointOrNone) {
+  std::vector<Dimension> dims = DiscreteDims();
+  std::vector<std::vector<double>> all;
+  for (double a = 0; a < 3; ++a)
+    for (double b = 0; b < 3; ++b)
+      for (double i = 1; i <= 2; ++i) all.push_back({a, b, i});
+  std::vector<double> p;
+  EXPECT_FALSE(tpe::RandomNew(dims, all, 5, &p));
+  std::vector<std::vector<double>> but_one = all;
+  but_one.erase(but_one.begin() + 7);
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    ASSERT_TRUE(tpe::RandomNew(dims, but_one, seed, &p));
+    EXPECT_EQ(p, all[7]);
+  }
+  // A continuous dimension: always something new, in range.
+  std::vector<Dimension> mixed = MixedDims();
+  ASSERT_TRUE(tpe::RandomNew(mixed, {}, 3, &p));
+  EXPECT_GE(p[0], -4);
+  EXPECT_LE(p[0], -1);
+}
+
 // ---- config --------------------------------------------------------------
 
 std::string TpeYaml(const std::string& searcher_extra,
@@ -332,6 +430,10 @@ TEST(TpeConfigTest, DefaultsAreOptunas) {
   EXPECT_FALSE(cfg.searcher.tpe.consider_endpoints);
   EXPECT_FALSE(cfg.searcher.tpe.multivariate);
   EXPECT_FALSE(cfg.searcher.tpe.constant_liar);
+  EXPECT_TRUE(cfg.searcher.tpe.avoid_duplicates);
+  EXPECT_FALSE(MustParse(TpeYaml("  sampler: tpe\n  tpe: {avoid_duplicates: "
+                                 "false}\n"))
+                   .searcher.tpe.avoid_duplicates);
   EXPECT_EQ(MustParse(TpeYaml("")).searcher.sampler, SamplerName::kRandom);
   EXPECT_EQ(MustParse(TpeYaml("  sampler: random\n")).searcher.sampler,
             SamplerName::kRandom);
@@ -554,6 +656,47 @@ TEST(TpeSearchTest, RestoringAtEveryEventGivesTheSameNextOperations) {
       EXPECT_EQ(plain, restored);
       EXPECT_GT(plain.size(), 48u);
     }
+  }
+}
+
+TEST(TpeSearchTest, DiscreteSpaceNoRepeatUntilExhaustedAcrossRestores) {
+  // 2 x 2 x 3 = 12 configurations, 12 trials, 3 at a time: every one is new
+  // (running trials count as tried), restored at every event or not.
+  const std::string yaml =
+      "searcher:\n  name: NAME\n  metric: validation_loss\n"
+      "  max_length: {batches: 64}\n  max_trials: 12\n"
+      "  max_concurrent_trials: 3\n  sampler: tpe\n"
+      "  tpe: {n_startup_trials: 3}\n"
+      "reproducibility: {experiment_seed: 9}\n"
+      "hyperparameters:\n"
+      "  opt: {type: categorical, vals: [sgd, adam]}\n"
+      "  flip: {type: categorical, vals: [true, false]}\n"
+      "  layers: {type: int, minval: 1, maxval: 3}\n";
+  auto objective = [](const ValueMap& h) {
+    return (h.at("opt").as_string() == "adam" ? 0.0 : 1.0) +
+           0.1 * h.at("layers").as_number();
+  };
+  for (const char* name : {"random", "adaptive_asha"}) {
+    SCOPED_TRACE(name);
+    std::string text = yaml;
+    text.replace(text.find("NAME"), 4, name);
+    ExperimentConfig cfg = MustParse(text);
+    std::vector<std::string> plain, restored;
+    RunScript(cfg, Script{objective, 4}, &plain);
+    RunScript(cfg, Script{objective, 4}, &restored,
+              /*restore_every_event=*/true);
+    EXPECT_EQ(plain, restored);
+    std::set<std::string> hparams;
+    int creates = 0;
+    for (const std::string& line : plain) {
+      if (line.rfind("Create{", 0) != 0) continue;
+      ++creates;
+      size_t from = line.find("hparams=");
+      ASSERT_NE(from, std::string::npos) << line;
+      hparams.insert(line.substr(from));
+    }
+    EXPECT_EQ(creates, 12);
+    EXPECT_EQ(hparams.size(), 12u);
   }
 }
 
