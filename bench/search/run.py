@@ -77,6 +77,8 @@ def det_config(base, method, args):
                            "max_trials": s["max_trials"],
                            "max_concurrent_trials": s.get("max_concurrent_trials", 16),
                            "max_length": s["max_length"]}
+    elif method == "det-asha-tpe":
+        s["sampler"] = "tpe"  # ASHA with the TPE sampler (docs/searchers.md)
     return cfg
 
 
