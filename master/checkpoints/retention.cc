@@ -105,4 +105,16 @@ std::vector<std::string> CheckpointsToDelete(
   return out;
 }
 
+std::vector<std::string> RankedByMetric(
+    const std::vector<CheckpointInfo>& checkpoints, bool smaller_is_better) {
+  std::vector<const CheckpointInfo*> all;
+  all.reserve(checkpoints.size());
+  for (const CheckpointInfo& c : checkpoints) all.push_back(&c);
+  std::vector<std::string> uuids;
+  for (const CheckpointInfo* c : RankByMetric(all, smaller_is_better)) {
+    uuids.push_back(c->uuid);
+  }
+  return uuids;
+}
+
 }  // namespace det::master::checkpoints

@@ -68,6 +68,13 @@ std::vector<std::string> CheckpointsToDelete(
     const std::vector<CheckpointInfo>& checkpoints,
     const absl::flat_hash_set<int64_t>& live_trials);
 
+// The uuids of the checkpoints with a metric, best first, by the same
+// ranking as save_trial_best / save_experiment_best (ties: later steps
+// first, then uuid): what "the best N" means to det checkpoint list --best
+// and det experiment download --top-n.
+std::vector<std::string> RankedByMetric(
+    const std::vector<CheckpointInfo>& checkpoints, bool smaller_is_better);
+
 }  // namespace det::master::checkpoints
 
 #endif  // DET_MASTER_CHECKPOINTS_RETENTION_H_

@@ -49,10 +49,6 @@ constexpr absl::Duration kResendAfter = absl::Seconds(60);
 // Checkpoints per DeleteCheckpoints message.
 constexpr size_t kUuidsPerMessage = 256;
 
-bool Better(double a, double b, bool smaller_is_better) {
-  return smaller_is_better ? a < b : a > b;
-}
-
 // A uuid names one folder right under the storage: nothing else is removed.
 bool SafeUuid(const std::string& uuid) {
   return !uuid.empty() && uuid != "." && uuid != ".." &&
@@ -364,17 +360,22 @@ Master::ListExperimentCheckpoints(int64_t experiment_id, int best) {
     out.push_back(std::move(d));
   }
   if (best > 0) {
-    const bool sib = cfg.searcher.smaller_is_better;
-    std::stable_sort(
-        out.begin(), out.end(),
-        [sib](const v1::CheckpointDetail& a, const v1::CheckpointDetail& b) {
-          if (a.metric() != b.metric()) {
-            return Better(a.metric(), b.metric(), sib);
-          }
-          return a.checkpoint().steps_completed() >
-                 b.checkpoint().steps_completed();
-        });
-    if (out.size() > static_cast<size_t>(best)) out.resize(best);
+    // The rule's own ranking, so the best N here are the ones garbage
+    // collection keeps as the best.
+    std::vector<checkpoints::CheckpointInfo> infos;
+    std::map<std::string, v1::CheckpointDetail> by_uuid;
+    for (v1::CheckpointDetail& d : out) {
+      const v1::Checkpoint& c = d.checkpoint();
+      std::string uuid = c.uuid();
+      infos.push_back({uuid, c.trial_id(), c.steps_completed(), d.metric()});
+      by_uuid.emplace(std::move(uuid), std::move(d));
+    }
+    out.clear();
+    for (const std::string& uuid :
+         checkpoints::RankedByMetric(infos, cfg.searcher.smaller_is_better)) {
+      if (out.size() == static_cast<size_t>(best)) break;
+      out.push_back(std::move(by_uuid.at(uuid)));
+    }
   }
   return out;
 }

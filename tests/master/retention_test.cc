@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,25 @@ TEST(Retention, LiveProtectionHoldsEvenWithAllCountsZero) {
 
 TEST(Retention, NoCheckpointsNothingToDelete) {
   EXPECT_THAT(CheckpointsToDelete(RetentionPolicy{}, {}, {1, 2}), IsEmpty());
+}
+
+TEST(Retention, RankedByMetricIsTheRulesOwnRanking) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<CheckpointInfo> cs = {Ckpt(1, 100, 0.3), Ckpt(2, 100, nan),
+                                    Ckpt(1, 200, 0.1), Ckpt(2, 300, 0.3),
+                                    Ckpt(3, 50, std::nullopt)};
+  // No metric or NaN: left out; ties: the later checkpoint first.
+  EXPECT_THAT(RankedByMetric(cs, /*smaller_is_better=*/true),
+              ElementsAre("t1s200", "t2s300", "t1s100"));
+  EXPECT_THAT(RankedByMetric(cs, /*smaller_is_better=*/false),
+              ElementsAre("t2s300", "t1s100", "t1s200"));
+  // The experiment's best kept by the rule is the first of the ranking.
+  RetentionPolicy p;
+  p.save_trial_latest = 0;
+  p.save_trial_best = 0;
+  p.save_experiment_best = 1;
+  EXPECT_THAT(CheckpointsToDelete(p, cs, {}),
+              UnorderedElementsAre("t1s100", "t2s100", "t2s300", "t3s50"));
 }
 
 TEST(Retention, AttachMetricsMatchesTrialAndSteps) {
