@@ -19,10 +19,13 @@
 #include "master/core/master.h"
 #include "master/core/placement.h"
 #include "master/store/sqlite_store.h"
+#include "tests/master/worker_hello.h"
 #include "tests/testing/temp_dir.h"
 
 namespace det::master {
 namespace {
+
+using ::det::testing::MakeHello;
 
 constexpr char kYaml[] = R"(name: gc
 entrypoint: /bin/true
@@ -36,20 +39,6 @@ searcher:
   max_length: {batches: 1000000}
 max_restarts: 0
 )";
-
-v1::Hello MakeHello() {
-  v1::Hello hello;
-  hello.set_worker_id("w0");
-  hello.set_protocol_version(kProtocolVersion);
-  hello.set_version(kVersion);
-  hello.set_host("127.0.0.1");
-  hello.set_incarnation("w0-1");
-  v1::Slot* s = hello.add_slots();
-  s->set_id(0);
-  s->set_type("cpu");
-  s->set_device("cpu");
-  return hello;
-}
 
 class CheckpointGcCoreTest : public ::testing::Test {
  protected:
@@ -81,7 +70,7 @@ class CheckpointGcCoreTest : public ::testing::Test {
   }
   void Connect() {
     outbox_ = std::make_shared<WorkerOutbox>();
-    v1::Hello hello = MakeHello();
+    v1::Hello hello = MakeHello("w0");
     if (trial_id_ != 0) {
       v1::RunningTrial* r = hello.add_running();
       r->set_trial_id(trial_id_);

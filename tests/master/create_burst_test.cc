@@ -21,10 +21,13 @@
 #include "master/core/master.h"
 #include "master/store/sqlite_store.h"
 #include "tests/master/forwarding_store.h"
+#include "tests/master/worker_hello.h"
 #include "tests/testing/temp_dir.h"
 
 namespace det::master {
 namespace {
+
+using ::det::testing::MakeHello;
 
 constexpr int kTrials = 100;
 
@@ -85,22 +88,6 @@ class TestStore : public testing::ForwardingStore {
     return ForwardingStore::ListCheckpoints(id);
   }
 };
-
-v1::Hello MakeHello(const std::string& id, int slots) {
-  v1::Hello hello;
-  hello.set_worker_id(id);
-  hello.set_protocol_version(kProtocolVersion);
-  hello.set_version(kVersion);
-  hello.set_host("127.0.0.1");
-  hello.set_incarnation(id + "-1");
-  for (int i = 0; i < slots; ++i) {
-    v1::Slot* s = hello.add_slots();
-    s->set_id(i);
-    s->set_type("cpu");
-    s->set_device("cpu");
-  }
-  return hello;
-}
 
 // Every trial's hyperparameters, as text, sorted (one entry per trial).
 std::vector<std::string> Hparams(const std::vector<v1::Trial>& v) {

@@ -22,26 +22,13 @@
 #include "master/core/master.h"
 #include "master/store/sqlite_store.h"
 #include "tests/master/forwarding_store.h"
+#include "tests/master/worker_hello.h"
 #include "tests/testing/temp_dir.h"
 
 namespace det::master {
 namespace {
 
-v1::Hello MakeHello(const std::string& id, int slots) {
-  v1::Hello hello;
-  hello.set_worker_id(id);
-  hello.set_protocol_version(kProtocolVersion);
-  hello.set_version(kVersion);
-  hello.set_host("127.0.0.1");
-  hello.set_incarnation(id + "-1");
-  for (int i = 0; i < slots; ++i) {
-    v1::Slot* s = hello.add_slots();
-    s->set_id(i);
-    s->set_type("cpu");
-    s->set_device("cpu");
-  }
-  return hello;
-}
+using ::det::testing::MakeHello;
 
 class PbtMasterTest : public ::testing::Test {
  protected:
@@ -72,11 +59,7 @@ class PbtMasterTest : public ::testing::Test {
   }
 
   std::vector<v1::StartTrial> Starts() {
-    std::vector<v1::StartTrial> out;
-    while (auto m = out_->Pop(absl::ZeroDuration())) {
-      if (m->has_start_trial()) out.push_back(m->start_trial());
-    }
-    return out;
+    return ::det::testing::PopStartTrials(*out_);
   }
 
   void Send(int64_t trial, int32_t run,

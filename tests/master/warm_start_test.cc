@@ -20,28 +20,15 @@
 #include "master/core/master.h"
 #include "master/store/sqlite_store.h"
 #include "tests/master/forwarding_store.h"
+#include "tests/master/worker_hello.h"
 #include "tests/testing/temp_dir.h"
 
 namespace det::master {
 namespace {
 
-using ::testing::HasSubstr;
+using ::det::testing::MakeHello;
 
-v1::Hello MakeHello(const std::string& id, int slots) {
-  v1::Hello hello;
-  hello.set_worker_id(id);
-  hello.set_protocol_version(kProtocolVersion);
-  hello.set_version(kVersion);
-  hello.set_host("127.0.0.1");
-  hello.set_incarnation(id + "-1");
-  for (int i = 0; i < slots; ++i) {
-    v1::Slot* s = hello.add_slots();
-    s->set_id(i);
-    s->set_type("cpu");
-    s->set_device("cpu");
-  }
-  return hello;
-}
+using ::testing::HasSubstr;
 
 // A single-trial source experiment, its checkpoints under `storage`.
 std::string SourceYaml(const std::string& storage) {
@@ -91,13 +78,8 @@ class WarmStartTest : public ::testing::Test {
     ASSERT_TRUE(master_->WorkerConnected(hello, "ipv4:1", out_).ok());
   }
 
-  // The StartTrials on the outbox now.
   std::vector<v1::StartTrial> Starts() {
-    std::vector<v1::StartTrial> out;
-    while (auto m = out_->Pop(absl::ZeroDuration())) {
-      if (m->has_start_trial()) out.push_back(m->start_trial());
-    }
-    return out;
+    return ::det::testing::PopStartTrials(*out_);
   }
 
   void Send(int64_t trial, int32_t run,

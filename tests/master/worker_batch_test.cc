@@ -26,10 +26,13 @@
 #include "master/http/metrics_registry.h"
 #include "master/store/sqlite_store.h"
 #include "tests/master/forwarding_store.h"
+#include "tests/master/worker_hello.h"
 #include "tests/testing/temp_dir.h"
 
 namespace det::master {
 namespace {
+
+using ::det::testing::MakeHello;
 
 constexpr char kYaml[] = R"(name: batch
 entrypoint: /bin/true
@@ -43,20 +46,6 @@ searcher:
   max_length: {batches: 1000000}
 max_restarts: 0
 )";
-
-v1::Hello MakeHello(const std::string& id) {
-  v1::Hello hello;
-  hello.set_worker_id(id);
-  hello.set_protocol_version(kProtocolVersion);
-  hello.set_version(kVersion);
-  hello.set_host("127.0.0.1");
-  hello.set_incarnation(id + "-1");
-  v1::Slot* s = hello.add_slots();
-  s->set_id(0);
-  s->set_type("cpu");
-  s->set_device("cpu");
-  return hello;
-}
 
 v1::WorkerMessage Report(int64_t seq, int64_t trial_id, int32_t run_id,
                          int64_t steps,
