@@ -37,6 +37,7 @@
 #include "common/rpc/states.h"
 #include "common/status_macros.h"
 #include "master/checkpoints/retention.h"
+#include "master/core/experiment_admin.h"
 #include "master/core/master.h"
 #include "master/core/placement.h"
 
@@ -313,12 +314,10 @@ absl::StatusOr<ExperimentConfig> Master::ConfigOf(int64_t experiment_id) {
     }
     return rec.status();
   }
-  auto cfg = ParseStoredExperimentConfig(rec->experiment.config_yaml());
-  if (!cfg.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "experiment ", experiment_id,
-        ": stored config no longer parses: ", cfg.status().message()));
-  }
+  // As a loaded experiment's: the record's changes applied.
+  DET_ASSIGN_OR_RETURN(ExperimentConfig cfg,
+                       ParseRecordConfig(rec->experiment));
+  ApplyRecordToConfig(rec->experiment, &cfg);
   return cfg;
 }
 

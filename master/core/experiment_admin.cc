@@ -106,6 +106,16 @@ void ApplyRecordToConfig(const v1::Experiment& x, ExperimentConfig* config) {
   }
 }
 
+absl::StatusOr<ExperimentConfig> ParseRecordConfig(const v1::Experiment& x) {
+  auto cfg = ParseStoredExperimentConfig(x.config_yaml());
+  if (!cfg.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "experiment ", x.id(),
+        ": stored config no longer parses: ", cfg.status().message()));
+  }
+  return cfg;
+}
+
 absl::StatusOr<std::string> EffectiveConfigYaml(const v1::Experiment& x) {
   auto parsed = ParseStoredExperimentConfig(x.config_yaml());
   if (!parsed.ok()) {
@@ -196,13 +206,8 @@ absl::StatusOr<v1::Experiment> Master::EditExperiment(int64_t id,
     return rec.status();
   }
   v1::Experiment x = std::move(rec->experiment);
-  auto cfg = ParseStoredExperimentConfig(x.config_yaml());
-  if (!cfg.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "experiment ", id,
-        ": stored config no longer parses: ", cfg.status().message()));
-  }
-  DET_RETURN_IF_ERROR(edit(*cfg, &x));
+  DET_ASSIGN_OR_RETURN(ExperimentConfig cfg, ParseRecordConfig(x));
+  DET_RETURN_IF_ERROR(edit(cfg, &x));
   DET_RETURN_IF_ERROR(Transact([&]() { return store_->UpdateExperiment(x); }));
   return x;
 }

@@ -40,6 +40,11 @@ absl::Status ApplyPatch(const v1::PatchExperimentRequest& patch,
 // resources.max_slots (0: none).
 void ApplyRecordToConfig(const v1::Experiment& x, ExperimentConfig* config);
 
+// The experiment's stored YAML parsed (ParseStoredExperimentConfig);
+// DATA_LOSS naming the experiment when it no longer parses. The record's
+// changes are not applied: ApplyRecordToConfig does that.
+absl::StatusOr<ExperimentConfig> ParseRecordConfig(const v1::Experiment& x);
+
 // The experiment's YAML with the record's changes written in: the YAML as
 // stored (comments and all) when nothing changed, else re-emitted with
 // the changed fields set. INVALID_ARGUMENT when the stored YAML does not

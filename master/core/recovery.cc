@@ -22,13 +22,7 @@ absl::Status Master::Load() {
   for (auto& rec : records) {
     auto e = std::make_unique<ExperimentState>();
     int64_t id = rec.experiment.id();
-    auto cfg = ParseStoredExperimentConfig(rec.experiment.config_yaml());
-    if (!cfg.ok()) {
-      return absl::DataLossError(absl::StrCat(
-          "experiment ", id,
-          ": stored config no longer parses: ", cfg.status().message()));
-    }
-    e->config = std::move(*cfg);
+    DET_ASSIGN_OR_RETURN(e->config, ParseRecordConfig(rec.experiment));
     // What det experiment set changed since (experiment_admin.cc).
     ApplyRecordToConfig(rec.experiment, &e->config);
     std::optional<SearcherSnapshot> snap;
