@@ -94,7 +94,13 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops,
       t.rec.request_id = c->request_id;
       v1::Trial& pt = t.rec.trial;
       pt.set_experiment_id(e->rec.experiment.id());
-      pt.set_state(v1::STATE_QUEUED);
+      // Made while the experiment is paused (a trial ended after the
+      // pause): PAUSED, as the pause leaves queued trials, so that
+      // activating it queues this one too.
+      const v1::State initial = e->rec.experiment.state() == v1::STATE_PAUSED
+                                    ? v1::STATE_PAUSED
+                                    : v1::STATE_QUEUED;
+      pt.set_state(initial);
       ToProto(c->hparams, pt.mutable_hparams());
       pt.set_seed(c->seed);
       DET_ASSIGN_OR_RETURN(std::string warm,
@@ -105,7 +111,7 @@ absl::Status Master::ProcessOps(ExperimentState* e, searcher::Operations ops,
       DET_ASSIGN_OR_RETURN(int64_t id, store_->AddTrial(t.rec));
       pt.set_id(id);
       e->trial_by_request[c->request_id] = id;
-      e->trial_counts[v1::STATE_QUEUED]++;
+      e->trial_counts[initial]++;
       e->trials.emplace(id, std::move(t));
       DET_ASSIGN_OR_RETURN(more, Feed(e, JournalEvent::Created(c->request_id)));
     } else if (auto* v = std::get_if<searcher::ValidateAfter>(&op)) {

@@ -223,5 +223,43 @@ TEST_F(PbtMasterTest, LaterRoundsStartFromTheBestParentsCheckpoints) {
   }
 }
 
+// Not PBT's own, but this fixture plays a worker: a trial the searcher
+// creates while the experiment is paused (a trial ended after the pause)
+// waits PAUSED with the others and starts once the experiment is activated.
+using PausedExperimentTest = PbtMasterTest;
+
+TEST_F(PausedExperimentTest, TrialCreatedWhilePausedStartsOnActivate) {
+  Open();
+  auto x = master_->CreateExperiment(R"(name: paused
+entrypoint: /bin/true
+hyperparameters:
+  lr: {type: double, minval: 0.1, maxval: 0.9}
+searcher:
+  name: random
+  metric: loss
+  max_trials: 2
+  max_concurrent_trials: 1
+  max_length: {batches: 10}
+max_restarts: 0
+)",
+                                     "", true, false, nullptr);
+  ASSERT_TRUE(x.ok()) << x.status();
+  const int64_t exp = x->id();
+  std::vector<v1::StartTrial> first = Starts();
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(master_->PauseExperiment(exp).ok());
+  // Trial 1 finishes its length before it stops: the searcher makes trial 2.
+  PlayTrial(first[0], 0.5);
+  std::map<int64_t, v1::Trial> trials = TrialsById(exp);
+  ASSERT_EQ(trials.size(), 2u);
+  const int64_t second = trials.rbegin()->first;
+  EXPECT_EQ(trials.at(second).state(), v1::STATE_PAUSED);
+  EXPECT_TRUE(Starts().empty());
+  ASSERT_TRUE(master_->ActivateExperiment(exp).ok());
+  std::vector<v1::StartTrial> after = Starts();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].spec().trial_id(), second);
+}
+
 }  // namespace
 }  // namespace det::master
