@@ -14,14 +14,6 @@ bool HasMetric(const CheckpointInfo& c) {
   return c.metric.has_value() && !std::isnan(*c.metric);
 }
 
-// Later steps first, then uuid: the tie-break of every ranking.
-bool Newer(const CheckpointInfo& a, const CheckpointInfo& b) {
-  if (a.steps_completed != b.steps_completed) {
-    return a.steps_completed > b.steps_completed;
-  }
-  return a.uuid < b.uuid;
-}
-
 // Marks the first n of `ranked` as kept.
 void KeepFirst(const std::vector<const CheckpointInfo*>& ranked, int64_t n,
                absl::flat_hash_set<std::string>* keep) {
@@ -59,6 +51,14 @@ std::vector<const CheckpointInfo*> RankByMetric(
 }
 
 }  // namespace
+
+bool Newer(const CheckpointInfo& a, const CheckpointInfo& b) {
+  if (a.steps_completed != b.steps_completed) {
+    return a.steps_completed > b.steps_completed;
+  }
+  if (a.time_us != b.time_us) return a.time_us > b.time_us;
+  return a.uuid < b.uuid;
+}
 
 void AttachMetrics(const std::vector<ValidationPoint>& validations,
                    std::vector<CheckpointInfo>* checkpoints) {

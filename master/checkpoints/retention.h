@@ -17,8 +17,9 @@
 //    the worker that many to restore from (and the worker falls back from a
 //    corrupt newest one to an older one);
 //  - every other checkpoint is deleted.
-// Ties rank by steps_completed (the later checkpoint first), then by uuid,
-// so exactly N are kept and the choice is the same on every call.
+// Ties rank by steps_completed (the later checkpoint first), then by report
+// time (the later first), then by uuid, so exactly N are kept and the choice
+// is the same on every call.
 #ifndef DET_MASTER_CHECKPOINTS_RETENTION_H_
 #define DET_MASTER_CHECKPOINTS_RETENTION_H_
 
@@ -45,6 +46,9 @@ struct CheckpointInfo {
   std::string uuid;
   int64_t trial_id = 0;
   int64_t steps_completed = 0;
+  // When it was reported (Unix microseconds): of two checkpoints at the same
+  // steps (a restarted run redoing steps), the later report is the newer.
+  int64_t time_us = 0;
   // The searcher metric of the validation at steps_completed, if any.
   std::optional<double> metric;
 };
@@ -54,6 +58,12 @@ struct ValidationPoint {
   int64_t steps_completed = 0;
   double metric = 0;
 };
+
+// Whether `a` is newer than `b`: more steps_completed, then reported later,
+// then the smaller uuid. The one order of "latest" everywhere (a trial's
+// latest checkpoint, its restore candidates, save_trial_latest), so the
+// checkpoint a trial names as its latest is the one GC keeps.
+bool Newer(const CheckpointInfo& a, const CheckpointInfo& b);
 
 // Fills each checkpoint's metric from the validation of the same trial at
 // the same steps_completed (the last one given wins if several match).
@@ -69,8 +79,7 @@ std::vector<std::string> CheckpointsToDelete(
     const absl::flat_hash_set<int64_t>& live_trials);
 
 // The uuids of the checkpoints with a metric, best first, by the same
-// ranking as save_trial_best / save_experiment_best (ties: later steps
-// first, then uuid): what "the best N" means to det checkpoint list --best
+// ranking as save_trial_best / save_experiment_best (ties: Newer first): what "the best N" means to det checkpoint list --best
 // and det experiment download --top-n.
 std::vector<std::string> RankedByMetric(
     const std::vector<CheckpointInfo>& checkpoints, bool smaller_is_better);

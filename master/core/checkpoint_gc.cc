@@ -94,7 +94,7 @@ absl::Status Master::CollectCheckpoints(ExperimentState* e, int64_t trial_id) {
   std::vector<checkpoints::CheckpointInfo> infos;
   for (const v1::Checkpoint& c : active) {
     trials.insert(c.trial_id());
-    infos.push_back({c.uuid(), c.trial_id(), c.steps_completed(), {}});
+    infos.push_back(CheckpointInfoOf(c));
   }
   std::vector<checkpoints::ValidationPoint> validations;
   const std::string& metric = e->config.searcher.metric;
@@ -366,7 +366,8 @@ Master::ListExperimentCheckpoints(int64_t experiment_id, int best) {
     for (v1::CheckpointDetail& d : out) {
       const v1::Checkpoint& c = d.checkpoint();
       std::string uuid = c.uuid();
-      infos.push_back({uuid, c.trial_id(), c.steps_completed(), d.metric()});
+      infos.push_back(CheckpointInfoOf(c));
+      infos.back().metric = d.metric();
       by_uuid.emplace(std::move(uuid), std::move(d));
     }
     out.clear();

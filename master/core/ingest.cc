@@ -15,6 +15,7 @@
 #include "common/rpc/states.h"
 #include "common/status_macros.h"
 #include "master/core/master.h"
+#include "master/core/placement.h"
 #include "master/core/worker_sessions.h"
 
 namespace det::master {
@@ -227,8 +228,8 @@ absl::Status Master::OnTrialEvent(const std::string& worker_id,
       v1::Checkpoint c = ev.checkpoint();
       c.set_trial_id(ev.trial_id());
       DET_RETURN_IF_ERROR(store_->AddCheckpoint(c));
-      if (c.steps_completed() >=
-          t->rec.trial.latest_checkpoint().steps_completed()) {
+      if (!t->rec.trial.has_latest_checkpoint() ||
+          NewerCheckpoint(c, t->rec.trial.latest_checkpoint())) {
         *t->rec.trial.mutable_latest_checkpoint() = c;
         DET_RETURN_IF_ERROR(SaveTrial(t));
       }

@@ -40,12 +40,22 @@ std::string CheckpointDir(const CheckpointStorageConfig& cs,
   return dir;
 }
 
+checkpoints::CheckpointInfo CheckpointInfoOf(const v1::Checkpoint& c) {
+  checkpoints::CheckpointInfo info;
+  info.uuid = c.uuid();
+  info.trial_id = c.trial_id();
+  info.steps_completed = c.steps_completed();
+  info.time_us = c.time_us();
+  return info;
+}
+
+bool NewerCheckpoint(const v1::Checkpoint& a, const v1::Checkpoint& b) {
+  return checkpoints::Newer(CheckpointInfoOf(a), CheckpointInfoOf(b));
+}
+
 std::vector<v1::Checkpoint> RestoreCandidates(
     std::vector<v1::Checkpoint> checkpoints) {
-  std::stable_sort(checkpoints.begin(), checkpoints.end(),
-                   [](const v1::Checkpoint& a, const v1::Checkpoint& b) {
-                     return a.steps_completed() > b.steps_completed();
-                   });
+  std::sort(checkpoints.begin(), checkpoints.end(), NewerCheckpoint);
   if (checkpoints.size() > kRestoreCandidates) {
     checkpoints.resize(kRestoreCandidates);
   }

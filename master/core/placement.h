@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "det/v1/common.pb.h"
+#include "master/checkpoints/retention.h"
 #include "master/store/store.h"
 
 namespace det::master {
@@ -40,8 +41,15 @@ inline std::string CheckpointDir(const ExperimentConfig& config,
   return CheckpointDir(config.checkpoint_storage, default_root, worker_root);
 }
 
-// The checkpoints a restarted run may restore from: the newest few by
-// steps_completed, newest first (a few are enough to get past a corrupt
+// A stored checkpoint as the retention rule sees it (no metric attached).
+checkpoints::CheckpointInfo CheckpointInfoOf(const v1::Checkpoint& c);
+
+// checkpoints::Newer for stored checkpoints: the order of "latest" that the
+// trial's latest_checkpoint, its restore candidates and GC all share.
+bool NewerCheckpoint(const v1::Checkpoint& a, const v1::Checkpoint& b);
+
+// The checkpoints a restarted run may restore from: the newest few
+// (NewerCheckpoint), newest first (a few are enough to get past a corrupt
 // one).
 std::vector<v1::Checkpoint> RestoreCandidates(
     std::vector<v1::Checkpoint> checkpoints);

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "master/api/preview_proto.h"
+#include "master/core/placement.h"
 #include "master/http/http_json.h"
 
 namespace det::http {
@@ -212,11 +213,8 @@ void AddApiRoutes(master::Master* m, Router* router) {
                   auto list = m->ListCheckpoints(id);
                   if (!list.ok()) return SendError(res, list.status());
                   // Newest first; {"checkpoints": [Checkpoint, ...]}.
-                  std::sort(
-                      list->begin(), list->end(),
-                      [](const v1::Checkpoint& x, const v1::Checkpoint& y) {
-                        return x.steps_completed() > y.steps_completed();
-                      });
+                  std::sort(list->begin(), list->end(),
+                            master::NewerCheckpoint);
                   std::string body = "{\"checkpoints\":[";
                   for (size_t i = 0; i < list->size(); ++i) {
                     if (i > 0) body += ",";

@@ -103,6 +103,25 @@ TEST(Retention, TiesKeepExactlyNAndPreferTheLaterCheckpoint) {
               ElementsAre("t1s200", "t1s100"));
 }
 
+// A restarted run that redoes steps writes a second checkpoint at the same
+// steps; the later report is the trial's latest (the one it names and
+// restores from), so it is the one kept, whatever the uuids.
+TEST(Retention, SameStepsTheLaterReportIsTheLatest) {
+  RetentionPolicy p;
+  CheckpointInfo first = Ckpt(1, 600, 0.3);
+  first.uuid = "b-first";
+  first.time_us = 1000;
+  CheckpointInfo redo = Ckpt(1, 600, 0.3);
+  redo.uuid = "z-redo";  // sorts after "b-first"
+  redo.time_us = 2000;
+  EXPECT_TRUE(Newer(redo, first));
+  EXPECT_FALSE(Newer(first, redo));
+  EXPECT_THAT(CheckpointsToDelete(p, {first, redo}, {}),
+              ElementsAre("b-first"));
+  EXPECT_THAT(RankedByMetric({first, redo}, true),
+              ElementsAre("z-redo", "b-first"));
+}
+
 TEST(Retention, TiesAcrossTrialsForExperimentBest) {
   RetentionPolicy p;
   p.save_trial_latest = 0;

@@ -92,7 +92,12 @@ class CoreApiTest(unittest.TestCase):
                              t._proto.steps_completed) for t in
                             exp.list_trials()], file=sys.stderr)
         self.assertTrue(paused, "no trial was paused")
-        for t in paused:
+        # A trial that had trained checkpointed when it was stopped; one
+        # paused before its first step (created by ASHA just then, or still
+        # starting) has nothing to keep.
+        trained = [t for t in paused if t._proto.steps_completed > 0]
+        self.assertTrue(trained, "no paused trial had trained")
+        for t in trained:
             self.assertTrue(t._proto.latest_checkpoint.uuid,
                             f"paused trial {t.id} has no checkpoint")
         exp.activate()
@@ -139,6 +144,19 @@ class CoreApiTest(unittest.TestCase):
         top = exp.top_checkpoint()
         self.assertIsNotNone(top)
         self.assertEqual(top.trial_id, exp.best_trial_id)
+        # The best checkpoint (checkpoints every 5 steps, validations every
+        # 10, so the best validation has one) and one GC kept.
+        self.assertAlmostEqual(top.searcher_metric, best_value)
+        self.assertEqual(top.validation_metrics["validation_accuracy"],
+                         top.searcher_metric)
+        self.assertEqual(exp.list_checkpoints(max_results=1)[0].uuid,
+                         top.uuid)
+        best_trial = client.get_trial(top.trial_id)
+        self.assertEqual(best_trial.top_checkpoint().uuid, top.uuid)
+        latest = best_trial.latest_checkpoint()
+        self.assertTrue(os.path.isdir(os.path.join(c.checkpoints,
+                                                   latest.uuid)),
+                        f"no folder for the latest checkpoint {latest.uuid}")
         self.assertTrue(os.path.isdir(os.path.join(c.checkpoints, top.uuid)),
                         f"no checkpoint folder {top.uuid}")
         self.assertIn("state.json", top.file_sha256)

@@ -203,13 +203,19 @@ class Checkpoint:
     """A trial's checkpoint: uuid, trial_id, steps_completed, size_bytes,
     file_sha256 (relative path -> hex SHA-256)."""
 
-    def __init__(self, proto):
+    def __init__(self, proto, detail=None):
         self.uuid = proto.uuid
         self.trial_id = proto.trial_id
         self.steps_completed = proto.steps_completed
         self.size_bytes = proto.size_bytes
         self.file_sha256 = dict(proto.file_sha256)
         self.report_time = proto.time_us / 1e6
+        # From a CheckpointDetail: the validation metrics at its steps
+        # ({} when it has none) and the searcher metric's value (or None).
+        self.validation_metrics = (dict(detail.validation_metrics)
+                                   if detail is not None else {})
+        self.searcher_metric = (detail.metric if detail is not None
+                                and detail.has_metric else None)
 
     def __repr__(self):
         return (f"Checkpoint(uuid={self.uuid!r}, trial_id={self.trial_id}, "
@@ -230,6 +236,21 @@ class TrialMetrics:
     def __repr__(self):
         return (f"TrialMetrics(group={self.group!r}, steps_completed="
                 f"{self.steps_completed}, metrics={self.metrics!r})")
+
+
+# The master's ranking caps nothing: this asks for every ranked checkpoint.
+_ALL_RANKED = 2**31 - 1
+
+
+def _ranked_checkpoints(session, experiment_id, best):
+    """The experiment's ACTIVE checkpoints with a metric, best first, by the
+    master's own ranking (the retention rule's); `best` of them, or all for
+    0."""
+    resp = session.call("GetExperimentCheckpoints",
+                        _api().GetExperimentCheckpointsRequest(
+                            experiment_id=experiment_id,
+                            best=best or _ALL_RANKED))
+    return [Checkpoint(d.checkpoint, d) for d in resp.checkpoints]
 
 
 class Trial:
@@ -289,11 +310,21 @@ class Trial:
                                              follow=follow)):
             yield line.line
 
-    def top_checkpoint(self):
-        """The trial's latest checkpoint (det keeps one per report; the
-        latest is the one restarts use), or None."""
+    def latest_checkpoint(self):
+        """The trial's latest checkpoint (the one a restart resumes from and
+        garbage collection always keeps), or None."""
         c = self.reload()._proto.latest_checkpoint
         return Checkpoint(c) if c.uuid else None
+
+    def top_checkpoint(self):
+        """The trial's checkpoint with the best searcher metric (the one
+        save_trial_best keeps), as Determined's Trial.top_checkpoint; the
+        latest checkpoint when none has a validation at its steps; None
+        when the trial has no checkpoint."""
+        for c in _ranked_checkpoints(self._session, self.experiment_id, 0):
+            if c.trial_id == self.id:
+                return c
+        return self.latest_checkpoint()
 
     def __repr__(self):
         return f"Trial(id={self.id})"
@@ -367,17 +398,26 @@ class Experiment:
         return [Trial(t.id, self._session, t) for t in resp.trials]
 
     def top_checkpoint(self, sort_by=None, smaller_is_better=None):
-        """The latest checkpoint of the best trial (by the searcher's
-        metric), or None when no trial validated or checkpointed. det does
-        not rank checkpoints by other metrics: sort_by must be None."""
+        """The experiment's checkpoint with the best searcher metric (the
+        validation at its steps), as Determined's
+        Experiment.top_checkpoint: the first of `det checkpoint list ID
+        --best 1`, which garbage collection keeps as the trial's best. None
+        when no checkpoint has a validation. det does not rank checkpoints
+        by other metrics: sort_by must be None."""
         if sort_by is not None or smaller_is_better is not None:
             raise NotImplementedError(
                 "det ranks checkpoints by the searcher's metric only; call "
                 "top_checkpoint() without sort_by/smaller_is_better")
-        best = self.best_trial_id
-        if not best:
-            return None
-        return Trial(best, self._session).top_checkpoint()
+        top = _ranked_checkpoints(self._session, self.id, 1)
+        return top[0] if top else None
+
+    def list_checkpoints(self, max_results=None):
+        """The experiment's kept checkpoints that have a validation at their
+        steps, best searcher metric first (`det checkpoint list ID
+        --best N`); every one of them when max_results is None."""
+        if max_results is not None and max_results <= 0:
+            raise ValueError(f"max_results must be > 0, got {max_results}")
+        return _ranked_checkpoints(self._session, self.id, max_results or 0)
 
     def _change(self, method):
         self._proto = self._session.call(
