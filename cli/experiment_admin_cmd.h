@@ -7,6 +7,7 @@
 #define DET_CLI_EXPERIMENT_ADMIN_CMD_H_
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view text);
 // describe --json: one experiment's document as it is (an object), several
 // as a JSON array of them, in the order asked.
 std::string DescribeJson(const std::vector<std::string>& docs);
+
+// describe without --json: the experiment's fields, its best trial's
+// validation metrics and the trial table (cli/experiment_cmd.cc).
+void PrintDescription(std::ostream& out, const v1::Experiment& e,
+                      const v1::ListTrialsResponse& trials);
 
 // The experiments `det experiment list` shows: archived ones only when
 // `all`, as Determined.

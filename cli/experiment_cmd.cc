@@ -252,52 +252,6 @@ absl::StatusOr<std::string> DescribeDocument(
   return AddJsonMember(*text, "trials", JsonArray(trial_docs));
 }
 
-void PrintDescription(std::ostream& out, const v1::Experiment& e,
-                      const v1::ListTrialsResponse& trials) {
-  out << "Experiment " << e.id();
-  if (!e.name().empty()) out << ": " << e.name();
-  out << '\n';
-  PrintFields(
-      out,
-      {
-          {"State", StateName(e.state())},
-          {"Message", e.message()},
-          {"Description", e.description()},
-          {"Labels", absl::StrJoin(e.labels(), ", ")},
-          {"Archived", e.archived() ? "yes" : ""},
-          {"Forked from",
-           e.parent_id() != 0 ? absl::StrCat(e.parent_id()) : ""},
-          {"Searcher",
-           absl::StrCat(e.searcher(), ", metric ", e.metric(), " (",
-                        e.smaller_is_better() ? "smaller" : "larger",
-                        " is better)")},
-          {"Progress", FormatPercent(e.progress())},
-          {"Trials",
-           absl::StrCat(e.num_trials(), " (", e.trials_queued(), " queued, ",
-                        e.trials_running(), " running, ", e.trials_completed(),
-                        " completed, ", e.trials_errored(), " errored, ",
-                        e.trials_canceled(), " canceled)")},
-          {"Priority", absl::StrCat(e.priority())},
-          {"Max slots",
-           e.has_max_slots()
-               ? (e.max_slots() > 0 ? absl::StrCat(e.max_slots()) : "none")
-               : ""},
-          {"Started", FormatTime(e.start_time_us())},
-          {"Ended", FormatTime(e.end_time_us())},
-          {"Duration", FormatDuration(e.start_time_us(), e.end_time_us())},
-      });
-  if (e.best_trial_id() != 0) {
-    out << "Best trial " << e.best_trial_id() << " (" << e.metric() << " "
-        << BestMetricCell(e) << "), validation metrics:\n";
-    PrintMetrics(out, e.best_validation_metrics(), 2);
-  } else {
-    out << "No validation metrics yet.\n";
-  }
-  out << '\n';
-  Table table = TrialTable();
-  AddTrialRows(table, trials);
-  table.Print(out);
-}
 
 // det experiment describe ID[,ID...]: every experiment is read before
 // anything prints, so an unknown id prints nothing but the error.
@@ -384,6 +338,56 @@ void AddId(CLI::App* cmd, int64_t* id) {
 }
 
 }  // namespace
+
+void PrintDescription(std::ostream& out, const v1::Experiment& e,
+                      const v1::ListTrialsResponse& trials) {
+  out << "Experiment " << e.id();
+  if (!e.name().empty()) out << ": " << e.name();
+  out << '\n';
+  PrintFields(
+      out,
+      {
+          {"State", StateName(e.state())},
+          {"Message", e.message()},
+          {"Description", e.description()},
+          {"Labels", absl::StrJoin(e.labels(), ", ")},
+          {"Archived", e.archived() ? "yes" : ""},
+          {"Deleting",
+           e.deleting() ? "yes (its checkpoints' files go first, then it)"
+                        : ""},
+          {"Forked from",
+           e.parent_id() != 0 ? absl::StrCat(e.parent_id()) : ""},
+          {"Searcher",
+           absl::StrCat(e.searcher(), ", metric ", e.metric(), " (",
+                        e.smaller_is_better() ? "smaller" : "larger",
+                        " is better)")},
+          {"Progress", FormatPercent(e.progress())},
+          {"Trials",
+           absl::StrCat(e.num_trials(), " (", e.trials_queued(), " queued, ",
+                        e.trials_running(), " running, ", e.trials_completed(),
+                        " completed, ", e.trials_errored(), " errored, ",
+                        e.trials_canceled(), " canceled)")},
+          {"Priority", absl::StrCat(e.priority())},
+          {"Max slots",
+           e.has_max_slots()
+               ? (e.max_slots() > 0 ? absl::StrCat(e.max_slots()) : "none")
+               : ""},
+          {"Started", FormatTime(e.start_time_us())},
+          {"Ended", FormatTime(e.end_time_us())},
+          {"Duration", FormatDuration(e.start_time_us(), e.end_time_us())},
+      });
+  if (e.best_trial_id() != 0) {
+    out << "Best trial " << e.best_trial_id() << " (" << e.metric() << " "
+        << BestMetricCell(e) << "), validation metrics:\n";
+    PrintMetrics(out, e.best_validation_metrics(), 2);
+  } else {
+    out << "No validation metrics yet.\n";
+  }
+  out << '\n';
+  Table table = TrialTable();
+  AddTrialRows(table, trials);
+  table.Print(out);
+}
 
 void AddExperimentCommands(CLI::App& app, Action* action) {
   CLI::App* group = app.add_subcommand(

@@ -87,7 +87,7 @@ def run_det(bdir, method, base, args, data_dir):
     c = db.Cluster(bdir, tag=f"det-search-{method}")
     try:
         c.start_master()
-        c.start_worker("w0", 2, extra=["--data_dir", data_dir])
+        c.start_worker("w0", args.slots, extra=["--data_dir", data_dir])
         c.wait_agents(1)
         eid = c.create_experiment(yaml.safe_dump(cfg, sort_keys=False))
         x = c.experiment(eid)
@@ -268,8 +268,9 @@ def report(res):
           f"{a['validation_period']} batches and at each ASHA rung, training subset "
           f"{a['train_limit'] or 'all 50,000'} images, validation {a['validation_limit'] or 'all 10,000'} "
           f"images (test_batch), {a['budget_min']:g} min of wall time each, run one after "
-          "another. det: one det-master and one det-worker with 2 CPU slots (a process per "
-          "trial, one torch thread each). Optuna: TPESampler + SuccessiveHalvingPruner "
+          "another. det: one det-master and one det-worker with "
+          f"{a.get('slots', 2)} CPU slot(s) on the 2 cores (a process per trial, "
+          f"{2 // max(a.get('slots', 2), 1)} torch thread(s) each). Optuna: TPESampler + SuccessiveHalvingPruner "
           "(min_resource = det's first rung, reduction_factor = divisor), 2 processes × 1 "
           "torch thread sharing a journal-file study, the same model in PyTorch "
           "(bench/search/optuna_cifar.py).", ""]
@@ -315,6 +316,9 @@ def main():
     ap.add_argument("--max-rungs", type=int, default=None,
                     help="ASHA's max_rungs (det's ASHA, and the rungs Optuna's "
                     "pruner is given); default: the config's")
+    ap.add_argument("--slots", type=int, default=2,
+                    help="det-worker slots (the 2 cores are shared among them: "
+                    "1 slot trains one trial at a time on 2 threads)")
     ap.add_argument("--train-limit", type=int, default=0)
     ap.add_argument("--validation-limit", type=int, default=0)
     ap.add_argument("--smoke", action="store_true",

@@ -3,6 +3,7 @@
 // config, max-slots values.
 #include "cli/experiment_admin_cmd.h"
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ParseIdListTest, OneOrSeveralInOrderEachOnce) {
   auto ids = ParseIdList("3");
@@ -38,6 +40,25 @@ TEST(DescribeJsonTest, OneIsAnObjectSeveralAList) {
   EXPECT_EQ(DescribeJson({"{\"id\":\"1\"}"}), "{\"id\":\"1\"}");
   EXPECT_EQ(DescribeJson({"{\"id\":\"1\"}", "{\"id\":\"2\"}"}),
             "[{\"id\":\"1\"},{\"id\":\"2\"}]");
+}
+
+TEST(PrintDescriptionTest, SaysArchivedAndDeleting) {
+  v1::Experiment e;
+  e.set_id(7);
+  e.set_name("cifar");
+  e.set_state(v1::STATE_COMPLETED);
+  std::ostringstream plain;
+  PrintDescription(plain, e, {});
+  EXPECT_THAT(plain.str(), HasSubstr("Experiment 7: cifar"));
+  EXPECT_THAT(plain.str(), Not(HasSubstr("Deleting")));
+  EXPECT_THAT(plain.str(), Not(HasSubstr("Archived")));
+  e.set_deleting(true);
+  e.set_archived(true);
+  std::ostringstream going;
+  PrintDescription(going, e, {});
+  EXPECT_THAT(going.str(), HasSubstr("Deleting"));
+  EXPECT_THAT(going.str(), HasSubstr("checkpoints' files go first"));
+  EXPECT_THAT(going.str(), HasSubstr("Archived"));
 }
 
 TEST(VisibleExperimentsTest, ArchivedOnlyWithAll) {
