@@ -255,30 +255,13 @@ std::string PbtSearch::Snapshot() const {
 }
 
 absl::Status PbtSearch::Restore(const std::string& snapshot) {
-  auto parsed = ParseJson(snapshot);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("searcher snapshot: ", parsed.status().message()));
-  }
-  auto bad = [](const std::string& what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("searcher snapshot is malformed: ", what));
-  };
+  auto parsed = ParseSnapshot(snapshot, "pbt", kSnapshotVersion);
+  if (!parsed.ok()) return parsed.status();
   const Value& root = *parsed;
-  if (!root.is_map()) return bad("not a JSON object");
-  if (!root["method"].is_string() || root["method"].as_string() != "pbt") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "searcher snapshot is of a '",
-        root["method"].is_string() ? root["method"].as_string() : "?",
-        "' search, not 'pbt'"));
-  }
-  int64_t version = 0, population = 0, rounds = 0;
-  if (!ReadInt(root["version"], &version) || version != kSnapshotVersion) {
-    return bad("unsupported version");
-  }
+  int64_t population = 0, rounds = 0;
   if (!ReadInt(root["population_size"], &population) ||
       !ReadInt(root["num_rounds"], &rounds)) {
-    return bad("missing population_size or num_rounds");
+    return MalformedSnapshot("missing population_size or num_rounds");
   }
   if (population != options_.pbt.population_size ||
       rounds != options_.pbt.num_rounds) {
@@ -293,12 +276,12 @@ absl::Status PbtSearch::Restore(const std::string& snapshot) {
       (rounds > 0 && round >= rounds) || !ReadInt(root["closed"], &closed) ||
       !ReadInt(root["failed"], &failed) || !root["started"].is_bool() ||
       !root["shut_down"].is_bool() || !root["canceled"].is_bool()) {
-    return bad("missing counters");
+    return MalformedSnapshot("missing counters");
   }
   // Built aside, so a bad snapshot leaves this search untouched.
   std::map<RequestId, Lineage> lineage;
   const Value& ll = root["lineage"];
-  if (!ll.is_list()) return bad("lineage");
+  if (!ll.is_list()) return MalformedSnapshot("lineage");
   for (const Value& e : ll.as_list()) {
     int64_t id = 0, parent = 0, explored = 0;
     if (!e.is_list() || e.as_list().size() != 3 ||
@@ -306,13 +289,13 @@ absl::Status PbtSearch::Restore(const std::string& snapshot) {
         !ReadInt(e.as_list()[2], &explored) || id < 1 || id >= next_id ||
         parent < 0 || parent >= id || (parent > 0 && !lineage.count(parent)) ||
         explored < 0 || explored > 1 || (parent == 0 && explored == 1)) {
-      return bad("lineage entry");
+      return MalformedSnapshot("lineage entry");
     }
     lineage[id] = Lineage{parent, explored == 1};
   }
   std::vector<Member> members;
   const Value& ml = root["members"];
-  if (!ml.is_list()) return bad("members");
+  if (!ml.is_list()) return MalformedSnapshot("members");
   for (const Value& e : ml.as_list()) {
     int64_t id = 0, done = 0, dead = 0, has_metric = 0;
     Member m;
@@ -324,7 +307,7 @@ absl::Status PbtSearch::Restore(const std::string& snapshot) {
         !ReadInt(e.as_list()[5], &m.length) || id < 0 ||
         (id > 0 && !lineage.count(id)) || (id == 0 && (!done || !dead)) ||
         (dead && !done)) {
-      return bad("member entry");
+      return MalformedSnapshot("member entry");
     }
     m.id = id;
     m.done = done != 0;
@@ -334,7 +317,7 @@ absl::Status PbtSearch::Restore(const std::string& snapshot) {
   }
   const bool started = root["started"].as_bool();
   if (started && static_cast<int64_t>(members.size()) != population) {
-    return bad("the population's size");
+    return MalformedSnapshot("the population's size");
   }
   lineage_ = std::move(lineage);
   SetMembers(std::move(members));

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/value.h"
 
 namespace det::searcher {
@@ -19,6 +22,15 @@ bool ReadExactDouble(const Value& v, double* out);
 
 // Reads an integral number (at most 9e15 in magnitude). False otherwise.
 bool ReadInt(const Value& v, int64_t* out);
+
+// InvalidArgument "searcher snapshot is malformed: <what>".
+absl::Status MalformedSnapshot(absl::string_view what);
+
+// Parses a searcher's snapshot and checks its frame, the part every
+// searcher's shares: a JSON object whose "method" is `method` and whose
+// "version" is `version`. InvalidArgument saying which is wrong otherwise.
+absl::StatusOr<Value> ParseSnapshot(const std::string& snapshot,
+                                    absl::string_view method, int64_t version);
 
 }  // namespace det::searcher
 

@@ -87,8 +87,7 @@ absl::Status TournamentSearch::RestoreTpe(
   }
   if (!tpe()) return absl::OkStatus();
   auto bad = [](const std::string& what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("searcher snapshot is malformed: tpe ", what));
+    return MalformedSnapshot(absl::StrCat("tpe ", what));
   };
   const Value& list = root["tpe"];
   if (!list.is_list() || list.as_list().size() != trials->size()) {
@@ -128,28 +127,9 @@ absl::Status TournamentSearch::RestoreTpe(
 }
 
 absl::Status TournamentSearch::Restore(const std::string& snapshot) {
-  auto parsed = ParseJson(snapshot);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("searcher snapshot: ", parsed.status().message()));
-  }
-  auto bad = [](const std::string& what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("searcher snapshot is malformed: ", what));
-  };
+  auto parsed = ParseSnapshot(snapshot, options_.method, kSnapshotVersion);
+  if (!parsed.ok()) return parsed.status();
   const Value& root = *parsed;
-  if (!root.is_map()) return bad("not a JSON object");
-  if (!root["method"].is_string() ||
-      root["method"].as_string() != options_.method) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "searcher snapshot is of a '",
-        root["method"].is_string() ? root["method"].as_string() : "?",
-        "' search, not '", options_.method, "'"));
-  }
-  int64_t version = 0;
-  if (!ReadInt(root["version"], &version) || version != kSnapshotVersion) {
-    return bad("unsupported version");
-  }
   // Build the new state aside, so a bad snapshot leaves this one untouched.
   std::vector<Bracket> brackets(brackets_.size());
   std::map<RequestId, Trial> trials;
@@ -158,7 +138,7 @@ absl::Status TournamentSearch::Restore(const std::string& snapshot) {
       !ReadInt(root["closed"], &closed) || !ReadInt(root["failed"], &failed) ||
       !root["started"].is_bool() || !root["shut_down"].is_bool() ||
       !root["canceled"].is_bool()) {
-    return bad("missing counters");
+    return MalformedSnapshot("missing counters");
   }
   const Value& bl = root["brackets"];
   if (!bl.is_list() || bl.as_list().size() != brackets_.size()) {
@@ -175,7 +155,7 @@ absl::Status TournamentSearch::Restore(const std::string& snapshot) {
         !ReadInt(b["max_concurrent_trials"], &max_concurrent) ||
         !ReadInt(b["created"], &brackets[i].created) ||
         !ReadInt(b["invalid"], &brackets[i].invalid)) {
-      return bad(absl::StrCat("bracket ", i));
+      return MalformedSnapshot(absl::StrCat("bracket ", i));
     }
     if (num_rungs != spec.num_rungs || max_trials != spec.max_trials ||
         max_concurrent != spec.max_concurrent_trials) {
@@ -186,17 +166,17 @@ absl::Status TournamentSearch::Restore(const std::string& snapshot) {
     const Value& rungs = b["rungs"];
     if (!rungs.is_list() ||
         rungs.as_list().size() != static_cast<size_t>(num_rungs)) {
-      return bad(absl::StrCat("bracket ", i, " rungs"));
+      return MalformedSnapshot(absl::StrCat("bracket ", i, " rungs"));
     }
     for (const Value& rung : rungs.as_list()) {
-      if (!rung.is_list()) return bad("rung");
+      if (!rung.is_list()) return MalformedSnapshot("rung");
       std::vector<Entry> entries;
       for (const Value& e : rung.as_list()) {
         Entry entry;
         if (!e.is_list() || e.as_list().size() != 2 ||
             !ReadExactDouble(e.as_list()[0], &entry.first) ||
             !ReadInt(e.as_list()[1], &entry.second)) {
-          return bad("rung entry");
+          return MalformedSnapshot("rung entry");
         }
         entries.push_back(entry);
       }
@@ -204,13 +184,13 @@ absl::Status TournamentSearch::Restore(const std::string& snapshot) {
                           [](const Entry& a, const Entry& b) {
                             return a.first < b.first;
                           })) {
-        return bad("rung not sorted");
+        return MalformedSnapshot("rung not sorted");
       }
       brackets[i].rungs.push_back(std::move(entries));
     }
   }
   const Value& tl = root["trials"];
-  if (!tl.is_list()) return bad("trials");
+  if (!tl.is_list()) return MalformedSnapshot("trials");
   for (const Value& tv : tl.as_list()) {
     int64_t id = 0, bracket = 0, next_rung = 0, state = 0, length = 0;
     if (!tv.is_list() || tv.as_list().size() != 5 ||
@@ -222,7 +202,7 @@ absl::Status TournamentSearch::Restore(const std::string& snapshot) {
         next_rung < 0 ||
         next_rung > options_.brackets[static_cast<size_t>(bracket)].num_rungs ||
         state < 0 || state > static_cast<int64_t>(TrialState::kCanceled)) {
-      return bad("trial entry");
+      return MalformedSnapshot("trial entry");
     }
     Trial t;
     t.bracket = static_cast<int>(bracket);

@@ -49,12 +49,7 @@ class PbtMasterTest : public ::testing::Test {
     master_ = std::move(*m);
     out_ = std::make_shared<WorkerOutbox>();
     v1::Hello hello = MakeHello("w0", 8);
-    for (const v1::StartTrial& s : running) {
-      v1::RunningTrial* r = hello.add_running();
-      r->set_trial_id(s.spec().trial_id());
-      r->set_run_id(s.spec().run_id());
-      for (int32_t slot : s.slot_ids()) r->add_slot_ids(slot);
-    }
+    ::det::testing::AddRunning(running, &hello);
     ASSERT_TRUE(master_->WorkerConnected(hello, "ipv4:1", out_).ok());
   }
 
@@ -64,15 +59,7 @@ class PbtMasterTest : public ::testing::Test {
 
   void Send(int64_t trial, int32_t run,
             const std::function<void(v1::TrialEvent*)>& fill) {
-    v1::WorkerMessage m;
-    m.set_seq(++seq_);
-    v1::TrialEvent* ev = m.mutable_trial_event();
-    ev->set_trial_id(trial);
-    ev->set_run_id(run);
-    fill(ev);
-    auto r = master_->WorkerMessages("w0", {m});
-    ASSERT_TRUE(r.status.ok()) << r.status;
-    ASSERT_EQ(r.rejected, 0);
+    ::det::testing::SendTrialEvent(*master_, "w0", &seq_, trial, run, fill);
   }
 
   // What a trial does in a round: validates at its length, checkpoints
