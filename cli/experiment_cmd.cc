@@ -252,7 +252,6 @@ absl::StatusOr<std::string> DescribeDocument(
   return AddJsonMember(*text, "trials", JsonArray(trial_docs));
 }
 
-
 // det experiment describe ID[,ID...]: every experiment is read before
 // anything prints, so an unknown id prints nothing but the error.
 int RunDescribe(Env& env, const std::string& ids_text, bool json) {
@@ -352,9 +351,9 @@ void PrintDescription(std::ostream& out, const v1::Experiment& e,
           {"Description", e.description()},
           {"Labels", absl::StrJoin(e.labels(), ", ")},
           {"Archived", e.archived() ? "yes" : ""},
-          {"Deleting",
-           e.deleting() ? "yes (its checkpoints' files go first, then it)"
-                        : ""},
+          {"Deleting", e.deleting()
+                           ? "yes (its checkpoints' files go first, then it)"
+                           : ""},
           {"Forked from",
            e.parent_id() != 0 ? absl::StrCat(e.parent_id()) : ""},
           {"Searcher",

@@ -79,8 +79,9 @@ std::vector<std::string> CheckpointsToDelete(
     const absl::flat_hash_set<int64_t>& live_trials);
 
 // The uuids of the checkpoints with a metric, best first, by the same
-// ranking as save_trial_best / save_experiment_best (ties: Newer first): what "the best N" means to det checkpoint list --best
-// and det experiment download --top-n.
+// ranking as save_trial_best / save_experiment_best (ties: Newer first): what
+// "the best N" means to det checkpoint list --best and det experiment download
+// --top-n.
 std::vector<std::string> RankedByMetric(
     const std::vector<CheckpointInfo>& checkpoints, bool smaller_is_better);
 
