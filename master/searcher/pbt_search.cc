@@ -121,14 +121,20 @@ Operations PbtSearch::ValidationCompleted(RequestId id, double metric,
   return {};
 }
 
-Operations PbtSearch::TrialClosed(RequestId id) {
-  Operations ops;
+PbtSearch::Member* PbtSearch::EndMember(RequestId id, bool dead) {
   Member* m = FindMember(id);
-  if (m == nullptr || m->done) return ops;
+  if (m == nullptr || m->done) return nullptr;
   progress_units_ -= Units(*m);
   m->done = true;
   --running_;
+  if (dead) m->dead = true;
   progress_units_ += Units(*m);
+  return m;
+}
+
+Operations PbtSearch::TrialClosed(RequestId id) {
+  Operations ops;
+  if (EndMember(id, /*dead=*/false) == nullptr) return ops;
   ++closed_;
   MaybeEndRound(&ops);
   return ops;
@@ -136,13 +142,7 @@ Operations PbtSearch::TrialClosed(RequestId id) {
 
 Operations PbtSearch::TrialExitedEarly(RequestId id, ExitedReason reason) {
   Operations ops;
-  Member* m = FindMember(id);
-  if (m == nullptr || m->done) return ops;
-  progress_units_ -= Units(*m);
-  m->done = true;
-  --running_;
-  m->dead = true;
-  progress_units_ += Units(*m);
+  if (EndMember(id, /*dead=*/true) == nullptr) return ops;
   if (reason == ExitedReason::kUserCanceled) {
     canceled_ = true;
   } else {

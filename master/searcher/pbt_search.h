@@ -92,6 +92,10 @@ class PbtSearch : public SearchMethod {
   };
 
   Member* FindMember(RequestId id);
+  // Ends the round of `id`'s member (`dead`: it exited early, nothing to
+  // continue from), keeping Progress() in step; nullptr when `id` is no
+  // member or its round has already ended.
+  Member* EndMember(RequestId id, bool dead);
   // A member's share of Progress() in units: its round whole once ended,
   // else its validated length (capped at the round's).
   int64_t Units(const Member& m) const;
