@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <functional>
 #include <map>
-#include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +22,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using testing::MustCreate;
 using testing::MustParse;
+using testing::Random;
 
 std::string PbtYaml(int64_t population, int64_t rounds, double truncate,
                     const std::string& extra_searcher = "",
@@ -499,20 +499,6 @@ TEST(PbtSearchTest, RestoreRefusesAnotherSearch) {
 }
 
 // ---------------------------------------------------------------- property
-
-class Random {
- public:
-  explicit Random(uint64_t seed) : rng_(seed) {}
-  int64_t Int(int64_t lo, int64_t hi) {
-    return lo +
-           static_cast<int64_t>(rng_() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  double Uniform() { return (rng_() >> 11) * 0x1.0p-53; }
-  bool Chance(double p) { return Uniform() < p; }
-
- private:
-  std::mt19937_64 rng_;
-};
 
 // One event for a live trial: a validation, a close, or an early exit.
 struct Event {

@@ -5,7 +5,6 @@
 // snapshot -> restore. Also: snapshot -> restore gives the same future
 // operations, and the same seed gives the same search.
 #include <algorithm>
-#include <random>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -23,20 +22,7 @@ namespace {
 using testing::Driver;
 using testing::MustCreate;
 using testing::MustParse;
-
-class Random {
- public:
-  explicit Random(uint64_t seed) : rng_(seed) {}
-  int64_t Int(int64_t lo, int64_t hi) {  // inclusive
-    return lo +
-           static_cast<int64_t>(rng_() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  double Uniform() { return (rng_() >> 11) * 0x1.0p-53; }
-  bool Chance(double p) { return Uniform() < p; }
-
- private:
-  std::mt19937_64 rng_;
-};
+using testing::Random;
 
 // A random valid config for `param`: a searcher name, "+tpe" for the TPE
 // sampler (with small n_startup_trials so that it is used, and every kind

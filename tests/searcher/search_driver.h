@@ -4,8 +4,10 @@
 #ifndef DET_TESTS_SEARCHER_SEARCH_DRIVER_H_
 #define DET_TESTS_SEARCHER_SEARCH_DRIVER_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,6 +24,23 @@ inline ExperimentConfig MustParse(const std::string& yaml) {
   EXPECT_TRUE(cfg.ok()) << cfg.status() << "\n" << yaml;
   return cfg.ok() ? *cfg : ExperimentConfig{};
 }
+
+// The property tests' random choices: seeded, the same on every platform's
+// standard library (std::mt19937_64 is fully specified; its distributions
+// are not, so none is used).
+class Random {
+ public:
+  explicit Random(uint64_t seed) : rng_(seed) {}
+  int64_t Int(int64_t lo, int64_t hi) {  // inclusive
+    return lo +
+           static_cast<int64_t>(rng_() % static_cast<uint64_t>(hi - lo + 1));
+  }
+  double Uniform() { return (rng_() >> 11) * 0x1.0p-53; }
+  bool Chance(double p) { return Uniform() < p; }
+
+ private:
+  std::mt19937_64 rng_;
+};
 
 inline std::unique_ptr<SearchMethod> MustCreate(const ExperimentConfig& cfg) {
   auto s = NewSearchMethod(cfg);
