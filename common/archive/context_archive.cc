@@ -94,6 +94,13 @@ absl::Status Walk(const fs::path& root, const std::string& rel_dir,
        it.increment(ec)) {
     names.push_back(it->path().filename().string());
   }
+  // Whatever is removed between listing and reading (a trial writing
+  // checkpoints under the context, an editor's swap file) is left out:
+  // the archive holds what was there when it was read.
+  const auto vanished = [](const std::error_code& err) {
+    return err == std::errc::no_such_file_or_directory;
+  };
+  if (ec && !rel_dir.empty() && vanished(ec)) return absl::OkStatus();
   if (ec) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot list '", dir.string(), "' while packing: ", ec.message()));
@@ -104,6 +111,7 @@ absl::Status Walk(const fs::path& root, const std::string& rel_dir,
     e.rel = rel_dir.empty() ? name : absl::StrCat(rel_dir, "/", name);
     e.abs = (root / e.rel).string();
     fs::file_status st = fs::symlink_status(e.abs, ec);
+    if (ec && vanished(ec)) continue;
     if (ec) {
       return absl::FailedPreconditionError(absl::StrCat(
           "cannot stat '", e.abs, "' while packing: ", ec.message()));
@@ -114,6 +122,7 @@ absl::Status Walk(const fs::path& root, const std::string& rel_dir,
     if (ignore.Ignored(e.rel, is_dir)) continue;
     if (e.type == fs::file_type::regular) {
       e.size = static_cast<int64_t>(fs::file_size(e.abs, ec));
+      if (ec && vanished(ec)) continue;
       if (ec) {
         return absl::FailedPreconditionError(absl::StrCat(
             "cannot stat '", e.abs, "' while packing: ", ec.message()));
@@ -143,7 +152,23 @@ la_ssize_t AppendToString(struct archive*, void* client, const void* buf,
   return static_cast<la_ssize_t>(n);
 }
 
+// Archives one listed entry. A regular file is opened before its header
+// is written, so that one removed since the listing is left out instead of
+// leaving a header without its bytes; its size is the one it has when
+// opened.
 absl::Status WriteEntry(struct archive* a, const PackEntry& e) {
+  Fd fd;
+  int64_t size = 0;
+  if (e.type == fs::file_type::regular) {
+    fd = Fd(open(e.abs.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd.ok() && errno == ENOENT) return absl::OkStatus();
+    struct stat st;
+    if (!fd.ok() || fstat(fd.get(), &st) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot read '", e.abs, "': ", Errno(errno)));
+    }
+    size = static_cast<int64_t>(st.st_size);
+  }
   std::unique_ptr<struct archive_entry, EntryDeleter> entry(
       archive_entry_new());
   archive_entry_set_pathname(entry.get(), e.rel.c_str());
@@ -151,7 +176,7 @@ absl::Status WriteEntry(struct archive* a, const PackEntry& e) {
   switch (e.type) {
     case fs::file_type::regular:
       archive_entry_set_filetype(entry.get(), AE_IFREG);
-      archive_entry_set_size(entry.get(), e.size);
+      archive_entry_set_size(entry.get(), size);
       break;
     case fs::file_type::directory:
       archive_entry_set_filetype(entry.get(), AE_IFDIR);
@@ -167,13 +192,8 @@ absl::Status WriteEntry(struct archive* a, const PackEntry& e) {
   }
   if (e.type != fs::file_type::regular) return absl::OkStatus();
 
-  Fd fd(open(e.abs.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read '", e.abs, "': ", Errno(errno)));
-  }
   std::vector<char> buf(kChunk);
-  int64_t left = e.size;
+  int64_t left = size;
   while (left > 0) {
     ssize_t n = read(fd.get(), buf.data(),
                      static_cast<size_t>(std::min<int64_t>(left, kChunk)));
@@ -472,6 +492,7 @@ absl::StatusOr<std::string> PackContext(const std::string& dir,
     return absl::InternalError(absl::StrCat("cannot start the archive: ",
                                             archive_error_string(a.get())));
   }
+  if (limits.after_listing) limits.after_listing();
   for (const PackEntry& e : entries) {
     s = WriteEntry(a.get(), e);
     if (!s.ok()) return s;

@@ -4,6 +4,7 @@
 #define DET_COMMON_ARCHIVE_CONTEXT_ARCHIVE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -13,13 +14,17 @@ namespace det {
 struct ArchiveLimits {
   int64_t max_bytes = 96 << 20;  // uncompressed total (Determined: 95 MiB)
   int64_t max_files = 10000;
+  // PackContext calls it once the tree is listed, before any file is read:
+  // tests change the tree there to pin down what a concurrent writer does.
+  std::function<void()> after_listing;
 };
 
 // Packs the regular files and directories under `dir` (symlinks are kept
 // only when they point inside `dir`), skipping what `.detignore` in `dir`
 // lists (gitignore-style patterns: "name", "dir/", "*.ext", "/anchored").
 // Fails with a clear message (which limit, by how much) when the tree is
-// over the limits.
+// over the limits. What is removed while it packs (a trial writing
+// checkpoints under the context) is left out, not an error.
 absl::StatusOr<std::string> PackContext(const std::string& dir,
                                         const ArchiveLimits& limits = {});
 

@@ -194,6 +194,29 @@ TEST_F(ContextArchiveTest, PackingIsDeterministicInOrder) {
   EXPECT_EQ(*one, *two);
 }
 
+// A trial writing checkpoints under the context directory while the CLI
+// packs it: what goes away between the listing and the reading is left out,
+// and what changed is packed as it is when read.
+TEST_F(ContextArchiveTest, PackLeavesOutWhatIsRemovedWhilePacking) {
+  WriteFile(src_ / "train.py", "print('hi')\n");
+  WriteFile(src_ / "checkpoints" / ".tmp-1" / "SHA256SUMS", "sums");
+  WriteFile(src_ / "checkpoints" / ".tmp-1" / "state.pt", "weights");
+  WriteFile(src_ / "notes.txt", "short");
+  ArchiveLimits limits;
+  limits.after_listing = [&] {
+    fs::remove_all(src_ / "checkpoints" / ".tmp-1");
+    WriteFile(src_ / "notes.txt", "grown since the listing");
+  };
+  auto packed = PackContext(src_, limits);
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  ASSERT_TRUE(UnpackContext(*packed, dest_).ok());
+  EXPECT_EQ(ReadFile(dest_ / "train.py"), "print('hi')\n");
+  EXPECT_EQ(ReadFile(dest_ / "notes.txt"), "grown since the listing");
+  EXPECT_TRUE(fs::is_directory(dest_ / "checkpoints"));
+  EXPECT_FALSE(fs::exists(dest_ / "checkpoints" / ".tmp-1" / "SHA256SUMS"));
+  EXPECT_FALSE(fs::exists(dest_ / "checkpoints" / ".tmp-1" / "state.pt"));
+}
+
 TEST_F(ContextArchiveTest, PackRefusesTreesOverTheByteLimit) {
   WriteFile(src_ / "a.bin", std::string(3 << 20, 'a'));
   ArchiveLimits limits;

@@ -164,7 +164,11 @@ max_restarts: 3
       fwrite(yaml.data(), 1, yaml.size(), f);
       fclose(f);
     }
-    CliResult refused = cluster_.Cli({"experiment", "create", path, "."});
+    // Its own context: the test's directory holds the store's disk and the
+    // checkpoints the trials are writing.
+    const std::string context = cluster_.dir() + "/outage-context";
+    std::filesystem::create_directories(context);
+    CliResult refused = cluster_.Cli({"experiment", "create", path, context});
     EXPECT_NE(refused.exit_code, 0) << "created during the outage";
     EXPECT_THAT(refused.err, HasSubstr("store"));
     if (during) during();
