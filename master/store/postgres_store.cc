@@ -3,7 +3,6 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
-#include <chrono>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -348,10 +347,6 @@ constexpr const char kClusterIdKey[] = "cluster_id";
 // is sent, like SQLite's length limit.
 constexpr size_t kMaxValueBytes = (size_t{1} << 30) - 1;
 
-absl::Duration Since(std::chrono::steady_clock::time_point start) {
-  return absl::FromChrono(std::chrono::steady_clock::now() - start);
-}
-
 // A text key the server would refuse (NUL, not UTF-8) is refused here,
 // before it could abort the caller's transaction.
 absl::Status CheckText(absl::string_view v, absl::string_view what) {
@@ -397,24 +392,6 @@ std::string Where(PGconn* conn) {
 
 // ---- Connection and transactions ----
 
-class PostgresStore::Access {
- public:
-  explicit Access(PostgresStore* store)
-      : store_(store), joined_(store->InOwnTransaction()) {
-    if (!joined_) store_->mu_.Lock();
-  }
-  ~Access() {
-    if (!joined_) store_->mu_.Unlock();
-  }
-  Access(const Access&) = delete;
-  Access& operator=(const Access&) = delete;
-  bool joined() const { return joined_; }
-
- private:
-  PostgresStore* store_;
-  bool joined_;
-};
-
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(
     const std::string& conninfo) {
   if (conninfo.empty()) {
@@ -459,7 +436,7 @@ PostgresStore::PostgresStore(PGconn* conn) : conn_(conn), where_(Where(conn)) {}
 
 PostgresStore::~PostgresStore() { PQfinish(conn_); }
 
-absl::Status PostgresStore::EnsureConnected() {
+absl::Status PostgresStore::Ready() {
   if (PQstatus(conn_) == CONNECTION_OK &&
       PQtransactionStatus(conn_) == PQTRANS_IDLE) {
     // A server that closed the connection while it was idle (a restart,
@@ -506,7 +483,7 @@ absl::Status PostgresStore::Error(const PgResult* result,
     return absl::UnavailableError(absl::StrCat(
         what, ": lost the connection to PostgreSQL at ", where_, ": ",
         absl::StripTrailingAsciiWhitespace(msg),
-        InOwnTransaction() ? " (the transaction is rolled back)" : "",
+        gate_.InOwnTransaction() ? " (the transaction is rolled back)" : "",
         "; the store reconnects on its next call"));
   }
   return PostgresError(state != nullptr ? state : "", what, msg);
@@ -608,8 +585,8 @@ absl::Status PostgresStore::Migrate() {
   return ExecConstant("COMMIT", what);
 }
 
+// Runs before Open hands the store out: no other thread can use it yet.
 absl::Status PostgresStore::Init() {
-  absl::MutexLock lock(&mu_);
   // Server messages in a fixed form, and warnings not printed to stderr.
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
@@ -628,107 +605,49 @@ absl::Status PostgresStore::Init() {
   return absl::OkStatus();
 }
 
-void PostgresStore::SetWriteObserver(
-    std::function<void(absl::Duration)> observer) {
-  absl::MutexLock lock(&observer_mu_);
-  observer_ = std::move(observer);
+absl::Status PostgresStore::Begin() {
+  return ExecConstant("BEGIN", "starting a transaction");
 }
 
-void PostgresStore::ReportWrite(absl::Duration d) {
-  absl::ReaderMutexLock lock(&observer_mu_);
-  if (observer_) observer_(d);
-}
-
-absl::Status PostgresStore::Write(absl::FunctionRef<absl::Status()> body) {
-  if (InOwnTransaction()) return body();
-  absl::Status s;
-  absl::Duration took;
-  {
-    absl::MutexLock lock(&mu_);
-    auto start = std::chrono::steady_clock::now();
-    s = EnsureConnected();
-    if (s.ok()) s = body();
-    took = Since(start);
-  }
-  ReportWrite(took);
-  return s;
-}
-
-absl::Status PostgresStore::Read(absl::FunctionRef<absl::Status()> body) {
-  Access access(this);
-  if (!access.joined()) {
-    if (absl::Status s = EnsureConnected(); !s.ok()) return s;
-  }
-  return body();
-}
-
-absl::Status PostgresStore::RunInTransaction(
-    const std::function<absl::Status()>& fn) {
-  if (InOwnTransaction()) {
-    // One name serves every level: PostgreSQL, like SQLite, resolves it to
-    // the most recent savepoint of that name.
-    if (absl::Status s = ExecConstant("SAVEPOINT det_nested",
-                                      "starting a nested transaction");
-        !s.ok()) {
-      return s;
-    }
-    absl::Status s = fn();
-    if (s.ok()) {
-      s = ExecConstant("RELEASE det_nested", "ending a nested transaction");
-      if (s.ok()) return s;
-    }
-    if (PQstatus(conn_) == CONNECTION_OK) {
-      // Undoes the inner writes and clears an error state, so the outer
-      // transaction can go on (as it can in SQLite).
-      ExecConstant("ROLLBACK TO det_nested", "rolling back").IgnoreError();
-      ExecConstant("RELEASE det_nested", "rolling back").IgnoreError();
-    }
-    return s;
-  }
-
-  mu_.Lock();
-  auto start = std::chrono::steady_clock::now();
-  absl::Status begun = EnsureConnected();
-  if (begun.ok()) begun = ExecConstant("BEGIN", "starting a transaction");
-  if (!begun.ok()) {
-    mu_.Unlock();
-    return begun;
-  }
-  tx_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  struct Finish {
-    PostgresStore* store;
-    bool done = false;
-    void operator()(bool committed) {
-      if (!committed && PQstatus(store->conn_) == CONNECTION_OK &&
-          PQtransactionStatus(store->conn_) != PQTRANS_IDLE) {
-        PQclear(PQexec(store->conn_, "ROLLBACK"));
-      }
-      store->tx_owner_.store(std::thread::id(), std::memory_order_relaxed);
-      store->mu_.Unlock();
-      done = true;
-    }
-    ~Finish() {
-      if (!done) (*this)(false);
-    }
-  } finish{this};
-
-  absl::Status s = fn();
-  if (s.ok() && PQtransactionStatus(conn_) == PQTRANS_INERROR) {
+absl::Status PostgresStore::Commit() {
+  if (PQtransactionStatus(conn_) == PQTRANS_INERROR) {
     // fn went on after a statement failed: PostgreSQL would turn the
     // COMMIT into a ROLLBACK. Say so instead of reporting success.
-    s = absl::AbortedError(
+    return absl::AbortedError(
         "store transaction: a statement in it failed and the caller went on; "
         "nothing of it was committed");
   }
-  if (s.ok()) {
-    PgResult r(PQexec(conn_, "COMMIT"));
-    if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-      s = Error(&r, "committing a transaction");
-    }
+  PgResult r(PQexec(conn_, "COMMIT"));
+  if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    return Error(&r, "committing a transaction");
   }
-  finish(s.ok());
-  ReportWrite(Since(start));
-  return s;
+  return absl::OkStatus();
+}
+
+void PostgresStore::Rollback() {
+  if (PQstatus(conn_) == CONNECTION_OK &&
+      PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+}
+
+// One name serves every level: PostgreSQL, like SQLite, resolves it to the
+// most recent savepoint of that name.
+absl::Status PostgresStore::Savepoint() {
+  return ExecConstant("SAVEPOINT det_nested", "starting a nested transaction");
+}
+
+absl::Status PostgresStore::ReleaseSavepoint() {
+  return ExecConstant("RELEASE det_nested", "ending a nested transaction");
+}
+
+void PostgresStore::RollbackToSavepoint() {
+  if (PQstatus(conn_) == CONNECTION_OK) {
+    // Undoes the inner writes and clears an error state, so the outer
+    // transaction can go on (as it can in SQLite).
+    ExecConstant("ROLLBACK TO det_nested", "rolling back").IgnoreError();
+    ExecConstant("RELEASE det_nested", "rolling back").IgnoreError();
+  }
 }
 
 absl::StatusOr<bool> PostgresStore::Exists(const char* sql, int64_t id,
@@ -763,7 +682,7 @@ absl::StatusOr<int64_t> PostgresStore::AddExperiment(
   if (absl::Status s = CheckSize(e.context, "adding an experiment"); !s.ok())
     return s;
   int64_t id = 0;
-  absl::Status s = Write([&]() -> absl::Status {
+  absl::Status s = gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(kInsertExperiment,
                                       PgParams()
                                           .Int(e.experiment.state())
@@ -783,7 +702,7 @@ absl::Status PostgresStore::UpdateExperiment(const v1::Experiment& e) {
   std::string what = absl::StrCat("updating experiment ", e.id());
   absl::StatusOr<std::string> blob = SerializeRecord(e, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kUpdateExperiment,
              PgParams().Int(e.state()).Bytes(*blob).Int(e.id()), what);
@@ -801,7 +720,7 @@ absl::Status PostgresStore::SaveSearcherSnapshot(int64_t experiment_id,
   std::string what = absl::StrCat("saving the searcher snapshot of experiment ",
                                   experiment_id);
   if (absl::Status s = CheckSize(snapshot, what); !s.ok()) return s;
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(
         kUpdateSnapshot, PgParams().Bytes(snapshot).Int(experiment_id), what);
     if (!r.ok()) return r.status();
@@ -822,7 +741,7 @@ absl::Status PostgresStore::AppendSearcherEvent(int64_t experiment_id,
   std::string what =
       absl::StrCat("journaling a searcher event of experiment ", experiment_id);
   if (absl::Status s = CheckSize(event, what); !s.ok()) return s;
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(
         kInsertSearcherEvent, PgParams().Int(experiment_id).Bytes(event), what);
     if (!r.ok()) return r.status();
@@ -837,7 +756,7 @@ absl::Status PostgresStore::AppendSearcherEvent(int64_t experiment_id,
 absl::StatusOr<std::vector<std::string>> PostgresStore::ListSearcherEvents(
     int64_t experiment_id) {
   std::vector<std::string> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kSelectSearcherEvents, PgParams().Int(experiment_id),
              absl::StrCat("reading the searcher journal of experiment ",
@@ -852,7 +771,7 @@ absl::StatusOr<std::vector<std::string>> PostgresStore::ListSearcherEvents(
 
 absl::StatusOr<ExperimentRecord> PostgresStore::GetExperiment(int64_t id) {
   ExperimentRecord record;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(kSelectExperiment, PgParams().Int(id),
                                       absl::StrCat("reading experiment ", id));
     if (!r.ok()) return r.status();
@@ -870,7 +789,7 @@ absl::StatusOr<ExperimentRecord> PostgresStore::GetExperiment(int64_t id) {
 
 absl::StatusOr<std::vector<v1::Experiment>> PostgresStore::ListExperiments() {
   std::vector<v1::Experiment> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kListExperiments, PgParams(), "listing experiments");
     if (!r.ok()) return r.status();
@@ -893,7 +812,7 @@ absl::StatusOr<std::vector<v1::Experiment>> PostgresStore::ListExperiments() {
 absl::StatusOr<std::vector<ExperimentRecord>>
 PostgresStore::ListNonTerminalExperiments() {
   std::vector<ExperimentRecord> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(kListNonTerminal,
                                       PgParams()
                                           .Int(v1::STATE_COMPLETED)
@@ -942,7 +861,7 @@ absl::StatusOr<int64_t> PostgresStore::AddTrial(const TrialRecord& t) {
   if (!blob.ok()) return blob.status();
   std::string points = EncodePoints(t.validation_points);
   int64_t id = 0;
-  absl::Status s = Write([&]() -> absl::Status {
+  absl::Status s = gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(kInsertTrial,
                                       PgParams()
                                           .Int(t.trial.experiment_id())
@@ -972,7 +891,7 @@ absl::Status PostgresStore::UpdateTrial(const TrialRecord& t) {
       SerializeRecord(t.trial, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   std::string points = EncodePoints(t.validation_points);
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(kUpdateTrial,
                                       PgParams()
                                           .Int(t.trial.experiment_id())
@@ -1001,7 +920,7 @@ absl::Status PostgresStore::UpdateTrial(const TrialRecord& t) {
 
 absl::StatusOr<TrialRecord> PostgresStore::GetTrial(int64_t id) {
   TrialRecord record;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(kSelectTrial, PgParams().Int(id),
                                       absl::StrCat("reading trial ", id));
     if (!r.ok()) return r.status();
@@ -1020,7 +939,7 @@ absl::StatusOr<TrialRecord> PostgresStore::GetTrial(int64_t id) {
 absl::StatusOr<std::vector<TrialRecord>> PostgresStore::ListTrials(
     int64_t experiment_id) {
   std::vector<TrialRecord> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kListTrials, PgParams().Int(experiment_id),
              absl::StrCat("listing the trials of experiment ", experiment_id));
@@ -1055,7 +974,7 @@ absl::StatusOr<bool> PostgresStore::AddMetricReport(const v1::MetricReport& r) {
   absl::StatusOr<std::string> blob = SerializeRecord(r, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
   bool stored = false;
-  absl::Status s = Write([&]() -> absl::Status {
+  absl::Status s = gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> res = Exec(kInsertMetric,
                                         PgParams()
                                             .Int(r.trial_id())
@@ -1087,7 +1006,7 @@ absl::StatusOr<std::vector<v1::MetricReport>> PostgresStore::GetMetricReports(
         absl::StrCat("unknown metric group ", static_cast<int>(group)));
   }
   std::vector<v1::MetricReport> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     bool all = group == v1::METRIC_GROUP_UNSPECIFIED;
     PgParams p;
     p.Int(trial_id);
@@ -1122,7 +1041,7 @@ absl::Status PostgresStore::AddCheckpoint(const v1::Checkpoint& c) {
   if (absl::Status s = CheckText(c.uuid(), what); !s.ok()) return s;
   absl::StatusOr<std::string> blob = SerializeRecord(c, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(kInsertCheckpoint,
                                       PgParams()
                                           .Text(c.uuid())
@@ -1145,7 +1064,7 @@ absl::Status PostgresStore::AddCheckpoint(const v1::Checkpoint& c) {
 absl::StatusOr<std::vector<v1::Checkpoint>> PostgresStore::ListCheckpoints(
     int64_t trial_id) {
   std::vector<v1::Checkpoint> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kListCheckpoints, PgParams().Int(trial_id),
              absl::StrCat("listing the checkpoints of trial ", trial_id));
@@ -1171,7 +1090,7 @@ absl::StatusOr<v1::Checkpoint> PostgresStore::GetCheckpoint(
     return absl::NotFoundError(absl::StrCat("no checkpoint ", uuid));
   }
   v1::Checkpoint c;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kGetCheckpoint, PgParams().Text(uuid), what);
     if (!r.ok()) return r.status();
@@ -1193,7 +1112,7 @@ absl::Status PostgresStore::SetCheckpointState(const std::string& uuid,
   if (!CheckText(uuid, what).ok()) {
     return absl::NotFoundError(absl::StrCat(what, ": no checkpoint ", uuid));
   }
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kCheckpointState, PgParams().Text(uuid), what);
     if (!r.ok()) return r.status();
@@ -1212,7 +1131,7 @@ absl::Status PostgresStore::SetCheckpointState(const std::string& uuid,
 absl::StatusOr<std::vector<v1::Checkpoint>>
 PostgresStore::ListCheckpointsInState(v1::CheckpointState state) {
   std::vector<v1::Checkpoint> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kListCheckpointsInState, PgParams().Int(state),
              absl::StrCat("listing the checkpoints in state ",
@@ -1232,7 +1151,7 @@ PostgresStore::ListCheckpointsInState(v1::CheckpointState state) {
 absl::StatusOr<std::vector<v1::Checkpoint>>
 PostgresStore::ListExperimentCheckpoints(int64_t experiment_id) {
   std::vector<v1::Checkpoint> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r = Exec(
         kListExperimentCheckpoints, PgParams().Int(experiment_id),
         absl::StrCat("listing the checkpoints of experiment ", experiment_id));
@@ -1251,7 +1170,7 @@ PostgresStore::ListExperimentCheckpoints(int64_t experiment_id) {
 absl::Status PostgresStore::DeleteExperiment(int64_t id) {
   std::string what = absl::StrCat("deleting experiment ", id);
   return RunInTransaction([&]() -> absl::Status {
-    return Write([&]() -> absl::Status {
+    return gate_.Write([&]() -> absl::Status {
       absl::StatusOr<bool> exists = Exists(kExperimentExists, id, what);
       if (!exists.ok()) return exists.status();
       if (!*exists) {
@@ -1270,7 +1189,7 @@ absl::Status PostgresStore::DeleteCheckpoint(const std::string& uuid) {
   std::string what = absl::StrCat("deleting checkpoint ", uuid);
   // A uuid that cannot be stored cannot be there: nothing to delete.
   if (!CheckText(uuid, what).ok()) return absl::OkStatus();
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     return Exec(kDeleteCheckpoint, PgParams().Text(uuid), what).status();
   });
 }
@@ -1310,7 +1229,7 @@ absl::StatusOr<std::vector<v1::TrialLogLine>> PostgresStore::GetLogs(
         absl::StrCat("log line limit must be positive, got ", limit));
   }
   std::vector<v1::TrialLogLine> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kSelectLogs, PgParams().Int(trial_id).Int(after_id).Int(limit),
              absl::StrCat("reading the logs of trial ", trial_id));
@@ -1339,7 +1258,7 @@ absl::Status PostgresStore::UpsertAgent(const v1::Agent& a) {
   if (absl::Status s = CheckText(a.id(), what); !s.ok()) return s;
   absl::StatusOr<std::string> blob = SerializeRecord(a, what, kMaxValueBytes);
   if (!blob.ok()) return blob.status();
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     return Exec(kUpsertAgent, PgParams().Text(a.id()).Bytes(*blob), what)
         .status();
   });
@@ -1347,7 +1266,7 @@ absl::Status PostgresStore::UpsertAgent(const v1::Agent& a) {
 
 absl::StatusOr<std::vector<v1::Agent>> PostgresStore::ListAgents() {
   std::vector<v1::Agent> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kListAgents, PgParams(), "listing agents");
     if (!r.ok()) return r.status();
@@ -1372,7 +1291,7 @@ absl::Status PostgresStore::SetWorkerSeq(const std::string& worker_id,
   std::string what =
       absl::StrCat("saving the sequence number of worker ", worker_id);
   if (absl::Status s = CheckText(worker_id, what); !s.ok()) return s;
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     return Exec(kUpsertWorkerSeq, PgParams().Text(worker_id).Int(seq), what)
         .status();
   });
@@ -1384,7 +1303,7 @@ absl::StatusOr<int64_t> PostgresStore::GetWorkerSeq(
       absl::StrCat("reading the sequence number of worker ", worker_id);
   if (!CheckText(worker_id, what).ok()) return 0;  // cannot have been stored
   int64_t seq = 0;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<PgResult> r =
         Exec(kSelectWorkerSeq, PgParams().Text(worker_id), what);
     if (!r.ok()) return r.status();

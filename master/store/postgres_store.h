@@ -28,21 +28,18 @@
 #ifndef DET_MASTER_STORE_POSTGRES_STORE_H_
 #define DET_MASTER_STORE_POSTGRES_STORE_H_
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "master/store/connection_gate.h"
 #include "master/store/store.h"
 
 typedef struct pg_conn PGconn;
@@ -56,7 +53,7 @@ inline constexpr int kPostgresSchemaVersion = 4;
 class PgParams;
 class PgResult;
 
-class PostgresStore final : public Store {
+class PostgresStore final : public Store, private ConnectionGate::Backend {
  public:
   // Connects, applies pending migrations (under an advisory lock, so two
   // masters starting together do not both migrate) and makes the cluster
@@ -71,14 +68,18 @@ class PostgresStore final : public Store {
   PostgresStore& operator=(const PostgresStore&) = delete;
 
   // As SqliteStore::SetWriteObserver.
-  void SetWriteObserver(std::function<void(absl::Duration)> observer);
+  void SetWriteObserver(std::function<void(absl::Duration)> observer) {
+    gate_.SetWriteObserver(std::move(observer));
+  }
 
   // Where the store is connected, without the password ("host:port/db").
   const std::string& Describe() const { return where_; }
 
   // Nested calls run in a SAVEPOINT, as in SqliteStore.
   absl::Status RunInTransaction(
-      const std::function<absl::Status()>& fn) override;
+      const std::function<absl::Status()>& fn) override {
+    return gate_.RunInTransaction(fn);
+  }
 
   absl::StatusOr<int64_t> AddExperiment(const ExperimentRecord& e) override;
   absl::Status UpdateExperiment(const v1::Experiment& e) override;
@@ -132,19 +133,20 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::string> ClusterId() override;
 
  private:
-  class Access;
-
   explicit PostgresStore(PGconn* conn);
 
   absl::Status Init();
   absl::Status Migrate();
-  bool InOwnTransaction() const {
-    return tx_owner_.load(std::memory_order_relaxed) ==
-           std::this_thread::get_id();
-  }
-  // Outside a transaction: replaces a broken connection (or one the server
-  // closed while idle) with a new one. UNAVAILABLE when that fails.
-  absl::Status EnsureConnected();
+  // ConnectionGate::Backend. Ready, outside a transaction: replaces a
+  // broken connection (or one the server closed while idle) with a new
+  // one; UNAVAILABLE when that fails.
+  absl::Status Ready() override;
+  absl::Status Begin() override;
+  absl::Status Commit() override;
+  void Rollback() override;
+  absl::Status Savepoint() override;
+  absl::Status ReleaseSavepoint() override;
+  void RollbackToSavepoint() override;
   // Runs cached statement `sql` (a constant of the store; prepared once per
   // connection) with `params`; results come back in binary form.
   absl::StatusOr<PgResult> Exec(const char* sql, const PgParams& params,
@@ -153,9 +155,6 @@ class PostgresStore final : public Store {
   absl::Status ExecConstant(const std::string& sql, absl::string_view what);
   // The status for a failed statement or a broken connection.
   absl::Status Error(const PgResult* result, absl::string_view what);
-  absl::Status Write(absl::FunctionRef<absl::Status()> body);
-  absl::Status Read(absl::FunctionRef<absl::Status()> body);
-  void ReportWrite(absl::Duration d);
   // Whether experiment/trial `id` exists (to name a missing parent).
   absl::StatusOr<bool> Exists(const char* sql, int64_t id,
                               absl::string_view what);
@@ -168,14 +167,10 @@ class PostgresStore final : public Store {
   std::string where_;
   std::string cluster_id_;  // set once by Init()
 
-  // mu_ guards conn_ and prepared_, as SqliteStore::mu_.
-  absl::Mutex mu_;
-  std::atomic<std::thread::id> tx_owner_{};
+  // gate_ guards conn_ and prepared_, as SqliteStore::gate_.
+  ConnectionGate gate_{this};
   // Statement text (by address) -> its prepared name on this connection.
   std::unordered_map<const char*, std::string> prepared_;
-
-  absl::Mutex observer_mu_;
-  std::function<void(absl::Duration)> observer_ ABSL_GUARDED_BY(observer_mu_);
 };
 
 }  // namespace det::store

@@ -1,6 +1,5 @@
 #include "master/store/sqlite_store.h"
 
-#include <chrono>
 #include <random>
 #include <utility>
 
@@ -144,10 +143,6 @@ constexpr const char kClusterIdKey[] = "cluster_id";
 // as an error instead of a hung master.
 constexpr int kBusyTimeoutMs = 5000;
 
-absl::Duration Since(std::chrono::steady_clock::time_point start) {
-  return absl::FromChrono(std::chrono::steady_clock::now() - start);
-}
-
 // A foreign-key failure means the parent row is missing: say which.
 absl::Status NameMissingParent(absl::Status s, absl::string_view parent) {
   if (!absl::IsNotFound(s)) return s;
@@ -170,23 +165,6 @@ absl::Status ForEachRow(Statement& st, absl::string_view what,
 
 // Holds the connection for one call, unless this thread already holds it
 // for its transaction (then the call joins that transaction).
-class SqliteStore::Access {
- public:
-  explicit Access(SqliteStore* store)
-      : store_(store), joined_(store->InOwnTransaction()) {
-    if (!joined_) store_->mu_.Lock();
-  }
-  ~Access() {
-    if (!joined_) store_->mu_.Unlock();
-  }
-  Access(const Access&) = delete;
-  Access& operator=(const Access&) = delete;
-
- private:
-  SqliteStore* store_;
-  bool joined_;
-};
-
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     const std::string& path) {
   if (path.empty()) {
@@ -232,8 +210,8 @@ absl::Status SqliteStore::ExecConstant(const char* sql, const char* what) {
                      absl::StrCat(what, " on store database '", path_, "'"));
 }
 
+// Runs before Open hands the store out: no other thread can use it yet.
 absl::Status SqliteStore::Init() {
-  absl::MutexLock lock(&mu_);
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   // Before any pragma that writes: a file that is not ours stays untouched.
@@ -294,89 +272,31 @@ absl::Status SqliteStore::Init() {
   return absl::OkStatus();
 }
 
-void SqliteStore::SetWriteObserver(
-    std::function<void(absl::Duration)> observer) {
-  absl::MutexLock lock(&observer_mu_);
-  observer_ = std::move(observer);
-}
-
-void SqliteStore::ReportWrite(absl::Duration d) {
-  absl::ReaderMutexLock lock(&observer_mu_);
-  if (observer_) observer_(d);
-}
-
-absl::Status SqliteStore::Write(absl::FunctionRef<absl::Status()> body) {
-  if (InOwnTransaction()) return body();
-  absl::Status s;
-  absl::Duration took;
-  {
-    absl::MutexLock lock(&mu_);
-    auto start = std::chrono::steady_clock::now();
-    s = body();
-    took = Since(start);
-  }
-  ReportWrite(took);
-  return s;
-}
-
-absl::Status SqliteStore::Read(absl::FunctionRef<absl::Status()> body) {
-  Access access(this);
-  return body();
-}
-
 absl::Status SqliteStore::RunCached(const char* sql) {
   absl::StatusOr<Statement> st = statements_->Get(sql);
   if (!st.ok()) return st.status();
   return st->Run(absl::StrCat("\"", sql, "\" on store '", path_, "'"));
 }
 
-absl::Status SqliteStore::RunInTransaction(
-    const std::function<absl::Status()>& fn) {
-  if (InOwnTransaction()) {
-    if (absl::Status s = RunCached(kSavepoint); !s.ok()) return s;
-    absl::Status s = fn();
-    if (s.ok()) {
-      s = RunCached(kRelease);
-      if (s.ok()) return s;
-    }
-    // SQLite may already have rolled the whole transaction back (a full
-    // disk, for one); then there is no savepoint left to undo.
-    if (sqlite3_get_autocommit(db_) == 0) {
-      RunCached(kRollbackTo).IgnoreError();
-      RunCached(kRelease).IgnoreError();
-    }
-    return s;
-  }
+absl::Status SqliteStore::Begin() { return RunCached(kBegin); }
 
-  mu_.Lock();
-  auto start = std::chrono::steady_clock::now();
-  if (absl::Status s = RunCached(kBegin); !s.ok()) {
-    mu_.Unlock();
-    return s;
-  }
-  tx_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  // Ends the transaction on every path, an exception from fn included.
-  struct Finish {
-    SqliteStore* store;
-    bool done = false;
-    void operator()(bool committed) {
-      if (!committed && sqlite3_get_autocommit(store->db_) == 0) {
-        store->RunCached(kRollback).IgnoreError();
-      }
-      store->tx_owner_.store(std::thread::id(), std::memory_order_relaxed);
-      store->mu_.Unlock();
-      done = true;
-    }
-    ~Finish() {
-      if (!done) (*this)(false);
-    }
-  } finish{this};
+absl::Status SqliteStore::Commit() { return RunCached(kCommit); }
 
-  absl::Status s = fn();
-  if (s.ok()) s = RunCached(kCommit);
-  finish(s.ok());
-  ReportWrite(Since(start));
-  return s;
+void SqliteStore::Rollback() {
+  if (sqlite3_get_autocommit(db_) == 0) RunCached(kRollback).IgnoreError();
+}
+
+absl::Status SqliteStore::Savepoint() { return RunCached(kSavepoint); }
+
+absl::Status SqliteStore::ReleaseSavepoint() { return RunCached(kRelease); }
+
+void SqliteStore::RollbackToSavepoint() {
+  // SQLite may already have rolled the whole transaction back (a full
+  // disk, for one); then there is no savepoint left to undo.
+  if (sqlite3_get_autocommit(db_) == 0) {
+    RunCached(kRollbackTo).IgnoreError();
+    RunCached(kRelease).IgnoreError();
+  }
 }
 
 // ---- Experiments ----
@@ -403,7 +323,7 @@ absl::StatusOr<int64_t> SqliteStore::AddExperiment(const ExperimentRecord& e) {
       SerializeRecord(e.experiment, "adding an experiment");
   if (!blob.ok()) return blob.status();
   int64_t id = 0;
-  absl::Status s = Write([&]() -> absl::Status {
+  absl::Status s = gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kInsertExperiment);
     if (!st.ok()) return st.status();
     st->BindInt(e.experiment.state())
@@ -422,7 +342,7 @@ absl::Status SqliteStore::UpdateExperiment(const v1::Experiment& e) {
   std::string what = absl::StrCat("updating experiment ", e.id());
   absl::StatusOr<std::string> blob = SerializeRecord(e, what);
   if (!blob.ok()) return blob.status();
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kUpdateExperiment);
     if (!st.ok()) return st.status();
     st->BindInt(e.state()).BindBlob(*blob).BindInt(e.id());
@@ -437,7 +357,7 @@ absl::Status SqliteStore::UpdateExperiment(const v1::Experiment& e) {
 
 absl::Status SqliteStore::SaveSearcherSnapshot(int64_t experiment_id,
                                                const std::string& snapshot) {
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kUpdateSnapshot);
     if (!st.ok()) return st.status();
     st->BindBlob(snapshot).BindInt(experiment_id);
@@ -460,7 +380,7 @@ absl::Status SqliteStore::SaveSearcherSnapshot(int64_t experiment_id,
 
 absl::Status SqliteStore::AppendSearcherEvent(int64_t experiment_id,
                                               const std::string& event) {
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kInsertSearcherEvent);
     if (!st.ok()) return st.status();
     st->BindInt(experiment_id).BindInt(experiment_id).BindText(event);
@@ -472,7 +392,7 @@ absl::Status SqliteStore::AppendSearcherEvent(int64_t experiment_id,
 absl::StatusOr<std::vector<std::string>> SqliteStore::ListSearcherEvents(
     int64_t experiment_id) {
   std::vector<std::string> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kSelectSearcherEvents);
     if (!st.ok()) return st.status();
     st->BindInt(experiment_id);
@@ -489,7 +409,7 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::ListSearcherEvents(
 
 absl::StatusOr<ExperimentRecord> SqliteStore::GetExperiment(int64_t id) {
   ExperimentRecord record;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kSelectExperiment);
     if (!st.ok()) return st.status();
     st->BindInt(id);
@@ -509,7 +429,7 @@ absl::StatusOr<ExperimentRecord> SqliteStore::GetExperiment(int64_t id) {
 
 absl::StatusOr<std::vector<v1::Experiment>> SqliteStore::ListExperiments() {
   std::vector<v1::Experiment> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kListExperiments);
     if (!st.ok()) return st.status();
     while (true) {
@@ -533,7 +453,7 @@ absl::StatusOr<std::vector<v1::Experiment>> SqliteStore::ListExperiments() {
 absl::StatusOr<std::vector<ExperimentRecord>>
 SqliteStore::ListNonTerminalExperiments() {
   std::vector<ExperimentRecord> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kListNonTerminal);
     if (!st.ok()) return st.status();
     st->BindInt(v1::STATE_COMPLETED)
@@ -579,7 +499,7 @@ absl::StatusOr<int64_t> SqliteStore::AddTrial(const TrialRecord& t) {
   absl::StatusOr<std::string> blob = SerializeRecord(t.trial, what);
   if (!blob.ok()) return blob.status();
   int64_t id = 0;
-  absl::Status s = Write([&]() -> absl::Status {
+  absl::Status s = gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kInsertTrial);
     if (!st.ok()) return st.status();
     st->BindInt(t.trial.experiment_id())
@@ -605,7 +525,7 @@ absl::Status SqliteStore::UpdateTrial(const TrialRecord& t) {
   std::string what = absl::StrCat("updating trial ", t.trial.id());
   absl::StatusOr<std::string> blob = SerializeRecord(t.trial, what);
   if (!blob.ok()) return blob.status();
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kUpdateTrial);
     if (!st.ok()) return st.status();
     st->BindInt(t.trial.experiment_id())
@@ -631,7 +551,7 @@ absl::Status SqliteStore::UpdateTrial(const TrialRecord& t) {
 
 absl::StatusOr<TrialRecord> SqliteStore::GetTrial(int64_t id) {
   TrialRecord record;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kSelectTrial);
     if (!st.ok()) return st.status();
     st->BindInt(id);
@@ -651,7 +571,7 @@ absl::StatusOr<TrialRecord> SqliteStore::GetTrial(int64_t id) {
 absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(
     int64_t experiment_id) {
   std::vector<TrialRecord> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kListTrials);
     if (!st.ok()) return st.status();
     st->BindInt(experiment_id);
@@ -688,7 +608,7 @@ absl::StatusOr<bool> SqliteStore::AddMetricReport(const v1::MetricReport& r) {
   absl::StatusOr<std::string> blob = SerializeRecord(r, what);
   if (!blob.ok()) return blob.status();
   bool stored = false;
-  absl::Status s = Write([&]() -> absl::Status {
+  absl::Status s = gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kInsertMetric);
     if (!st.ok()) return st.status();
     st->BindInt(r.trial_id())
@@ -713,7 +633,7 @@ absl::StatusOr<std::vector<v1::MetricReport>> SqliteStore::GetMetricReports(
         absl::StrCat("unknown metric group ", static_cast<int>(group)));
   }
   std::vector<v1::MetricReport> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     bool all = group == v1::METRIC_GROUP_UNSPECIFIED;
     absl::StatusOr<Statement> st =
         statements_->Get(all ? kSelectMetricsAll : kSelectMetricsGroup);
@@ -741,7 +661,7 @@ absl::Status SqliteStore::AddCheckpoint(const v1::Checkpoint& c) {
       absl::StrCat("adding checkpoint ", c.uuid(), " of trial ", c.trial_id());
   absl::StatusOr<std::string> blob = SerializeRecord(c, what);
   if (!blob.ok()) return blob.status();
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kInsertCheckpoint);
     if (!st.ok()) return st.status();
     st->BindText(c.uuid())
@@ -756,7 +676,7 @@ absl::Status SqliteStore::AddCheckpoint(const v1::Checkpoint& c) {
 absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpoints(
     int64_t trial_id) {
   std::vector<v1::Checkpoint> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kListCheckpoints);
     if (!st.ok()) return st.status();
     st->BindInt(trial_id);
@@ -778,7 +698,7 @@ absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpoints(
 absl::StatusOr<v1::Checkpoint> SqliteStore::GetCheckpoint(
     const std::string& uuid) {
   v1::Checkpoint c;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kGetCheckpoint);
     if (!st.ok()) return st.status();
     st->BindText(uuid);
@@ -798,7 +718,7 @@ absl::StatusOr<v1::Checkpoint> SqliteStore::GetCheckpoint(
 absl::Status SqliteStore::SetCheckpointState(const std::string& uuid,
                                              v1::CheckpointState state) {
   std::string what = absl::StrCat("setting the state of checkpoint ", uuid);
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> get = statements_->Get(kCheckpointState);
     if (!get.ok()) return get.status();
     get->BindText(uuid);
@@ -821,7 +741,7 @@ absl::Status SqliteStore::SetCheckpointState(const std::string& uuid,
 absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpointsInState(
     v1::CheckpointState state) {
   std::vector<v1::Checkpoint> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kListCheckpointsInState);
     if (!st.ok()) return st.status();
     st->BindInt(state);
@@ -841,7 +761,7 @@ absl::StatusOr<std::vector<v1::Checkpoint>> SqliteStore::ListCheckpointsInState(
 absl::StatusOr<std::vector<v1::Checkpoint>>
 SqliteStore::ListExperimentCheckpoints(int64_t experiment_id) {
   std::vector<v1::Checkpoint> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kListExperimentCheckpoints);
     if (!st.ok()) return st.status();
     st->BindInt(experiment_id);
@@ -861,7 +781,7 @@ SqliteStore::ListExperimentCheckpoints(int64_t experiment_id) {
 absl::Status SqliteStore::DeleteExperiment(int64_t id) {
   DET_RETURN_IF_ERROR(GetExperiment(id).status());
   return RunInTransaction([&]() -> absl::Status {
-    return Write([&]() -> absl::Status {
+    return gate_.Write([&]() -> absl::Status {
       for (const char* sql : kDeleteExperiment) {
         absl::StatusOr<Statement> st = statements_->Get(sql);
         if (!st.ok()) return st.status();
@@ -874,7 +794,7 @@ absl::Status SqliteStore::DeleteExperiment(int64_t id) {
 }
 
 absl::Status SqliteStore::DeleteCheckpoint(const std::string& uuid) {
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kDeleteCheckpoint);
     if (!st.ok()) return st.status();
     st->BindText(uuid);
@@ -911,7 +831,7 @@ absl::StatusOr<std::vector<v1::TrialLogLine>> SqliteStore::GetLogs(
         absl::StrCat("log line limit must be positive, got ", limit));
   }
   std::vector<v1::TrialLogLine> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kSelectLogs);
     if (!st.ok()) return st.status();
     st->BindInt(trial_id).BindInt(after_id).BindInt(limit);
@@ -939,7 +859,7 @@ absl::Status SqliteStore::UpsertAgent(const v1::Agent& a) {
   std::string what = absl::StrCat("saving agent ", a.id());
   absl::StatusOr<std::string> blob = SerializeRecord(a, what);
   if (!blob.ok()) return blob.status();
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kUpsertAgent);
     if (!st.ok()) return st.status();
     st->BindText(a.id()).BindBlob(*blob);
@@ -949,7 +869,7 @@ absl::Status SqliteStore::UpsertAgent(const v1::Agent& a) {
 
 absl::StatusOr<std::vector<v1::Agent>> SqliteStore::ListAgents() {
   std::vector<v1::Agent> out;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kListAgents);
     if (!st.ok()) return st.status();
     while (true) {
@@ -972,7 +892,7 @@ absl::Status SqliteStore::SetWorkerSeq(const std::string& worker_id,
   if (worker_id.empty()) {
     return absl::InvalidArgumentError("worker id is empty");
   }
-  return Write([&]() -> absl::Status {
+  return gate_.Write([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kUpsertWorkerSeq);
     if (!st.ok()) return st.status();
     st->BindText(worker_id).BindInt(seq);
@@ -984,7 +904,7 @@ absl::Status SqliteStore::SetWorkerSeq(const std::string& worker_id,
 absl::StatusOr<int64_t> SqliteStore::GetWorkerSeq(
     const std::string& worker_id) {
   int64_t seq = 0;
-  absl::Status s = Read([&]() -> absl::Status {
+  absl::Status s = gate_.Read([&]() -> absl::Status {
     absl::StatusOr<Statement> st = statements_->Get(kSelectWorkerSeq);
     if (!st.ok()) return st.status();
     st->BindText(worker_id);

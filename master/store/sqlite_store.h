@@ -5,12 +5,12 @@
 //       SqliteStore::Open("/var/lib/det/master.db");
 //   (*store)->SetWriteObserver([](absl::Duration d) { histogram.Add(d); });
 //
-// Threads: every method may be called from any thread. One mutex serialises
-// use of the connection. RunInTransaction holds it for the whole of fn, and
-// the thread running fn may call the store again (those calls join the
-// transaction); other threads wait until it commits or rolls back, so they
-// never see half of it. fn must therefore call the store only from its own
-// thread.
+// Threads: every method may be called from any thread. A ConnectionGate (one
+// mutex) serialises use of the connection. RunInTransaction holds it for the
+// whole of fn, and the thread running fn may call the store again (those
+// calls join the transaction); other threads wait until it commits or rolls
+// back, so they never see half of it. fn must therefore call the store only
+// from its own thread.
 //
 // Durability: synchronous=NORMAL. In WAL mode that fsyncs at checkpoints,
 // not at every commit: a crash of det-master (the case that matters) loses
@@ -23,24 +23,21 @@
 
 #include <sqlite3.h>
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "master/store/connection_gate.h"
 #include "master/store/sqlite_statement.h"
 #include "master/store/store.h"
 
 namespace det::store {
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, private ConnectionGate::Backend {
  public:
   // Opens (creating if needed) the database at `path` (":memory:" for a
   // private in-memory one), sets its pragmas, applies pending migrations and
@@ -58,12 +55,16 @@ class SqliteStore final : public Store {
   // excluded) and after every outermost transaction (BEGIN to COMMIT), from
   // the writing thread, after the store's lock is released. Must be cheap
   // and must not call back into the store. Pass nullptr to remove.
-  void SetWriteObserver(std::function<void(absl::Duration)> observer);
+  void SetWriteObserver(std::function<void(absl::Duration)> observer) {
+    gate_.SetWriteObserver(std::move(observer));
+  }
 
   // Nested calls run in a SAVEPOINT: an inner fn that fails rolls back only
   // its own writes, and the outer fn decides whether to go on.
   absl::Status RunInTransaction(
-      const std::function<absl::Status()>& fn) override;
+      const std::function<absl::Status()>& fn) override {
+    return gate_.RunInTransaction(fn);
+  }
 
   absl::StatusOr<int64_t> AddExperiment(const ExperimentRecord& e) override;
   absl::Status UpdateExperiment(const v1::Experiment& e) override;
@@ -117,25 +118,20 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::string> ClusterId() override;
 
  private:
-  class Access;
-
   SqliteStore(sqlite3* db, std::string path);
 
   absl::Status Init();
-  bool InOwnTransaction() const {
-    return tx_owner_.load(std::memory_order_relaxed) ==
-           std::this_thread::get_id();
-  }
-  // Runs `body` with the connection to itself; times it as a standalone
-  // write unless it is part of this thread's transaction.
-  absl::Status Write(absl::FunctionRef<absl::Status()> body);
-  // Runs `body` with the connection to itself (a read).
-  absl::Status Read(absl::FunctionRef<absl::Status()> body);
+  // ConnectionGate::Backend: SQLite's BEGIN, COMMIT and savepoints.
+  absl::Status Begin() override;
+  absl::Status Commit() override;
+  void Rollback() override;
+  absl::Status Savepoint() override;
+  absl::Status ReleaseSavepoint() override;
+  void RollbackToSavepoint() override;
   // Runs constant SQL without values (pragmas at open).
   absl::Status ExecConstant(const char* sql, const char* what);
   // Runs one cached statement without parameters (BEGIN, COMMIT, ...).
   absl::Status RunCached(const char* sql);
-  void ReportWrite(absl::Duration d);
 
   // Row readers for statements that select the columns they expect.
   absl::StatusOr<ExperimentRecord> ReadExperimentRow(const Statement& st);
@@ -145,14 +141,10 @@ class SqliteStore final : public Store {
   const std::string path_;
   std::string cluster_id_;  // set once by Init()
 
-  // mu_ guards db_ and statements_. It is held either for one call, or by
-  // the thread in tx_owner_ for its whole outermost transaction.
-  absl::Mutex mu_;
-  std::atomic<std::thread::id> tx_owner_{};
+  // gate_ guards db_ and statements_: every use of them runs inside
+  // gate_.Read, Write or RunInTransaction, once Init is done.
+  ConnectionGate gate_{this};
   std::unique_ptr<StatementCache> statements_;
-
-  absl::Mutex observer_mu_;
-  std::function<void(absl::Duration)> observer_ ABSL_GUARDED_BY(observer_mu_);
 };
 
 }  // namespace det::store
