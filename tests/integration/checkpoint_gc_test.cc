@@ -30,15 +30,8 @@ std::string ReadAll(const fs::path& p) {
   return s.str();
 }
 
-class CheckpointGcTest : public ::testing::Test {
+class CheckpointGcTest : public ClusterTest {
  protected:
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
-  }
-  std::string Config(const std::string& body) {
-    return absl::StrCat("entrypoint: ", Cluster::Bin("det-fake-trial"), "\n",
-                        body);
-  }
   std::string StorageDir() const {
     return absl::StrCat(cluster_.dir(), "/checkpoints");
   }
@@ -109,7 +102,6 @@ class CheckpointGcTest : public ::testing::Test {
     }
     return kept;
   }
-  Cluster cluster_;
 };
 
 // An ASHA search with the default retention (1, 1, 0): once it ends the
@@ -119,7 +111,7 @@ class CheckpointGcTest : public ::testing::Test {
 TEST_F(CheckpointGcTest, AshaKeepsExactlyTheRetainedCheckpoints) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 2);
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: asha-gc
 max_restarts: 0
 hyperparameters:
@@ -199,7 +191,7 @@ reproducibility: {experiment_seed: 5}
 TEST_F(CheckpointGcTest, DownloadVerifiesEveryFile) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 1);
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: single
 max_restarts: 0
 hyperparameters:
@@ -280,7 +272,7 @@ min_checkpoint_period: {batches: 6}
 TEST_F(CheckpointGcTest, ExperimentDeleteRemovesItsCheckpoints) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 1);
-  int64_t keep = cluster_.CreateExperiment(Config(R"(
+  int64_t keep = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: kept
 max_restarts: 0
 hyperparameters: {x: 0.3, y: 0.6}
@@ -289,7 +281,7 @@ searcher: {name: single, metric: validation_accuracy, smaller_is_better: false,
 min_checkpoint_period: {batches: 4}
 )"));
   ASSERT_TRUE(cluster_.WaitTerminal(keep, absl::Minutes(2)).ok());
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: doomed
 max_restarts: 0
 hyperparameters: {x: 0.3, y: 0.6, sleep_ms: 30}
@@ -351,7 +343,8 @@ TEST_F(CheckpointGcTest, DirectoryStorageIsCollectedToo) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 1);
   const std::string storage = absl::StrCat(cluster_.dir(), "/dirstore");
-  int64_t id = cluster_.CreateExperiment(Config(absl::StrCat(R"(
+  int64_t id = cluster_.CreateExperiment(
+      Cluster::FakeTrialConfig(absl::StrCat(R"(
 name: directory
 max_restarts: 0
 hyperparameters: {x: 0.3, y: 0.6}
@@ -362,7 +355,7 @@ min_checkpoint_period: {batches: 4}
 checkpoint_storage:
   type: directory
   container_path: )",
-                                                             storage, "\n")));
+                                            storage, "\n")));
   ASSERT_GT(id, 0);
   auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
   ASSERT_TRUE(x.ok()) << x.status();
@@ -382,7 +375,7 @@ checkpoint_storage:
 
   // Another type is refused with the field named.
   const std::string bad = absl::StrCat(cluster_.dir(), "/s3.yaml");
-  std::ofstream(bad) << Config(R"(
+  std::ofstream(bad) << Cluster::FakeTrialConfig(R"(
 hyperparameters: {x: 0.3}
 searcher: {name: single, metric: validation_accuracy, max_length: {batches: 4}}
 checkpoint_storage: {type: s3, bucket: b}
@@ -404,7 +397,7 @@ TEST_F(CheckpointGcTest, KillsDuringDeletionLoseNothingKept) {
       {"/usr/bin/env", absl::StrCat("DET_WORKER_TEST_GC_STALL=", stall)});
   cluster_.StartWorker("w1", 1);
   cluster_.SetWorkerPrefix({});
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: crash-gc
 max_restarts: 3
 hyperparameters:

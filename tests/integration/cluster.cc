@@ -1,5 +1,6 @@
 #include "tests/integration/cluster.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -348,6 +349,35 @@ void Cluster::DumpLogs() {
     std::cerr << "==== " << entry.path().filename().string() << "\n"
               << text << "\n";
   }
+}
+
+std::string Cluster::FakeTrialConfig(const std::string& body) {
+  return absl::StrCat("entrypoint: ", Bin("det-fake-trial"), "\n", body);
+}
+
+std::vector<pid_t> Cluster::ChildrenOf(pid_t pid) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
+    if (p <= 0) continue;
+    std::ifstream in(absl::StrCat("/proc/", p, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    // The command name may hold spaces and parentheses: the fields after
+    // it start at the last ')'.
+    size_t close = stat.rfind(')');
+    char state = 0;
+    int ppid = 0;
+    if (close != std::string::npos &&
+        sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 &&
+        ppid == pid && state != 'Z') {
+      out.push_back(p);
+    }
+  }
+  closedir(d);
+  return out;
 }
 
 }  // namespace det::testing

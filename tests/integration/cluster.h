@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "det/v1/api.grpc.pb.h"
+#include "gtest/gtest.h"
 
 namespace det::testing {
 
@@ -111,6 +112,10 @@ class Cluster {
 
   static std::string Bin(const std::string& name);
   static std::string DataDir();  // DET_TEST_DATA_DIR or the cache
+  // A config running det-fake-trial; `body` holds the rest of it.
+  static std::string FakeTrialConfig(const std::string& body);
+  // Live (not zombie) children of `pid`: a worker's trial processes.
+  static std::vector<pid_t> ChildrenOf(pid_t pid);
 
  private:
   CliResult Run(const std::vector<std::string>& argv,
@@ -130,6 +135,17 @@ class Cluster {
   int master_starts_ = 0;
   std::vector<std::unique_ptr<Process>> workers_;
   std::unique_ptr<v1::Api::Stub> stub_;
+};
+
+// The fixture of most integration tests: one Cluster, whose processes'
+// logs are printed when the test failed. A fixture with members that must
+// outlive the cluster's processes (network namespaces) keeps its own.
+class ClusterTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) cluster_.DumpLogs();
+  }
+  Cluster cluster_;
 };
 
 }  // namespace det::testing

@@ -25,11 +25,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class ExperimentAdminTest : public ::testing::Test {
+class ExperimentAdminTest : public ClusterTest {
  protected:
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
-  }
   // `det experiment describe ID --json` as a message (its "trials" member
   // is ignored).
   v1::Experiment Describe(int64_t id) {
@@ -48,7 +45,6 @@ class ExperimentAdminTest : public ::testing::Test {
     std::vector<v1::Trial> trials = cluster_.Trials(experiment_id);
     return index < trials.size() ? trials[index] : v1::Trial();
   }
-  Cluster cluster_;
 };
 
 // A context directory whose file each trial prints before training, so

@@ -2,7 +2,6 @@
 // workers killed mid-trial, a master killed and restarted, a broken
 // network, pause/activate/cancel/kill. Each test checks the promise in
 // docs/reliability.md that it is named after.
-#include <dirent.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -31,39 +30,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Children of `pid` still alive (trial processes of a worker).
-std::vector<pid_t> ChildrenOf(pid_t pid) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
-    if (p <= 0) continue;
-    std::ifstream in(absl::StrCat("/proc/", p, "/stat"));
-    std::string stat((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    char state = 0;
-    int ppid = 0;
-    if (sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 &&
-        ppid == pid && state != 'Z') {
-      out.push_back(p);
-    }
-  }
-  closedir(d);
-  return out;
-}
-
-class FaultTest : public ::testing::Test {
+class FaultTest : public ClusterTest {
  protected:
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
-  }
-  std::string Config(const std::string& body) {
-    return absl::StrCat("entrypoint: ", Cluster::Bin("det-fake-trial"), "\n",
-                        body);
-  }
   // Validation steps of a trial, in order, duplicates included.
   std::vector<int64_t> ValidationSteps(int64_t trial_id) {
     std::vector<int64_t> steps;
@@ -87,7 +55,6 @@ class FaultTest : public ::testing::Test {
     }
     return false;
   }
-  Cluster cluster_;
 };
 
 // A single trial of 60 steps, validated every 10, checkpointed every 10.
@@ -120,8 +87,8 @@ TEST_F(FaultTest, CrashedTrialRestartsFromItsLatestCheckpoint) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 1);
   // Run 1 aborts (SIGABRT) after 35 steps; the checkpoint at 30 survives.
-  int64_t id = cluster_.CreateExperiment(
-      Config(LongTrial(0, "crash_on_run: 1\n  fail_at_step: 35")));
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(
+      LongTrial(0, "crash_on_run: 1\n  fail_at_step: 35")));
   ASSERT_GT(id, 0);
   auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
   ASSERT_TRUE(x.ok()) << x.status();
@@ -142,7 +109,7 @@ TEST_F(FaultTest, TrialFailingPastMaxRestartsErrorsAndSearchGoesOn) {
   cluster_.StartWorker("w1", 2);
   // Trial x=0 fails on every run it gets (runs 1 and 2, max_restarts 1);
   // trial x=1 is fine. The experiment completes with one ERROR trial.
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: failing
 max_restarts: 1
 hyperparameters:
@@ -165,7 +132,7 @@ searcher:
   }
   EXPECT_EQ(x->state(), v1::STATE_COMPLETED);
 
-  int64_t id2 = cluster_.CreateExperiment(Config(R"(
+  int64_t id2 = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: always-failing
 max_restarts: 0
 hyperparameters:
@@ -198,15 +165,16 @@ TEST_F(FaultTest, KilledWorkersTrialsMoveToAnotherWorker) {
   cluster_.StartMaster(
       {"--agent_timeout_s", "2", "--heartbeat_interval_s", "0.5"});
   int w1 = cluster_.StartWorker("w1", 1);
-  int64_t id = cluster_.CreateExperiment(Config(LongTrial(60)));
+  int64_t id =
+      cluster_.CreateExperiment(Cluster::FakeTrialConfig(LongTrial(60)));
   ASSERT_GT(id, 0);
   ASSERT_TRUE(Cluster::WaitFor([&] { return TrialHasCheckpointPast(id, 15); },
                                absl::Seconds(30)));
   pid_t w1_pid = cluster_.worker(w1)->pid();
   cluster_.StopWorker(w1, SIGKILL);
   // Its trial process dies with it (PR_SET_PDEATHSIG).
-  EXPECT_TRUE(Cluster::WaitFor([&] { return ChildrenOf(w1_pid).empty(); },
-                               absl::Seconds(5)));
+  EXPECT_TRUE(Cluster::WaitFor(
+      [&] { return Cluster::ChildrenOf(w1_pid).empty(); }, absl::Seconds(5)));
   int w2 = cluster_.StartWorker("w2", 1);
   auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
   ASSERT_TRUE(x.ok()) << x.status();
@@ -219,7 +187,8 @@ TEST_F(FaultTest, KilledWorkersTrialsMoveToAnotherWorker) {
   // The killed worker comes back under its name and is given work.
   cluster_.StopWorker(w2, SIGTERM);
   cluster_.StartWorker("w1", 1);
-  int64_t id2 = cluster_.CreateExperiment(Config(LongTrial(0)));
+  int64_t id2 =
+      cluster_.CreateExperiment(Cluster::FakeTrialConfig(LongTrial(0)));
   auto x2 = cluster_.WaitTerminal(id2, absl::Minutes(1));
   ASSERT_TRUE(x2.ok()) << x2.status();
   EXPECT_EQ(x2->state(), v1::STATE_COMPLETED);
@@ -251,7 +220,7 @@ TEST_P(FaultStoreTest, MasterKilledMidSearchResumesFromItsStore) {
                                           "100000"};
   cluster_.StartMaster(flags);
   cluster_.StartWorker("w1", 2);
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: survive-master
 hyperparameters:
   x: {type: double, minval: 0.0, maxval: 1.0, count: 4}
@@ -303,7 +272,8 @@ TEST_F(FaultTest, BrokenNetworkHealsWithoutLosingReports) {
   cluster_.StartMaster({"--agent_timeout_s", "20"});
   TcpProxy proxy(cluster_.master_address());
   cluster_.StartWorker("w1", 1, {"--master", proxy.address()});
-  int64_t id = cluster_.CreateExperiment(Config(LongTrial(60)));
+  int64_t id =
+      cluster_.CreateExperiment(Cluster::FakeTrialConfig(LongTrial(60)));
   ASSERT_GT(id, 0);
   ASSERT_TRUE(Cluster::WaitFor([&] { return TrialHasCheckpointPast(id, 15); },
                                absl::Seconds(30)));
@@ -330,7 +300,7 @@ TEST_F(FaultTest, BrokenNetworkHealsWithoutLosingReports) {
 TEST_F(FaultTest, OutputThatIsNotUtf8NeitherBlocksNorLosesReports) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 1);
-  int64_t id = cluster_.CreateExperiment(Config(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(
       LongTrial(0, "bad_output: true\n  fail_on_run: 1\n  fail_at_step: 35")));
   ASSERT_GT(id, 0);
   auto x = cluster_.WaitTerminal(id, absl::Seconds(60));
@@ -363,20 +333,21 @@ TEST_F(FaultTest, WorkerCutOffStopsItsTrialsSoNoneRunsTwice) {
       {"--agent_timeout_s", "2", "--heartbeat_interval_s", "0.5"});
   TcpProxy proxy(cluster_.master_address());
   int w1 = cluster_.StartWorker("w1", 1, {"--master", proxy.address()});
-  int64_t id = cluster_.CreateExperiment(Config(LongTrial(60)));
+  int64_t id =
+      cluster_.CreateExperiment(Cluster::FakeTrialConfig(LongTrial(60)));
   ASSERT_GT(id, 0);
   ASSERT_TRUE(Cluster::WaitFor([&] { return TrialHasCheckpointPast(id, 15); },
                                absl::Seconds(30)));
   pid_t w1_pid = cluster_.worker(w1)->pid();
-  ASSERT_FALSE(ChildrenOf(w1_pid).empty());
+  ASSERT_FALSE(Cluster::ChildrenOf(w1_pid).empty());
   // w1 is cut off from the master for 15 s; it is still alive.
   proxy.Refuse(absl::Seconds(15));
   proxy.CutAll();
   cluster_.StartWorker("w2", 1);
   // The master gives the trial to w2, and w1 stops its own copy on its
   // own, while it still cannot reach the master.
-  EXPECT_TRUE(Cluster::WaitFor([&] { return ChildrenOf(w1_pid).empty(); },
-                               absl::Seconds(10)));
+  EXPECT_TRUE(Cluster::WaitFor(
+      [&] { return Cluster::ChildrenOf(w1_pid).empty(); }, absl::Seconds(10)));
   EXPECT_TRUE(cluster_.worker(w1)->Running());
   auto x = cluster_.WaitTerminal(id, absl::Minutes(2));
   ASSERT_TRUE(x.ok()) << x.status();
@@ -389,7 +360,8 @@ TEST_F(FaultTest, WorkerCutOffStopsItsTrialsSoNoneRunsTwice) {
 TEST_F(FaultTest, PauseCheckpointsAndActivateResumes) {
   cluster_.StartMaster();
   int w = cluster_.StartWorker("w1", 1);
-  int64_t id = cluster_.CreateExperiment(Config(LongTrial(50)));
+  int64_t id =
+      cluster_.CreateExperiment(Cluster::FakeTrialConfig(LongTrial(50)));
   ASSERT_GT(id, 0);
   ASSERT_TRUE(Cluster::WaitFor([&] { return TrialHasCheckpointPast(id, 15); },
                                absl::Seconds(30)));
@@ -399,7 +371,7 @@ TEST_F(FaultTest, PauseCheckpointsAndActivateResumes) {
   ASSERT_TRUE(Cluster::WaitFor(
       [&] { return OnlyTrial(id).state() == v1::STATE_PAUSED; },
       absl::Seconds(30)));
-  EXPECT_TRUE(ChildrenOf(worker_pid).empty());
+  EXPECT_TRUE(Cluster::ChildrenOf(worker_pid).empty());
   v1::Trial t = OnlyTrial(id);
   int64_t at_pause = t.latest_checkpoint().steps_completed();
   EXPECT_GT(at_pause, 15);
@@ -429,7 +401,8 @@ TEST_F(FaultTest, PauseCheckpointsAndActivateResumes) {
 TEST_F(FaultTest, CorruptCheckpointFallsBackToThePreviousOne) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 1);
-  int64_t id = cluster_.CreateExperiment(Config(LongTrial(50)));
+  int64_t id =
+      cluster_.CreateExperiment(Cluster::FakeTrialConfig(LongTrial(50)));
   ASSERT_GT(id, 0);
   ASSERT_TRUE(Cluster::WaitFor([&] { return TrialHasCheckpointPast(id, 25); },
                                absl::Seconds(30)));
@@ -465,7 +438,7 @@ TEST_F(FaultTest, CorruptCheckpointFallsBackToThePreviousOne) {
 TEST_F(FaultTest, CancelStartsNoQueuedTrial) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 1);
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: queued
 hyperparameters:
   x: {type: double, minval: 0.0, maxval: 1.0, count: 3}
@@ -502,10 +475,11 @@ TEST_F(FaultTest, CancelAndKillEndPromptlyAndLeaveNoProcess) {
   cluster_.StartMaster();
   int w = cluster_.StartWorker("w1", 2);
   pid_t worker_pid = cluster_.worker(w)->pid();
-  int64_t a = cluster_.CreateExperiment(Config(LongTrial(200)));
+  int64_t a =
+      cluster_.CreateExperiment(Cluster::FakeTrialConfig(LongTrial(200)));
   // This one ignores SIGTERM's request, so only kill ends it.
-  int64_t b =
-      cluster_.CreateExperiment(Config(LongTrial(200, "ignore_stop: true")));
+  int64_t b = cluster_.CreateExperiment(
+      Cluster::FakeTrialConfig(LongTrial(200, "ignore_stop: true")));
   ASSERT_GT(a, 0);
   ASSERT_GT(b, 0);
   ASSERT_TRUE(Cluster::WaitFor(
@@ -526,8 +500,9 @@ TEST_F(FaultTest, CancelAndKillEndPromptlyAndLeaveNoProcess) {
   EXPECT_EQ(xb->state(), v1::STATE_CANCELED);
   EXPECT_EQ(OnlyTrial(a).state(), v1::STATE_CANCELED);
   EXPECT_EQ(OnlyTrial(b).state(), v1::STATE_CANCELED);
-  EXPECT_TRUE(Cluster::WaitFor([&] { return ChildrenOf(worker_pid).empty(); },
-                               absl::Seconds(5)));
+  EXPECT_TRUE(
+      Cluster::WaitFor([&] { return Cluster::ChildrenOf(worker_pid).empty(); },
+                       absl::Seconds(5)));
 }
 
 }  // namespace

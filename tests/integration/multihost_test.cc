@@ -8,7 +8,6 @@
 //
 // Where namespaces cannot be made (not root, no iproute2) every test is
 // reported SKIPPED with the reason.
-#include <dirent.h>
 #include <sqlite3.h>
 
 #include <cstdlib>
@@ -28,30 +27,6 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kToken[] = "multihost-token";
-
-// Live children of `pid` (a worker's trial processes).
-std::vector<pid_t> ChildrenOf(pid_t pid) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
-    if (p <= 0) continue;
-    std::ifstream in(absl::StrCat("/proc/", p, "/stat"));
-    std::string stat((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-    size_t close = stat.rfind(')');
-    char state = 0;
-    int ppid = 0;
-    if (close != std::string::npos &&
-        sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 &&
-        ppid == pid && state != 'Z') {
-      out.push_back(p);
-    }
-  }
-  closedir(d);
-  return out;
-}
 
 class MultiHostTest : public ::testing::Test {
  protected:
@@ -106,10 +81,6 @@ class MultiHostTest : public ::testing::Test {
     }
     return r.exit_code == 0 && count >= n;
   }
-  std::string Config(const std::string& body) {
-    return absl::StrCat("entrypoint: ", Cluster::Bin("det-fake-trial"), "\n",
-                        body);
-  }
   // Rows of `sql` on the master's SQLite store, read by a separate
   // connection (as an operator would): each row's columns joined by '|'.
   std::vector<std::string> StoreRows(const std::string& sql) {
@@ -157,7 +128,7 @@ TEST_F(MultiHostTest, AshaSearchCompletesAcrossHostsWithTokenAndTls) {
   StartWorker("w2", 1);
   ASSERT_TRUE(
       Cluster::WaitFor([&] { return AgentsConnected(2); }, absl::Seconds(30)));
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: multihost-asha
 hyperparameters:
   x: {type: double, minval: 0.0, maxval: 1.0}
@@ -203,7 +174,7 @@ TEST_F(MultiHostTest, CutLinkMidTrialHealsWithoutRunningTwiceOrLosingMetrics) {
   StartWorker("w1", 1);
   ASSERT_TRUE(
       Cluster::WaitFor([&] { return AgentsConnected(1); }, absl::Seconds(30)));
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: multihost-cut
 max_restarts: 5
 hyperparameters:
@@ -261,7 +232,7 @@ TEST_F(MultiHostTest, LongCutMovesTheTrialAndTheCutOffCopyStops) {
   int w1 = StartWorker("w1", 1);
   ASSERT_TRUE(
       Cluster::WaitFor([&] { return AgentsConnected(1); }, absl::Seconds(30)));
-  int64_t id = cluster_.CreateExperiment(Config(R"(
+  int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
 name: multihost-long-cut
 max_restarts: 5
 hyperparameters:
@@ -284,12 +255,12 @@ min_checkpoint_period: {batches: 10}
       },
       absl::Seconds(60)));
   pid_t w1_pid = cluster_.worker(w1)->pid();
-  ASSERT_FALSE(ChildrenOf(w1_pid).empty());
+  ASSERT_FALSE(Cluster::ChildrenOf(w1_pid).empty());
   ASSERT_TRUE(lab_.Ip("w1", "link set eth0 down").ok());
   StartWorker("w2", 1);
   // w1 stops its copy on its own while it cannot reach the master.
-  EXPECT_TRUE(Cluster::WaitFor([&] { return ChildrenOf(w1_pid).empty(); },
-                               absl::Seconds(15)));
+  EXPECT_TRUE(Cluster::WaitFor(
+      [&] { return Cluster::ChildrenOf(w1_pid).empty(); }, absl::Seconds(15)));
   EXPECT_TRUE(cluster_.worker(w1)->Running());
   absl::SleepFor(absl::Seconds(2));
   ASSERT_TRUE(lab_.Ip("w1", "link set eth0 up").ok());

@@ -16,13 +16,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class PbtClusterTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
-  }
-  Cluster cluster_;
-};
+using PbtClusterTest = ClusterTest;
 
 TEST_F(PbtClusterTest, ReplacedTrialsStartFromTheirParentsCheckpoint) {
   cluster_.StartMaster();

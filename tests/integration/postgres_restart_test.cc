@@ -17,7 +17,7 @@
 namespace det::testing {
 namespace {
 
-class PostgresRestartTest : public ::testing::Test {
+class PostgresRestartTest : public ClusterTest {
  protected:
   bool PgLocal(const std::string& cmd) {
     return std::system(absl::StrCat(DET_SOURCE_DIR, "/scripts/pg-local.sh ",
@@ -34,11 +34,10 @@ class PostgresRestartTest : public ::testing::Test {
     std::getline(in, url_);
   }
   void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
+    ClusterTest::TearDown();
     cluster_.StopMaster(SIGKILL);
     if (started_) PgLocal("stop");
   }
-  Cluster cluster_;
   std::string state_, url_;
   bool started_ = false;
 };

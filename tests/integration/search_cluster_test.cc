@@ -15,17 +15,12 @@
 namespace det::testing {
 namespace {
 
-class SearchClusterTest : public ::testing::Test {
+class SearchClusterTest : public ClusterTest {
  protected:
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
-  }
   // A config for the fake trial: `body` holds hyperparameters and searcher.
   std::string Config(const std::string& body) {
-    return absl::StrCat("entrypoint: ", Cluster::Bin("det-fake-trial"), "\n",
-                        "max_restarts: 0\n", body);
+    return Cluster::FakeTrialConfig(absl::StrCat("max_restarts: 0\n", body));
   }
-  Cluster cluster_;
 };
 
 std::map<std::string, double> ToMap(

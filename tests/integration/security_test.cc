@@ -14,11 +14,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class SecurityTest : public ::testing::Test {
+class SecurityTest : public ClusterTest {
  protected:
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
-  }
   std::string FakeSearch() {
     return absl::StrCat("entrypoint: ", Cluster::Bin("det-fake-trial"), R"(
 name: secure
@@ -31,7 +28,6 @@ searcher:
   max_length: {batches: 10}
 )");
   }
-  Cluster cluster_;
 };
 
 TEST_F(SecurityTest, TokenRequiredFromClientsAndWorkers) {

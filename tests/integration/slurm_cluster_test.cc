@@ -28,7 +28,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class SlurmClusterTest : public ::testing::Test {
+class SlurmClusterTest : public ClusterTest {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "a local Slurm needs root";
@@ -47,8 +47,8 @@ class SlurmClusterTest : public ::testing::Test {
     started_ = true;
   }
   void TearDown() override {
+    ClusterTest::TearDown();
     if (HasFailure()) {
-      cluster_.DumpLogs();
       std::system(absl::StrCat("cat ", cluster_.dir(), "/det-worker-*.log >&2")
                       .c_str());
     }
@@ -104,7 +104,6 @@ class SlurmClusterTest : public ::testing::Test {
     return states.ok() ? p_->Update(*states) : std::vector<slurm::JobEvent>{};
   }
 
-  Cluster cluster_;
   std::string state_, conf_;
   bool started_ = false;
   std::unique_ptr<slurm::CommandRunner> runner_ =

@@ -76,7 +76,7 @@ class Tmpfs {
   std::string error_;
 };
 
-class StoreOutageTest : public ::testing::Test {
+class StoreOutageTest : public ClusterTest {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs";
@@ -84,9 +84,6 @@ class StoreOutageTest : public ::testing::Test {
     if (!tmpfs_->mounted()) {
       GTEST_SKIP() << "cannot mount a tmpfs here: " << tmpfs_->error();
     }
-  }
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
   }
 
   std::string Config() {
@@ -209,7 +206,6 @@ max_restarts: 3
     EXPECT_THAT(all.out, ::testing::Not(HasSubstr("\"id\": \"2\"")));
   }
 
-  Cluster cluster_;
   std::unique_ptr<Tmpfs> tmpfs_;
 };
 

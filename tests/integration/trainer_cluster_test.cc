@@ -15,13 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class TrainerClusterTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
-  }
-  Cluster cluster_;
-};
+using TrainerClusterTest = ClusterTest;
 
 // A tiny real training run: 320 images, 8 batches of 32, validation on 256.
 constexpr char kSmallData[] = R"(

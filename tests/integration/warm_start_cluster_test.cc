@@ -17,14 +17,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class WarmStartClusterTest : public ::testing::Test {
+class WarmStartClusterTest : public ClusterTest {
  protected:
   void SetUp() override {
     cluster_.StartMaster();
     cluster_.StartWorker("w1", 2);
-  }
-  void TearDown() override {
-    if (HasFailure()) cluster_.DumpLogs();
   }
 
   // A single-trial CIFAR-10 config: a small CNN, `batches` long, one
@@ -75,8 +72,6 @@ searcher:
     EXPECT_EQ(trials.size(), 1u);
     return trials.empty() ? 0 : trials[0].id();
   }
-
-  Cluster cluster_;
 };
 
 TEST_F(WarmStartClusterTest, WarmStartValidatesBetterThanAColdStart) {
