@@ -9,6 +9,21 @@
 
 namespace det::store {
 
+absl::Status CheckMetricReportKey(const v1::MetricReport& r) {
+  if (r.group() != v1::METRIC_GROUP_TRAINING &&
+      r.group() != v1::METRIC_GROUP_VALIDATION) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metric report of trial ", r.trial_id(),
+        " has no group (training or validation); it is part of the key"));
+  }
+  if (r.steps_completed() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metric report of trial ", r.trial_id(),
+                     " has negative steps_completed ", r.steps_completed()));
+  }
+  return absl::OkStatus();
+}
+
 std::string NewUuid() {
   std::random_device rd;
   unsigned char b[16];

@@ -19,6 +19,10 @@
 
 namespace det::store {
 
+// INVALID_ARGUMENT unless the report's key (trial, group, steps) can be
+// stored: a training or validation group and steps that are not negative.
+absl::Status CheckMetricReportKey(const v1::MetricReport& r);
+
 // A random RFC 4122 version-4 UUID in its usual text form.
 std::string NewUuid();
 

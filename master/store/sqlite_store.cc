@@ -592,17 +592,7 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(
 // ---- Metrics ----
 
 absl::StatusOr<bool> SqliteStore::AddMetricReport(const v1::MetricReport& r) {
-  if (r.group() != v1::METRIC_GROUP_TRAINING &&
-      r.group() != v1::METRIC_GROUP_VALIDATION) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metric report of trial ", r.trial_id(),
-        " has no group (training or validation); it is part of the key"));
-  }
-  if (r.steps_completed() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metric report of trial ", r.trial_id(),
-                     " has negative steps_completed ", r.steps_completed()));
-  }
+  if (absl::Status s = CheckMetricReportKey(r); !s.ok()) return s;
   std::string what =
       absl::StrCat("adding a metric report of trial ", r.trial_id());
   absl::StatusOr<std::string> blob = SerializeRecord(r, what);
