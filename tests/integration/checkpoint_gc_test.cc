@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/integration/on_each_store.h"
 
 namespace det::testing {
 namespace {
@@ -104,11 +105,15 @@ class CheckpointGcTest : public ClusterTest {
   }
 };
 
+// The tests whose bookkeeping lives in the store (DELETING, DELETED, what
+// a restarted master resends), on each store.
+using CheckpointGcStoreTest = OnEachStore<CheckpointGcTest>;
+
 // An ASHA search with the default retention (1, 1, 0): once it ends the
 // storage holds exactly the kept checkpoints (at most two per trial), the
 // store says the rest are DELETED, and `det experiment download --top-n 1`
 // gives the best one, byte for byte.
-TEST_F(CheckpointGcTest, AshaKeepsExactlyTheRetainedCheckpoints) {
+TEST_P(CheckpointGcStoreTest, AshaKeepsExactlyTheRetainedCheckpoints) {
   cluster_.StartMaster();
   cluster_.StartWorker("w1", 2);
   int64_t id = cluster_.CreateExperiment(Cluster::FakeTrialConfig(R"(
@@ -389,7 +394,7 @@ checkpoint_storage: {type: s3, bucket: b}
 // the master and the worker are SIGKILLed. After both restart, the
 // deletion finishes, every kept checkpoint is intact (downloads verify
 // their SHA-256s), and the disk holds exactly the kept ones.
-TEST_F(CheckpointGcTest, KillsDuringDeletionLoseNothingKept) {
+TEST_P(CheckpointGcStoreTest, KillsDuringDeletionLoseNothingKept) {
   const std::string stall = absl::StrCat(cluster_.dir(), "/stall");
   std::ofstream(stall) << "hold";
   cluster_.StartMaster();
@@ -446,6 +451,9 @@ reproducibility: {experiment_seed: 9}
     EXPECT_EQ(dl.exit_code, 0) << uuid << ": " << dl.err;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Store, CheckpointGcStoreTest,
+                         ::testing::ValuesIn(StoresUnderTest()), StoreName);
 
 // The issue's "done when", with the real trainer (det-trial, when built):
 // an ASHA search with the default retention leaves at most two checkpoint

@@ -17,14 +17,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/integration/on_each_store.h"
 #include "tests/integration/tcp_proxy.h"
-#include "tests/testing/postgres_schema.h"
 
 namespace det::testing {
-
-// The stores the master-kill tests run on in this binary ("sqlite",
-// "postgres"), defined by fault_*_main.cc.
-std::vector<std::string> FaultTestStores();
 
 namespace {
 
@@ -196,22 +192,7 @@ TEST_F(FaultTest, KilledWorkersTrialsMoveToAnotherWorker) {
 
 // FaultTest on each store: the promises that rest on what the master's
 // store kept when it was SIGKILLed.
-class FaultStoreTest : public FaultTest,
-                       public ::testing::WithParamInterface<std::string> {
- protected:
-  void SetUp() override {
-    if (GetParam() == "postgres") {
-      pg_ = std::make_unique<det::test::PostgresSchema>();
-      if (!pg_->error().empty()) GTEST_SKIP() << pg_->error();
-      cluster_.SetDb(pg_->url());
-    }
-  }
-  void TearDown() override {
-    FaultTest::TearDown();
-    cluster_.StopMaster(SIGKILL);  // before its schema is dropped
-  }
-  std::unique_ptr<det::test::PostgresSchema> pg_;
-};
+using FaultStoreTest = OnEachStore<FaultTest>;
 
 TEST_P(FaultStoreTest, MasterKilledMidSearchResumesFromItsStore) {
   // No snapshot after the first: the restarted master must rebuild the
@@ -263,10 +244,7 @@ min_checkpoint_period: {batches: 10}
 }
 
 INSTANTIATE_TEST_SUITE_P(Store, FaultStoreTest,
-                         ::testing::ValuesIn(FaultTestStores()),
-                         [](const ::testing::TestParamInfo<std::string>& i) {
-                           return i.param;
-                         });
+                         ::testing::ValuesIn(StoresUnderTest()), StoreName);
 
 TEST_F(FaultTest, BrokenNetworkHealsWithoutLosingReports) {
   cluster_.StartMaster({"--agent_timeout_s", "20"});
