@@ -170,9 +170,10 @@ def worker(args):
                     {args.max_length})
     log = open(args.log, "a", buffering=1)
     storage = JournalStorage(JournalFileStorage(args.storage))
-    study = optuna.load_study(study_name="cifar10", storage=storage,
-                              sampler=optuna.samplers.TPESampler(
-                                  seed=args.seed + args.worker_index))
+    seed = args.seed + args.worker_index
+    sampler = (optuna.samplers.RandomSampler(seed=seed) if args.sampler == "random"
+               else optuna.samplers.TPESampler(seed=seed))
+    study = optuna.load_study(study_name="cifar10", storage=storage, sampler=sampler)
     deadline = args.deadline
     n_train = train_x.shape[0]
 
@@ -269,6 +270,9 @@ def main():
     ap.add_argument("--validation-limit", type=int, default=0)
     ap.add_argument("--augment", type=int, default=1)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
+                    help="Optuna's TPESampler (default) or RandomSampler; "
+                         "successive halving prunes either way")
     ap.add_argument("--max-trials", type=int, default=0,
                     help="stop starting trials once the study has this many (0: no cap)")
     ap.add_argument("--log", required=True)

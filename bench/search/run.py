@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""Search efficiency on CIFAR-10: det's ASHA, det's random search and Optuna
-(TPE + successive halving), same search space, same wall-clock budget, same
-cores, one after the other on this machine.
+"""Search efficiency on CIFAR-10: det's ASHA (random or TPE sampling), det's
+random search and Optuna (TPE or random sampling + successive halving;
+methods det-asha, det-asha-tpe, det-random, optuna, optuna-random), same
+search space, same wall-clock budget, same cores, one after the other on
+this machine.
 
     bench/search/run.py --budget-min 60                  # the full run
     bench/search/run.py --smoke                          # 3 min per method,
@@ -133,7 +135,7 @@ def run_det(bdir, method, base, args, data_dir):
         c.close()
 
 
-def run_optuna(base, args, data_dir, workdir):
+def run_optuna(base, args, data_dir, workdir, sampler="tpe"):
     s = base["searcher"]
     max_trials = args.max_trials or s["max_trials"]
     rungs = asha_rungs(args.max_length, max_trials, s.get("divisor", 4),
@@ -158,7 +160,7 @@ def run_optuna(base, args, data_dir, workdir):
            "--train-limit", str(args.train_limit or 0),
            "--validation-limit", str(args.validation_limit or 0),
            "--augment", "1" if data.get("augment", True) else "0",
-           "--max-trials", str(max_trials), "--log", log]
+           "--max-trials", str(max_trials), "--sampler", sampler, "--log", log]
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     events, starts, outcomes = [], set(), {}
     t0 = None
@@ -181,7 +183,8 @@ def run_optuna(base, args, data_dir, workdir):
                     finished = e["t"] - t0
     events = [e for e in events if e["t"] <= args.budget_min * 60]
     events.sort(key=lambda e: e["t"])
-    return {"method": "optuna", "events": events, "trials_started": len(starts),
+    return {"method": "optuna" if sampler == "tpe" else f"optuna-{sampler}",
+            "events": events, "trials_started": len(starts),
             "trials_created": len(starts), "trial_states": outcomes,
             "finished_early_s": finished, "rungs": rungs,
             "validation_points": sorted(points)}
@@ -205,7 +208,9 @@ def best_at(curve, t):
 
 
 LABELS = {"det-asha": "det adaptive_asha", "det-random": "det random",
-          "optuna": "Optuna TPE + successive halving"}
+          "det-asha-tpe": "det adaptive_asha + TPE",
+          "optuna": "Optuna TPE + successive halving",
+          "optuna-random": "Optuna random + successive halving"}
 
 
 def plot(res, path):
@@ -270,7 +275,7 @@ def report(res):
           f"images (test_batch), {a['budget_min']:g} min of wall time each, run one after "
           "another. det: one det-master and one det-worker with "
           f"{a.get('slots', 2)} CPU slot(s) on the 2 cores (a process per trial, "
-          f"{2 // max(a.get('slots', 2), 1)} torch thread(s) each). Optuna: TPESampler + SuccessiveHalvingPruner "
+          f"{2 // max(a.get('slots', 2), 1)} torch thread(s) each). Optuna: TPESampler (RandomSampler for optuna-random) + SuccessiveHalvingPruner "
           "(min_resource = det's first rung, reduction_factor = divisor), 2 processes × 1 "
           "torch thread sharing a journal-file study, the same model in PyTorch "
           "(bench/search/optuna_cifar.py).", ""]
@@ -367,6 +372,8 @@ def main():
         print(f"[search] {method}: {args.budget_min:g} min", flush=True)
         if method == "optuna":
             r = run_optuna(base, args, args.data_dir, workdir)
+        elif method == "optuna-random":
+            r = run_optuna(base, args, args.data_dir, workdir, sampler="random")
         else:
             r = run_det(db.build_dir(args.build_dir), method, base, args, args.data_dir)
         curve = best_curve(r["events"])
